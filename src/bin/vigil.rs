@@ -1,0 +1,2 @@
+//! vigil: init system and service supervisor.
+fn main() {}

@@ -1,0 +1,2 @@
+//! vigilctl: control a running vigil, lint unit files, power the machine off.
+fn main() {}

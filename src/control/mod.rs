@@ -1,0 +1,2 @@
+//! The control socket: protocol types (shared with vigilctl) and the server side.
+pub mod protocol;

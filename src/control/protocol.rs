@@ -1,0 +1,233 @@
+//! The control protocol shared by vigil and vigilctl: one JSON object per
+//! line over a Unix stream socket. Every request and reply carries `version`
+//! so that a newer vigilctl can refuse an older vigil cleanly.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped on any incompatible change to `Request` or `Reply`.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Longest request line vigil accepts; longer ones get an error and a close.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// Default socket path.
+pub const DEFAULT_SOCKET: &str = "/run/vigil/control";
+
+/// One request line: `{"version":1,"verb":"status","names":["sshd"]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestEnvelope {
+    pub version: u32,
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// What a client asks for. Only `List` and `Status` are allowed to
+/// unprivileged peers (see `Request::is_read_only`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verb", rename_all = "snake_case")]
+pub enum Request {
+    List,
+    /// Empty `names`: the system status (booted, degraded, failed units).
+    Status {
+        #[serde(default)]
+        names: Vec<String>,
+    },
+    Start {
+        names: Vec<String>,
+        /// Reply at once instead of when the jobs have finished.
+        #[serde(default)]
+        no_block: bool,
+    },
+    Stop {
+        names: Vec<String>,
+        #[serde(default)]
+        no_block: bool,
+    },
+    Restart {
+        names: Vec<String>,
+        #[serde(default)]
+        no_block: bool,
+    },
+    /// Re-read the units directory and apply the difference.
+    Reload,
+    Enable {
+        names: Vec<String>,
+        #[serde(default)]
+        target: Option<String>,
+    },
+    Disable {
+        names: Vec<String>,
+    },
+    /// Lint unit files (the units directory when `paths` is empty).
+    Check {
+        #[serde(default)]
+        paths: Vec<PathBuf>,
+    },
+    /// Power commands; `force` skips the service stop phase.
+    Poweroff {
+        #[serde(default)]
+        force: bool,
+    },
+    Reboot {
+        #[serde(default)]
+        force: bool,
+    },
+    Halt {
+        #[serde(default)]
+        force: bool,
+    },
+}
+
+impl Request {
+    /// Whether any local user may issue this request.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, Request::List | Request::Status { .. })
+    }
+}
+
+/// One reply line. `ok == false` always comes with `error`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub version: u32,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<ReplyBody>,
+}
+
+impl Reply {
+    pub fn ok(body: ReplyBody) -> Self {
+        Reply {
+            version: PROTOCOL_VERSION,
+            ok: true,
+            error: None,
+            body: Some(body),
+        }
+    }
+    pub fn error(message: impl Into<String>) -> Self {
+        Reply {
+            version: PROTOCOL_VERSION,
+            ok: false,
+            error: Some(message.into()),
+            body: None,
+        }
+    }
+}
+
+/// The payload of a successful (or partly successful) reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReplyBody {
+    List {
+        units: Vec<UnitSummary>,
+    },
+    Status {
+        units: Vec<UnitStatus>,
+        unknown: Vec<String>,
+    },
+    System(SystemStatus),
+    /// Per-unit outcome of start/stop/restart/enable/disable.
+    Jobs {
+        results: Vec<JobResult>,
+    },
+    Reload {
+        diagnostics: Vec<String>,
+        added: Vec<String>,
+        removed: Vec<String>,
+        changed: Vec<String>,
+    },
+    Check {
+        diagnostics: Vec<String>,
+    },
+    Done,
+}
+
+/// The state names users see; `Failed` carries the reason in `UnitSummary::reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitState {
+    Inactive,
+    Starting,
+    Running,
+    Stopping,
+    Exited,
+    Failed,
+}
+
+impl UnitState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitState::Inactive => "inactive",
+            UnitState::Starting => "starting",
+            UnitState::Running => "running",
+            UnitState::Stopping => "stopping",
+            UnitState::Exited => "exited",
+            UnitState::Failed => "failed",
+        }
+    }
+}
+
+/// A row of `vigilctl list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitSummary {
+    pub name: String,
+    pub kind: String,
+    pub state: UnitState,
+    /// Why it failed, or the service's STATUS= text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    pub description: String,
+}
+
+/// One exit of a unit's main process, kept in a bounded history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExitRecord {
+    /// Wall-clock time of the exit, seconds since the epoch.
+    pub at_unix: f64,
+    pub pid: i32,
+    /// `exited 3`, `killed by SIGKILL (core dumped)`, `could not start: ...`.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    pub runtime_ms: u64,
+}
+
+/// `vigilctl status NAME`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitStatus {
+    pub summary: UnitSummary,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Seconds since the current state was entered.
+    pub since_secs: f64,
+    pub restarts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_text: Option<String>,
+    pub exits: Vec<ExitRecord>,
+    pub wanted_by: Vec<String>,
+}
+
+/// `vigilctl status` with no name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemStatus {
+    /// "starting", "running", "degraded", "stopping".
+    pub state: String,
+    pub pid1: bool,
+    pub target: String,
+    pub uptime_secs: f64,
+    pub units: usize,
+    pub failed: Vec<String>,
+}
+
+/// Outcome of a job on one unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobResult {
+    pub name: String,
+    pub ok: bool,
+    pub message: String,
+}

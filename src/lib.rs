@@ -1,0 +1,26 @@
+//! vigil: a Linux init system and service manager.
+//!
+//! The crate is a pure core (unit model, dependency graph, per-service state
+//! machines, the manager that turns events into actions) inside a thin
+//! imperative shell (`runtime`) that owns every file descriptor and syscall.
+//! See docs/architecture.md.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod boot;
+pub mod config;
+pub mod control;
+pub mod graph;
+pub mod log;
+pub mod manager;
+pub mod runtime;
+pub mod service;
+pub mod shutdown;
+pub mod unit;

@@ -1,0 +1,1 @@
+//! Final shutdown steps after services are stopped. (Skeleton.)

@@ -1,0 +1,138 @@
+//! The validated in-memory form of a unit file. Every other module consumes
+//! this type; only `unit::load` produces it (and `boot` for generated units such
+//! as gettys and udev).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How vigil decides that a unit's start has completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitKind {
+    /// Up as soon as exec succeeded.
+    #[default]
+    Simple,
+    /// Up when the service sends READY=1 on $NOTIFY_SOCKET.
+    Notify,
+    /// Up when the started process exits 0 and the pid file names the daemon.
+    Forking,
+    /// Runs to completion; up when it exits 0.
+    Oneshot,
+    /// No process: groups other units.
+    Target,
+}
+
+/// When a unit whose main process ended is started again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    Always,
+    OnFailure,
+    #[default]
+    Never,
+}
+
+/// Where a service's stdout or stderr goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Output {
+    /// /dev/null.
+    Null,
+    /// vigil's own stdout/stderr (the console when PID 1).
+    #[default]
+    Inherit,
+    /// Appended to this file (created 0644 if missing).
+    File(PathBuf),
+}
+
+/// An environment file reference; `optional` files (written with a leading
+/// `-`, as in systemd) may be missing without failing the start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentFile {
+    pub path: PathBuf,
+    pub optional: bool,
+}
+
+/// One loaded, validated unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitDef {
+    /// File stem; unique key of the unit.
+    pub name: String,
+    /// File it was loaded from (None for generated units).
+    pub path: Option<PathBuf>,
+    pub description: String,
+    pub kind: UnitKind,
+    /// argv; empty only for targets.
+    pub exec: Vec<String>,
+    pub pid_file: Option<PathBuf>,
+    pub remain_after_exit: bool,
+    pub restart: RestartPolicy,
+    /// First restart delay; doubles per consecutive failure up to `restart_delay_max`.
+    pub restart_delay: Duration,
+    pub restart_delay_max: Duration,
+    /// More than `start_limit_burst` starts within `start_limit_interval` marks
+    /// the unit failed until a manual start. A run longer than the interval
+    /// counts as healthy and resets the back-off.
+    pub start_limit_burst: u32,
+    pub start_limit_interval: Duration,
+    /// How long notify/forking/oneshot units may take to become ready.
+    pub start_timeout: Duration,
+    pub wants: Vec<String>,
+    pub requires: Vec<String>,
+    pub after: Vec<String>,
+    pub before: Vec<String>,
+    /// Targets that pull this unit in (in the file, plus `NAME.wants/` links).
+    pub wanted_by: Vec<String>,
+    pub environment: BTreeMap<String, String>,
+    pub environment_file: Vec<EnvironmentFile>,
+    pub working_directory: Option<PathBuf>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub supplementary_groups: Vec<String>,
+    pub umask: Option<u32>,
+    /// Signal number sent first on stop (default SIGTERM).
+    pub stop_signal: i32,
+    /// Then SIGKILL to the process group.
+    pub stop_timeout: Duration,
+    pub stdout: Output,
+    pub stderr: Output,
+}
+
+impl UnitDef {
+    /// A unit with every key at its documented default; loaders and tests fill in the rest.
+    pub fn new(name: impl Into<String>) -> Self {
+        UnitDef {
+            name: name.into(),
+            path: None,
+            description: String::new(),
+            kind: UnitKind::Simple,
+            exec: Vec::new(),
+            pid_file: None,
+            remain_after_exit: false,
+            restart: RestartPolicy::Never,
+            restart_delay: Duration::from_millis(100),
+            restart_delay_max: Duration::from_secs(30),
+            start_limit_burst: 5,
+            start_limit_interval: Duration::from_secs(10),
+            start_timeout: Duration::from_secs(90),
+            wants: Vec::new(),
+            requires: Vec::new(),
+            after: Vec::new(),
+            before: Vec::new(),
+            wanted_by: Vec::new(),
+            environment: BTreeMap::new(),
+            environment_file: Vec::new(),
+            working_directory: None,
+            user: None,
+            group: None,
+            supplementary_groups: Vec::new(),
+            umask: None,
+            stop_signal: libc::SIGTERM,
+            stop_timeout: Duration::from_secs(10),
+            stdout: Output::Inherit,
+            stderr: Output::Inherit,
+        }
+    }
+}
