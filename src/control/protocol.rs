@@ -48,16 +48,9 @@ pub enum Request {
         #[serde(default)]
         no_block: bool,
     },
-    /// Re-read the units directory and apply the difference.
+    /// Re-read the units directory and apply the difference (`vigilctl
+    /// enable/disable` edit the directory themselves, then send this).
     Reload,
-    Enable {
-        names: Vec<String>,
-        #[serde(default)]
-        target: Option<String>,
-    },
-    Disable {
-        names: Vec<String>,
-    },
     /// Lint unit files (the units directory when `paths` is empty).
     Check {
         #[serde(default)]
