@@ -1,12 +1,18 @@
 //! The manager: all units, their state machines and jobs. Pure: events in,
 //! actions out; no syscalls, no clock reads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::control::protocol::{Reply, Request};
-use crate::unit::UnitDef;
+use crate::control::protocol::{
+    ExitRecord, JobResult, Reply, ReplyBody, Request, SystemStatus, UnitStatus, UnitSummary,
+};
+use crate::graph::Graph;
+use crate::service::{
+    describe_exit, format_duration, signal_name, DeadlineKind, Job, Phase, Service, StartPhase,
+};
+use crate::unit::{RestartPolicy, UnitDef, UnitKind};
 
 /// Identifies a control connection so that a reply can be routed back.
 pub type ClientId = u64;
@@ -65,8 +71,14 @@ pub enum Event {
     },
     /// A child (unit or orphan) was reaped.
     ChildExited { pid: i32, status: ExitStatus },
-    /// A datagram on the notify socket from `pid`.
-    Notify { pid: i32, message: NotifyMessage },
+    /// A datagram on the notify socket from `pid`; `session` is the sender's
+    /// session id when the shell could read it (a helper such as
+    /// systemd-notify run by the service's shell shares its session).
+    Notify {
+        pid: i32,
+        session: Option<i32>,
+        message: NotifyMessage,
+    },
     /// Result of an `Action::ReadPidFile`.
     PidFile {
         unit: String,
@@ -77,9 +89,12 @@ pub enum Event {
     /// An authorized control request.
     Request { client: ClientId, request: Request },
     /// The units directory was re-read (for `reload` / SIGHUP).
+    /// `broken` names units whose files exist but did not load: they keep
+    /// their previous definition.
     Reloaded {
         units: BTreeMap<String, UnitDef>,
         diagnostics: Vec<String>,
+        broken: Vec<String>,
         client: Option<ClientId>,
     },
     /// Stop everything, then take the power action.
@@ -129,3 +144,1276 @@ pub enum Action {
     /// Every unit is stopped; the shell finishes the power action.
     PowerOff(PowerAction),
 }
+
+/// What a waiting control client asked for on one unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Up,
+    Down,
+}
+
+/// A client whose start/stop/restart reply waits for the jobs to finish.
+#[derive(Debug, Clone)]
+struct Waiter {
+    client: ClientId,
+    pending: Vec<(String, Want)>,
+    results: Vec<JobResult>,
+}
+
+/// Where the boot target is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BootState {
+    NotStarted,
+    Starting,
+    Reached,
+}
+
+/// All units, the dependency graph and the jobs in flight.
+#[derive(Debug)]
+pub struct Manager {
+    services: BTreeMap<String, Service>,
+    graph: Graph,
+    target: String,
+    pid1: bool,
+    boot: BootState,
+    boot_started: Duration,
+    shutdown: Option<PowerAction>,
+    power_off_sent: bool,
+    waiters: Vec<Waiter>,
+    /// Removed by a reload: deleted once stopped.
+    doomed: BTreeSet<String>,
+    actions: Vec<Action>,
+    now: Now,
+}
+
+impl Manager {
+    /// A manager over `units` that will bring up `target` on `Event::Boot`.
+    pub fn new(units: BTreeMap<String, UnitDef>, target: &str, pid1: bool, now: Now) -> Self {
+        let graph = Graph::build(&units);
+        let services = units
+            .into_iter()
+            .map(|(name, def)| (name, Service::new(def, now.mono)))
+            .collect();
+        Manager {
+            services,
+            graph,
+            target: target.to_string(),
+            pid1,
+            boot: BootState::NotStarted,
+            boot_started: now.mono,
+            shutdown: None,
+            power_off_sent: false,
+            waiters: Vec::new(),
+            doomed: BTreeSet::new(),
+            actions: Vec::new(),
+            now,
+        }
+    }
+
+    /// Feed one event; returns what the shell must do, in order.
+    pub fn handle(&mut self, event: Event, now: Now) -> Vec<Action> {
+        self.now = now;
+        match event {
+            Event::Boot => self.on_boot(),
+            Event::Spawned { unit, result } => self.on_spawned(&unit, result),
+            Event::ChildExited { pid, status } => self.on_exit(pid, status),
+            Event::Notify {
+                pid,
+                session,
+                message,
+            } => self.on_notify(pid, session, message),
+            Event::PidFile { unit, result } => self.on_pid_file(&unit, result),
+            Event::Timer => self.on_timer(),
+            Event::Request { client, request } => self.on_request(client, request),
+            Event::Reloaded {
+                units,
+                diagnostics,
+                broken,
+                client,
+            } => self.on_reloaded(units, diagnostics, broken, client),
+            Event::Shutdown { action, force } => self.on_shutdown(action, force),
+        }
+        self.settle();
+        std::mem::take(&mut self.actions)
+    }
+
+    /// The earliest pending deadline; None when nothing is due (vigil sleeps).
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.services
+            .values()
+            .filter_map(|s| s.deadline.map(|(t, _)| t))
+            .min()
+    }
+
+    /// The unit a live pid belongs to, if any.
+    pub fn unit_of_pid(&self, pid: i32) -> Option<&str> {
+        self.services
+            .iter()
+            .find(|(_, s)| s.main_pid == Some(pid))
+            .map(|(n, _)| n.as_str())
+    }
+
+    /// Read-only view of one unit, for the shell and tests.
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.get(name)
+    }
+
+    /// Whether a power action is in progress.
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown.is_some()
+    }
+
+    /// "starting", "running", "degraded" or "stopping".
+    pub fn system_state(&self) -> &'static str {
+        if self.shutdown.is_some() {
+            "stopping"
+        } else if self.boot != BootState::Reached {
+            "starting"
+        } else if self.services.values().any(|s| s.phase == Phase::Failed) {
+            "degraded"
+        } else {
+            "running"
+        }
+    }
+
+    // ----- events -------------------------------------------------------
+
+    fn on_boot(&mut self) {
+        if !self.services.contains_key(&self.target) {
+            self.log(
+                Level::Error,
+                format!(
+                    "boot target {:?} does not exist; starting nothing (the control socket stays up)",
+                    self.target
+                ),
+            );
+            self.boot = BootState::Reached;
+            return;
+        }
+        self.log(Level::Info, format!("starting target {}", self.target));
+        self.boot = BootState::Starting;
+        self.boot_started = self.now.mono;
+        let target = self.target.clone();
+        self.queue_start(&target, false);
+    }
+
+    fn on_spawned(&mut self, name: &str, result: Result<i32, SpawnFailure>) {
+        let now = self.now.mono;
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        match result {
+            Ok(pid) => {
+                svc.main_pid = Some(pid);
+                svc.pgid = Some(pid);
+                svc.started_at = Some(now);
+                if svc.def.kind == UnitKind::Simple {
+                    svc.set_phase(Phase::Running, now);
+                    svc.deadline = None;
+                    self.job_done(name);
+                    self.log(Level::Info, format!("started {name} (pid {pid})"));
+                } else {
+                    self.log(Level::Debug, format!("launched {name} (pid {pid})"));
+                }
+            }
+            Err(failure) => {
+                let outcome = format!("could not start: {}: {}", failure.stage, failure.error);
+                svc.record_exit(ExitRecord {
+                    at_unix: self.now.unix_secs,
+                    pid: 0,
+                    outcome: outcome.clone(),
+                    code: None,
+                    signal: None,
+                    runtime_ms: 0,
+                });
+                self.log(Level::Error, format!("{name}: {outcome}"));
+                self.run_ended(name, Duration::ZERO, true, outcome);
+            }
+        }
+    }
+
+    fn on_exit(&mut self, pid: i32, status: ExitStatus) {
+        let now = self.now.mono;
+        let Some(name) = self.unit_of_pid(pid).map(str::to_string) else {
+            self.log(
+                Level::Info,
+                format!("orphan pid {pid} {}", describe_exit(&status)),
+            );
+            return;
+        };
+        let Some(svc) = self.services.get_mut(&name) else {
+            return;
+        };
+        let runtime = svc
+            .started_at
+            .map(|t| now.saturating_sub(t))
+            .unwrap_or_default();
+        svc.main_pid = None;
+        let outcome = describe_exit(&status);
+        let (code, signal) = match status {
+            ExitStatus::Exited(c) => (Some(c), None),
+            ExitStatus::Signaled { signal, .. } => (None, Some(signal_name(signal))),
+        };
+        // A forking unit's launcher exiting 0 is the expected hand-off, not a run's end.
+        if svc.def.kind == UnitKind::Forking
+            && svc.phase == Phase::Starting(StartPhase::Launched)
+            && status == ExitStatus::Exited(0)
+        {
+            svc.set_phase(Phase::Starting(StartPhase::ReadingPidFile), now);
+            let path = svc.def.pid_file.clone();
+            self.log(
+                Level::Debug,
+                format!("{name}: launcher pid {pid} exited 0; reading pid file"),
+            );
+            match path {
+                Some(path) => self.actions.push(Action::ReadPidFile { unit: name, path }),
+                None => {
+                    let reason = "forking unit has no pid_file".to_string();
+                    self.run_ended(&name, runtime, true, reason);
+                }
+            }
+            return;
+        }
+        svc.record_exit(ExitRecord {
+            at_unix: self.now.unix_secs,
+            pid,
+            outcome: outcome.clone(),
+            code,
+            signal,
+            runtime_ms: u64::try_from(runtime.as_millis()).unwrap_or(u64::MAX),
+        });
+        let phase = svc.phase.clone();
+        let kind = svc.def.kind;
+        self.log(
+            Level::Info,
+            format!(
+                "{name}: pid {pid} {outcome} after {}",
+                format_duration(runtime)
+            ),
+        );
+        match phase {
+            Phase::Stopping => self.stopped(&name),
+            Phase::Starting(StartPhase::Launched) if kind == UnitKind::Oneshot => {
+                if status == ExitStatus::Exited(0) {
+                    self.finished_ok(&name, runtime);
+                } else {
+                    self.run_ended(&name, runtime, true, outcome);
+                }
+            }
+            Phase::Starting(_) => {
+                let reason = if kind == UnitKind::Notify {
+                    format!("{outcome} before READY=1")
+                } else {
+                    outcome
+                };
+                self.run_ended(&name, runtime, true, reason);
+            }
+            Phase::Running => {
+                if Service::is_failure(&status) {
+                    self.run_ended(&name, runtime, true, outcome);
+                } else {
+                    self.finished_ok(&name, runtime);
+                }
+            }
+            Phase::Inactive | Phase::Exited | Phase::Failed => {}
+        }
+    }
+
+    fn on_notify(&mut self, pid: i32, session: Option<i32>, message: NotifyMessage) {
+        let now = self.now.mono;
+        let found = self
+            .services
+            .iter()
+            .find(|(_, s)| s.main_pid == Some(pid))
+            .or_else(|| {
+                session.and_then(|sid| {
+                    self.services
+                        .iter()
+                        .find(|(_, s)| s.pgid == Some(sid) && s.main_pid.is_some())
+                })
+            })
+            .map(|(n, _)| n.clone());
+        let Some(name) = found else {
+            self.log(
+                Level::Debug,
+                format!("notify message from pid {pid}, which belongs to no unit: ignored"),
+            );
+            return;
+        };
+        let Some(svc) = self.services.get_mut(&name) else {
+            return;
+        };
+        if let Some(text) = message.status {
+            svc.status_text = Some(text);
+        }
+        if let Some(main) = message.main_pid {
+            if main > 0 {
+                svc.main_pid = Some(main);
+            }
+        }
+        if message.ready
+            && svc.def.kind == UnitKind::Notify
+            && svc.phase == Phase::Starting(StartPhase::Launched)
+        {
+            svc.set_phase(Phase::Running, now);
+            svc.deadline = None;
+            let pid = svc.main_pid.unwrap_or(pid);
+            self.job_done(&name);
+            self.log(Level::Info, format!("started {name} (pid {pid}, ready)"));
+        }
+        if message.stopping {
+            self.log(Level::Debug, format!("{name} reports it is stopping"));
+        }
+    }
+
+    fn on_pid_file(&mut self, name: &str, result: Result<i32, String>) {
+        let now = self.now.mono;
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        if svc.phase != Phase::Starting(StartPhase::ReadingPidFile) {
+            return;
+        }
+        match result {
+            Ok(pid) => {
+                svc.main_pid = Some(pid);
+                svc.set_phase(Phase::Running, now);
+                svc.deadline = None;
+                self.job_done(name);
+                self.log(
+                    Level::Info,
+                    format!("started {name} (pid {pid} from pid file)"),
+                );
+            }
+            Err(why) => {
+                // Daemons often write the file just after the launcher exits: retry
+                // until the start timeout.
+                let retry = now + Duration::from_millis(50);
+                let give_up = svc.since + svc.def.start_timeout;
+                if retry < give_up {
+                    svc.deadline = Some((retry, DeadlineKind::PidFileRetry));
+                } else {
+                    let reason = format!("pid file: {why}");
+                    self.run_ended(name, Duration::ZERO, true, reason);
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self) {
+        let now = self.now.mono;
+        let due: Vec<(String, DeadlineKind)> = self
+            .services
+            .iter()
+            .filter_map(|(n, s)| match s.deadline {
+                Some((t, kind)) if t <= now => Some((n.clone(), kind)),
+                _ => None,
+            })
+            .collect();
+        for (name, kind) in due {
+            let Some(svc) = self.services.get_mut(&name) else {
+                continue;
+            };
+            svc.deadline = None;
+            match kind {
+                DeadlineKind::Restart => {
+                    if svc.phase == Phase::Starting(StartPhase::AutoRestart) {
+                        self.launch(&name);
+                    }
+                }
+                DeadlineKind::PidFileRetry => {
+                    if let Some(path) = svc.def.pid_file.clone() {
+                        self.actions.push(Action::ReadPidFile {
+                            unit: name.clone(),
+                            path,
+                        });
+                    }
+                }
+                DeadlineKind::StartTimeout => {
+                    let secs = format_duration(svc.def.start_timeout);
+                    let reason = format!("start timed out after {secs}");
+                    svc.reason = Some(reason.clone());
+                    if svc.job == Some(Job::Start) {
+                        svc.job = None;
+                    }
+                    self.log(Level::Error, format!("{name}: {reason}"));
+                    self.begin_stop(&name, true);
+                }
+                DeadlineKind::StopKill => {
+                    let timeout = format_duration(svc.def.stop_timeout);
+                    self.log(
+                        Level::Warning,
+                        format!(
+                            "{name}: still running {timeout} after stop signal; sending SIGKILL"
+                        ),
+                    );
+                    self.kill_unit(&name, libc::SIGKILL);
+                    if let Some(svc) = self.services.get_mut(&name) {
+                        svc.deadline = Some((now + ABANDON_AFTER, DeadlineKind::StopAbandon));
+                    }
+                }
+                DeadlineKind::StopAbandon => {
+                    let pid = svc.main_pid.take().unwrap_or(0);
+                    self.log(
+                        Level::Error,
+                        format!("{name}: pid {pid} survived SIGKILL; abandoning it"),
+                    );
+                    if let Some(svc) = self.services.get_mut(&name) {
+                        svc.reason = Some(format!("pid {pid} could not be killed"));
+                    }
+                    self.stopped(&name);
+                }
+            }
+        }
+    }
+
+    fn on_request(&mut self, client: ClientId, request: Request) {
+        match request {
+            Request::List => {
+                let units = self.services.values().map(|s| self.summary(s)).collect();
+                self.reply(client, Reply::ok(ReplyBody::List { units }));
+            }
+            Request::Status { names } if names.is_empty() => {
+                let body = ReplyBody::System(self.system_status());
+                self.reply(client, Reply::ok(body));
+            }
+            Request::Status { names } => {
+                let mut units = Vec::new();
+                let mut unknown = Vec::new();
+                for name in names {
+                    match self.services.get(&name) {
+                        Some(s) => units.push(self.unit_status(s)),
+                        None => unknown.push(name),
+                    }
+                }
+                self.reply(client, Reply::ok(ReplyBody::Status { units, unknown }));
+            }
+            Request::Start { names, no_block } => {
+                self.job_request(client, names, no_block, Job::Start)
+            }
+            Request::Stop { names, no_block } => {
+                self.job_request(client, names, no_block, Job::Stop)
+            }
+            Request::Restart { names, no_block } => {
+                self.job_request(client, names, no_block, Job::Restart)
+            }
+            Request::Reload => self.actions.push(Action::Reload {
+                client: Some(client),
+            }),
+            Request::Check { .. } => self.reply(
+                client,
+                Reply::error("check is answered by the control server"),
+            ),
+            Request::Poweroff { force } => self.power_request(client, PowerAction::Poweroff, force),
+            Request::Reboot { force } => self.power_request(client, PowerAction::Reboot, force),
+            Request::Halt { force } => self.power_request(client, PowerAction::Halt, force),
+        }
+    }
+
+    fn power_request(&mut self, client: ClientId, action: PowerAction, force: bool) {
+        let action = if self.pid1 { action } else { PowerAction::Exit };
+        self.reply(client, Reply::ok(ReplyBody::Done));
+        self.on_shutdown(action, force);
+    }
+
+    fn job_request(&mut self, client: ClientId, names: Vec<String>, no_block: bool, job: Job) {
+        let mut results = Vec::new();
+        let mut pending = Vec::new();
+        for name in names {
+            if !self.services.contains_key(&name) || self.doomed.contains(&name) {
+                results.push(JobResult {
+                    name: name.clone(),
+                    ok: false,
+                    message: format!("no such unit: {name}"),
+                });
+                continue;
+            }
+            if self.shutdown.is_some() && job != Job::Stop {
+                results.push(JobResult {
+                    name,
+                    ok: false,
+                    message: "the system is shutting down".to_string(),
+                });
+                continue;
+            }
+            match job {
+                Job::Start => {
+                    self.queue_start(&name, true);
+                    pending.push((name, Want::Up));
+                }
+                Job::Stop => {
+                    self.queue_stop(&name);
+                    pending.push((name, Want::Down));
+                }
+                Job::Restart => {
+                    self.queue_restart(&name);
+                    pending.push((name, Want::Up));
+                }
+            }
+        }
+        if no_block {
+            for (name, _) in pending {
+                results.push(JobResult {
+                    name,
+                    ok: true,
+                    message: "queued".to_string(),
+                });
+            }
+            self.reply(client, Reply::ok(ReplyBody::Jobs { results }));
+        } else {
+            self.waiters.push(Waiter {
+                client,
+                pending,
+                results,
+            });
+        }
+    }
+
+    fn on_reloaded(
+        &mut self,
+        units: BTreeMap<String, UnitDef>,
+        diagnostics: Vec<String>,
+        broken: Vec<String>,
+        client: Option<ClientId>,
+    ) {
+        for d in &diagnostics {
+            self.log(Level::Warning, format!("reload: {d}"));
+        }
+        let old_closure: BTreeSet<String> = self.graph.closure(&self.target).into_iter().collect();
+        let mut added = Vec::new();
+        let mut changed = Vec::new();
+        let mut removed = Vec::new();
+        let now = self.now.mono;
+        for (name, def) in units.iter() {
+            self.doomed.remove(name);
+            match self.services.get_mut(name) {
+                Some(svc) => {
+                    if svc.def != *def {
+                        svc.def = def.clone();
+                        changed.push(name.clone());
+                    }
+                }
+                None => {
+                    self.services
+                        .insert(name.clone(), Service::new(def.clone(), now));
+                    added.push(name.clone());
+                }
+            }
+        }
+        let gone: Vec<String> = self
+            .services
+            .keys()
+            .filter(|n| !units.contains_key(*n) && !broken.contains(n))
+            .cloned()
+            .collect();
+        for name in gone {
+            if self.doomed.insert(name.clone()) {
+                removed.push(name.clone());
+                self.queue_stop(&name);
+            }
+        }
+        self.rebuild_graph();
+        if self.boot != BootState::NotStarted && self.shutdown.is_none() {
+            let new_closure = self.graph.closure(&self.target);
+            for name in new_closure {
+                if old_closure.contains(&name) {
+                    continue;
+                }
+                let idle = self
+                    .services
+                    .get(&name)
+                    .is_some_and(|s| s.phase == Phase::Inactive && s.job.is_none());
+                if idle {
+                    self.queue_start(&name, false);
+                }
+            }
+        }
+        self.log(
+            Level::Info,
+            format!(
+                "reloaded units: {} added, {} removed, {} changed, {} kept after errors",
+                added.len(),
+                removed.len(),
+                changed.len(),
+                broken.len()
+            ),
+        );
+        if let Some(client) = client {
+            let body = ReplyBody::Reload {
+                diagnostics,
+                added,
+                removed,
+                changed,
+            };
+            self.reply(client, Reply::ok(body));
+        }
+    }
+
+    fn on_shutdown(&mut self, action: PowerAction, force: bool) {
+        if self.shutdown.is_some() {
+            // Already going down; a forced request may skip the rest of the stop phase.
+            if force && !self.power_off_sent {
+                self.shutdown = Some(action);
+                self.power_off_sent = true;
+                self.actions.push(Action::PowerOff(action));
+            }
+            return;
+        }
+        self.shutdown = Some(action);
+        self.log(Level::Info, format!("shutdown requested: {action:?}"));
+        for svc in self.services.values_mut() {
+            if svc.phase == Phase::Starting(StartPhase::AutoRestart) {
+                svc.deadline = None;
+            }
+        }
+        if force {
+            self.power_off_sent = true;
+            self.actions.push(Action::PowerOff(action));
+            return;
+        }
+        let names: Vec<String> = self.services.keys().cloned().collect();
+        for name in names {
+            self.queue_stop(&name);
+        }
+    }
+
+    // ----- jobs ---------------------------------------------------------
+
+    /// Queue a start of `root` and everything it pulls in. `manual` starts
+    /// forget the start limit and re-run a finished unit.
+    fn queue_start(&mut self, root: &str, manual: bool) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        for name in self.graph.closure(root) {
+            let is_root = name == root;
+            let Some(svc) = self.services.get_mut(&name) else {
+                continue;
+            };
+            if self.doomed.contains(&name) {
+                continue;
+            }
+            if is_root && manual {
+                svc.reset_limits();
+            }
+            match (&svc.phase, svc.job) {
+                (_, Some(Job::Start)) | (_, Some(Job::Restart)) => {}
+                (Phase::Stopping, _) => svc.job = Some(Job::Restart),
+                (Phase::Running, _) => {}
+                (Phase::Exited, _) if !(is_root && manual) => {}
+                (Phase::Starting(StartPhase::AutoRestart), _) if is_root && manual => {
+                    svc.job = Some(Job::Start);
+                    svc.deadline = None;
+                    svc.set_phase(Phase::Starting(StartPhase::Waiting), self.now.mono);
+                }
+                (Phase::Starting(StartPhase::AutoRestart), _) => {}
+                (Phase::Starting(_), _) => svc.job = Some(Job::Start),
+                (Phase::Inactive | Phase::Exited | Phase::Failed, _) => {
+                    svc.job = Some(Job::Start);
+                    svc.reason = None;
+                    svc.set_phase(Phase::Starting(StartPhase::Waiting), self.now.mono);
+                }
+            }
+        }
+    }
+
+    /// Queue a stop of `root` and of every unit that requires it.
+    fn queue_stop(&mut self, root: &str) {
+        let mut stack = vec![root.to_string()];
+        let mut seen = BTreeSet::new();
+        while let Some(name) = stack.pop() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            if let Some(deps) = self.graph.required_by.get(&name) {
+                stack.extend(deps.iter().cloned());
+            }
+            let now = self.now.mono;
+            let Some(svc) = self.services.get_mut(&name) else {
+                continue;
+            };
+            match svc.phase {
+                Phase::Starting(StartPhase::Waiting) | Phase::Starting(StartPhase::AutoRestart) => {
+                    svc.deadline = None;
+                    svc.job = None;
+                    svc.set_phase(Phase::Inactive, now);
+                }
+                Phase::Inactive | Phase::Failed if svc.main_pid.is_none() => {
+                    svc.job = None;
+                }
+                Phase::Stopping => svc.job = Some(Job::Stop),
+                _ => svc.job = Some(Job::Stop),
+            }
+        }
+    }
+
+    fn queue_restart(&mut self, name: &str) {
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        svc.reset_limits();
+        if svc.main_pid.is_some() || svc.phase == Phase::Stopping {
+            svc.job = Some(Job::Restart);
+        } else {
+            self.queue_start(name, true);
+        }
+    }
+
+    /// Advance every job whose preconditions now hold, until nothing moves;
+    /// then answer waiting clients and check the boot and shutdown goals.
+    fn settle(&mut self) {
+        loop {
+            let mut moved = false;
+            let names: Vec<String> = self.services.keys().cloned().collect();
+            for name in &names {
+                moved |= self.try_advance(name);
+            }
+            if !moved {
+                break;
+            }
+        }
+        self.reap_doomed();
+        self.answer_waiters();
+        self.check_boot();
+        self.check_shutdown();
+    }
+
+    /// Take the next step of `name`'s job if it may; true if anything changed.
+    fn try_advance(&mut self, name: &str) -> bool {
+        let Some(svc) = self.services.get(name) else {
+            return false;
+        };
+        match (svc.job, &svc.phase) {
+            (Some(Job::Start), Phase::Starting(StartPhase::Waiting)) => {
+                if let Some(dep) = self.failed_requirement(name) {
+                    let reason = format!("dependency failed: {dep}");
+                    self.fail_start(name, reason);
+                    return true;
+                }
+                if self.start_blocked(name) {
+                    return false;
+                }
+                self.launch(name);
+                true
+            }
+            (Some(Job::Stop) | Some(Job::Restart), phase) if *phase != Phase::Stopping => {
+                if self.stop_blocked(name) {
+                    return false;
+                }
+                self.begin_stop(name, false);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A required unit that has finished trying and is not up.
+    fn failed_requirement(&self, name: &str) -> Option<String> {
+        let reqs = self.graph.requires.get(name)?;
+        reqs.iter()
+            .find(|r| match self.services.get(*r) {
+                None => true,
+                Some(s) => !s.is_up() && s.job.is_none() && !matches!(s.phase, Phase::Starting(_)),
+            })
+            .cloned()
+    }
+
+    /// Whether a unit ordered before `name` (or, for a target, any unit it
+    /// pulls in) still has a start in progress.
+    fn start_blocked(&self, name: &str) -> bool {
+        let busy = |dep: &String| {
+            self.services.get(dep).is_some_and(|s| {
+                matches!(s.job, Some(Job::Start) | Some(Job::Restart))
+                    && matches!(s.phase, Phase::Starting(_) | Phase::Stopping)
+                    || (s.job == Some(Job::Restart))
+            })
+        };
+        if self
+            .graph
+            .start_after
+            .get(name)
+            .is_some_and(|v| v.iter().any(busy))
+        {
+            return true;
+        }
+        let is_target = self
+            .services
+            .get(name)
+            .is_some_and(|s| s.def.kind == UnitKind::Target);
+        is_target
+            && self
+                .graph
+                .pulls
+                .get(name)
+                .is_some_and(|v| v.iter().any(busy))
+    }
+
+    /// Whether a unit ordered after `name` has a stop still in progress.
+    fn stop_blocked(&self, name: &str) -> bool {
+        self.graph.start_before.get(name).is_some_and(|v| {
+            v.iter().any(|dep| {
+                self.services.get(dep).is_some_and(|s| {
+                    matches!(s.job, Some(Job::Stop) | Some(Job::Restart)) && s.has_process()
+                        || s.phase == Phase::Stopping
+                })
+            })
+        })
+    }
+
+    /// Start the unit's process now (or mark a target up).
+    fn launch(&mut self, name: &str) {
+        let now = self.now.mono;
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        if !svc.admit_start(now) {
+            let reason = format!(
+                "start limit hit: more than {} starts within {}",
+                svc.def.start_limit_burst,
+                format_duration(svc.def.start_limit_interval)
+            );
+            self.log(
+                Level::Error,
+                format!("{name}: {reason}; not restarting until a manual start"),
+            );
+            self.fail_start(name, reason);
+            return;
+        }
+        if svc.def.kind == UnitKind::Target {
+            svc.set_phase(Phase::Running, now);
+            self.job_done(name);
+            self.log(Level::Info, format!("reached target {name}"));
+            return;
+        }
+        svc.set_phase(Phase::Starting(StartPhase::Launched), now);
+        svc.reason = None;
+        svc.stop_requested = false;
+        svc.deadline = match svc.def.kind {
+            UnitKind::Notify | UnitKind::Forking | UnitKind::Oneshot => {
+                Some((now + svc.def.start_timeout, DeadlineKind::StartTimeout))
+            }
+            UnitKind::Simple | UnitKind::Target => None,
+        };
+        let def = Box::new(svc.def.clone());
+        self.log(Level::Debug, format!("starting {name}"));
+        self.actions.push(Action::Spawn {
+            unit: name.to_string(),
+            def,
+        });
+    }
+
+    /// Send the stop signal, or finish at once when nothing runs.
+    fn begin_stop(&mut self, name: &str, then_fail: bool) {
+        let now = self.now.mono;
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        svc.stop_requested = !then_fail;
+        if svc.main_pid.is_none() {
+            svc.deadline = None;
+            self.stopped(name);
+            return;
+        }
+        svc.set_phase(Phase::Stopping, now);
+        svc.deadline = Some((now + svc.def.stop_timeout, DeadlineKind::StopKill));
+        let signal = svc.def.stop_signal;
+        self.log(
+            Level::Info,
+            format!("stopping {name} with {}", signal_name(signal)),
+        );
+        self.kill_unit(name, signal);
+    }
+
+    /// Signal the unit's main process and its process group.
+    fn kill_unit(&mut self, name: &str, signal: i32) {
+        let Some(svc) = self.services.get(name) else {
+            return;
+        };
+        if let Some(pgid) = svc.pgid {
+            self.actions.push(Action::Kill {
+                pid: pgid,
+                signal,
+                group: true,
+            });
+        }
+        if let Some(pid) = svc.main_pid {
+            if Some(pid) != svc.pgid {
+                self.actions.push(Action::Kill {
+                    pid,
+                    signal,
+                    group: false,
+                });
+            }
+        }
+    }
+
+    /// The unit's processes are gone after a stop: settle its final state.
+    fn stopped(&mut self, name: &str) {
+        let now = self.now.mono;
+        self.reap_group(name);
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        svc.deadline = None;
+        svc.main_pid = None;
+        let failed = !svc.stop_requested && svc.reason.is_some();
+        svc.stop_requested = false;
+        svc.set_phase(
+            if failed {
+                Phase::Failed
+            } else {
+                Phase::Inactive
+            },
+            now,
+        );
+        let restart = svc.job == Some(Job::Restart) && self.shutdown.is_none();
+        svc.job = None;
+        if failed {
+            self.propagate_down(name);
+        } else {
+            self.log(Level::Info, format!("stopped {name}"));
+        }
+        if restart {
+            self.queue_start(name, true);
+        }
+    }
+
+    /// A run ended without a stop request: restart per policy or fail.
+    fn run_ended(&mut self, name: &str, runtime: Duration, failed: bool, reason: String) {
+        let now = self.now.mono;
+        let shutting_down = self.shutdown.is_some();
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        svc.main_pid = None;
+        svc.note_run_ended(runtime, failed);
+        let status = if failed {
+            ExitStatus::Exited(1)
+        } else {
+            ExitStatus::Exited(0)
+        };
+        let wants_restart =
+            svc.wants_restart(&status) && !shutting_down && svc.job != Some(Job::Stop);
+        // The start job (if any) ends here, failed: dependents ordered after it go on.
+        let had_start_job = svc.job == Some(Job::Start);
+        if had_start_job {
+            svc.job = None;
+        }
+        if wants_restart {
+            let delay = svc.backoff_delay();
+            svc.restarts = svc.restarts.saturating_add(1);
+            svc.reason = Some(reason.clone());
+            svc.set_phase(Phase::Starting(StartPhase::AutoRestart), now);
+            svc.deadline = Some((now + delay, DeadlineKind::Restart));
+            let count = svc.restarts;
+            self.reap_group(name);
+            self.log(
+                Level::Warning,
+                format!(
+                    "{name}: {reason}; restarting in {} (restart {count})",
+                    format_duration(delay)
+                ),
+            );
+        } else {
+            svc.reason = Some(reason.clone());
+            svc.deadline = None;
+            svc.set_phase(Phase::Failed, now);
+            self.reap_group(name);
+            self.log(Level::Error, format!("{name} failed: {reason}"));
+            self.propagate_down(name);
+        }
+    }
+
+    /// The main process ended successfully (exit 0, no restart wanted).
+    fn finished_ok(&mut self, name: &str, runtime: Duration) {
+        let now = self.now.mono;
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        if svc.def.restart == RestartPolicy::Always && self.shutdown.is_none() {
+            self.run_ended(name, runtime, false, "exited 0".to_string());
+            return;
+        }
+        svc.note_run_ended(runtime, false);
+        svc.deadline = None;
+        svc.reason = None;
+        svc.set_phase(Phase::Exited, now);
+        let oneshot = svc.def.kind == UnitKind::Oneshot;
+        let remain = svc.def.remain_after_exit;
+        if svc.job == Some(Job::Start) {
+            svc.job = None;
+        }
+        if !(oneshot && remain) {
+            self.reap_group(name);
+        }
+        self.log(Level::Info, format!("{name} finished"));
+    }
+
+    /// Mark a queued or launching start as failed without a run.
+    fn fail_start(&mut self, name: &str, reason: String) {
+        let now = self.now.mono;
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        svc.job = None;
+        svc.deadline = None;
+        svc.reason = Some(reason.clone());
+        svc.set_phase(Phase::Failed, now);
+        self.log(Level::Error, format!("{name} failed: {reason}"));
+        self.propagate_down(name);
+    }
+
+    /// `name` went down for good: stop the units that require it.
+    fn propagate_down(&mut self, name: &str) {
+        let deps = self
+            .graph
+            .required_by
+            .get(name)
+            .cloned()
+            .unwrap_or_default();
+        for dep in deps {
+            let up = self
+                .services
+                .get(&dep)
+                .is_some_and(|s| s.is_up() || s.main_pid.is_some());
+            if up {
+                self.log(
+                    Level::Info,
+                    format!("stopping {dep}: it requires {name}, which went down"),
+                );
+                self.queue_stop(&dep);
+            }
+        }
+    }
+
+    /// Kill whatever the unit left in its process group once it is down.
+    fn reap_group(&mut self, name: &str) {
+        if let Some(svc) = self.services.get_mut(name) {
+            if let Some(pgid) = svc.pgid.take() {
+                self.actions.push(Action::Kill {
+                    pid: pgid,
+                    signal: libc::SIGKILL,
+                    group: true,
+                });
+            }
+        }
+    }
+
+    /// The current job succeeded.
+    fn job_done(&mut self, name: &str) {
+        if let Some(svc) = self.services.get_mut(name) {
+            if svc.job == Some(Job::Start) {
+                svc.job = None;
+            }
+        }
+    }
+
+    fn reap_doomed(&mut self) {
+        let gone: Vec<String> = self
+            .doomed
+            .iter()
+            .filter(|n| {
+                self.services.get(*n).is_none_or(|s| {
+                    s.job.is_none() && s.main_pid.is_none() && s.phase != Phase::Stopping
+                })
+            })
+            .cloned()
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        for name in gone {
+            self.doomed.remove(&name);
+            self.services.remove(&name);
+        }
+        self.rebuild_graph();
+    }
+
+    fn rebuild_graph(&mut self) {
+        let defs: BTreeMap<String, UnitDef> = self
+            .services
+            .iter()
+            .map(|(n, s)| (n.clone(), s.def.clone()))
+            .collect();
+        self.graph = Graph::build(&defs);
+    }
+
+    fn answer_waiters(&mut self) {
+        let mut waiters = std::mem::take(&mut self.waiters);
+        for waiter in &mut waiters {
+            let mut still = Vec::new();
+            for (name, want) in std::mem::take(&mut waiter.pending) {
+                match self.services.get(&name) {
+                    None => waiter.results.push(JobResult {
+                        ok: want == Want::Down,
+                        message: "removed".to_string(),
+                        name,
+                    }),
+                    Some(s) if s.job.is_some() || s.phase == Phase::Stopping => {
+                        still.push((name, want))
+                    }
+                    Some(s)
+                        if want == Want::Up && s.phase == Phase::Starting(StartPhase::Launched) =>
+                    {
+                        still.push((name, want))
+                    }
+                    Some(s)
+                        if want == Want::Up
+                            && s.phase == Phase::Starting(StartPhase::ReadingPidFile) =>
+                    {
+                        still.push((name, want))
+                    }
+                    Some(s) => {
+                        let ok = match want {
+                            Want::Up => s.is_up(),
+                            Want::Down => s.main_pid.is_none(),
+                        };
+                        let message = if ok {
+                            s.state().as_str().to_string()
+                        } else {
+                            s.reason
+                                .clone()
+                                .unwrap_or_else(|| s.state().as_str().to_string())
+                        };
+                        waiter.results.push(JobResult { name, ok, message });
+                    }
+                }
+            }
+            waiter.pending = still;
+        }
+        for waiter in waiters {
+            if waiter.pending.is_empty() {
+                self.reply(
+                    waiter.client,
+                    Reply::ok(ReplyBody::Jobs {
+                        results: waiter.results,
+                    }),
+                );
+            } else {
+                self.waiters.push(waiter);
+            }
+        }
+    }
+
+    fn check_boot(&mut self) {
+        if self.boot != BootState::Starting {
+            return;
+        }
+        let done = self
+            .services
+            .get(&self.target)
+            .is_none_or(|s| s.job.is_none());
+        if !done {
+            return;
+        }
+        self.boot = BootState::Reached;
+        let took = format_duration(self.now.mono.saturating_sub(self.boot_started));
+        let failed: Vec<&str> = self
+            .services
+            .iter()
+            .filter(|(_, s)| s.phase == Phase::Failed)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let up = self.services.get(&self.target).is_some_and(|s| s.is_up());
+        if up && failed.is_empty() {
+            self.log(
+                Level::Info,
+                format!("target {} is up after {took}", self.target),
+            );
+        } else {
+            self.log(
+                Level::Warning,
+                format!(
+                    "target {} finished starting after {took}, degraded; failed: {}",
+                    self.target,
+                    failed.join(", ")
+                ),
+            );
+        }
+    }
+
+    fn check_shutdown(&mut self) {
+        let Some(action) = self.shutdown else {
+            return;
+        };
+        if self.power_off_sent {
+            return;
+        }
+        let busy = self
+            .services
+            .values()
+            .any(|s| s.job.is_some() || s.main_pid.is_some() || s.phase == Phase::Stopping);
+        if !busy {
+            self.power_off_sent = true;
+            self.log(Level::Info, "all units stopped".to_string());
+            self.actions.push(Action::PowerOff(action));
+        }
+    }
+
+    // ----- views ----------------------------------------------------------
+
+    fn summary(&self, s: &Service) -> UnitSummary {
+        UnitSummary {
+            name: s.def.name.clone(),
+            kind: kind_name(s.def.kind).to_string(),
+            state: s.state(),
+            reason: s.reason.clone().or_else(|| s.status_text.clone()),
+            pid: s.main_pid,
+            description: s.def.description.clone(),
+        }
+    }
+
+    fn unit_status(&self, s: &Service) -> UnitStatus {
+        UnitStatus {
+            summary: self.summary(s),
+            path: s.def.path.clone(),
+            since_secs: self.now.mono.saturating_sub(s.since).as_secs_f64(),
+            restarts: s.restarts,
+            status_text: s.status_text.clone(),
+            exits: s.exits.iter().cloned().collect(),
+            wanted_by: s.def.wanted_by.clone(),
+        }
+    }
+
+    fn system_status(&self) -> SystemStatus {
+        SystemStatus {
+            state: self.system_state().to_string(),
+            pid1: self.pid1,
+            target: self.target.clone(),
+            uptime_secs: self.now.mono.as_secs_f64(),
+            units: self.services.len(),
+            failed: self
+                .services
+                .iter()
+                .filter(|(_, s)| s.phase == Phase::Failed)
+                .map(|(n, _)| n.clone())
+                .collect(),
+        }
+    }
+
+    fn reply(&mut self, client: ClientId, reply: Reply) {
+        self.actions.push(Action::Reply { client, reply });
+    }
+
+    fn log(&mut self, level: Level, message: String) {
+        self.actions.push(Action::Log { level, message });
+    }
+}
+
+/// After SIGKILL, how long to wait for the exit before giving up on a process.
+const ABANDON_AFTER: Duration = Duration::from_secs(5);
+
+/// The `type` key's spelling.
+pub fn kind_name(kind: UnitKind) -> &'static str {
+    match kind {
+        UnitKind::Simple => "simple",
+        UnitKind::Notify => "notify",
+        UnitKind::Forking => "forking",
+        UnitKind::Oneshot => "oneshot",
+        UnitKind::Target => "target",
+    }
+}
+
+#[cfg(test)]
+#[path = "manager_tests.rs"]
+mod tests;

@@ -1,1 +1,308 @@
-//! Per-service state machine. (Skeleton.)
+//! Per-unit runtime record: state, pids, deadlines, exit history, and the
+//! restart rules (back-off and start limit). Pure: times come in as arguments.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::control::protocol::{ExitRecord, UnitState};
+use crate::manager::ExitStatus;
+use crate::unit::{RestartPolicy, UnitDef};
+
+/// How many exits `vigilctl status` can show.
+pub const EXIT_HISTORY: usize = 10;
+
+/// Where a starting unit is in its start sequence; decides what an exit or a
+/// notification means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartPhase {
+    /// Queued: waiting for ordering dependencies.
+    Waiting,
+    /// Waiting for the restart delay to pass.
+    AutoRestart,
+    /// Main process runs; waiting for READY=1 / exit 0 / the forking parent.
+    Launched,
+    /// Forking: parent exited 0; reading the pid file (retried until the start timeout).
+    ReadingPidFile,
+}
+
+/// What a pending deadline will do when it passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadlineKind {
+    /// Restart delay over: launch again.
+    Restart,
+    /// Start timeout: give up the start.
+    StartTimeout,
+    /// Retry reading a forking unit's pid file.
+    PidFileRetry,
+    /// Stop timeout: escalate to SIGKILL.
+    StopKill,
+    /// SIGKILL sent and still no exit: give up on the process.
+    StopAbandon,
+}
+
+/// The fine-grained state; `UnitState` is its public projection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    Inactive,
+    Starting(StartPhase),
+    Running,
+    Stopping,
+    Exited,
+    Failed,
+}
+
+/// A job the manager is carrying out on the unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    Start,
+    Stop,
+    /// Stop, then start.
+    Restart,
+}
+
+/// One unit's runtime record.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub def: UnitDef,
+    pub phase: Phase,
+    pub job: Option<Job>,
+    /// Why the unit failed (shown in `list` and `status`).
+    pub reason: Option<String>,
+    pub main_pid: Option<i32>,
+    /// Process group of everything the unit started (the first spawned pid).
+    pub pgid: Option<i32>,
+    /// When the current phase was entered (monotonic).
+    pub since: Duration,
+    /// When the current process started (monotonic), for runtimes.
+    pub started_at: Option<Duration>,
+    pub deadline: Option<(Duration, DeadlineKind)>,
+    pub exits: VecDeque<ExitRecord>,
+    /// Automatic restarts since the last manual start.
+    pub restarts: u32,
+    /// Consecutive failed runs; drives the exponential back-off.
+    pub failures_in_row: u32,
+    /// Recent start times, for the start limit.
+    pub start_times: VecDeque<Duration>,
+    /// Last STATUS= text from the service.
+    pub status_text: Option<String>,
+    /// Set by `stop` on a running unit so that its exit is not a failure.
+    pub stop_requested: bool,
+}
+
+impl Service {
+    /// A unit that has never run.
+    pub fn new(def: UnitDef, now: Duration) -> Self {
+        Service {
+            def,
+            phase: Phase::Inactive,
+            job: None,
+            reason: None,
+            main_pid: None,
+            pgid: None,
+            since: now,
+            started_at: None,
+            deadline: None,
+            exits: VecDeque::new(),
+            restarts: 0,
+            failures_in_row: 0,
+            start_times: VecDeque::new(),
+            status_text: None,
+            stop_requested: false,
+        }
+    }
+
+    /// The state users see.
+    pub fn state(&self) -> UnitState {
+        match self.phase {
+            Phase::Inactive => UnitState::Inactive,
+            Phase::Starting(_) => UnitState::Starting,
+            Phase::Running => UnitState::Running,
+            Phase::Stopping => UnitState::Stopping,
+            Phase::Exited => UnitState::Exited,
+            Phase::Failed => UnitState::Failed,
+        }
+    }
+
+    /// Enter `phase` at `now`.
+    pub fn set_phase(&mut self, phase: Phase, now: Duration) {
+        if self.phase != phase {
+            self.since = now;
+        }
+        self.phase = phase;
+    }
+
+    /// Up for dependency purposes: running, or finished successfully.
+    pub fn is_up(&self) -> bool {
+        matches!(self.phase, Phase::Running | Phase::Exited)
+    }
+
+    /// Has a live process that a stop must end.
+    pub fn has_process(&self) -> bool {
+        self.main_pid.is_some()
+    }
+
+    /// Whether an exit of the main process means "failure" for restart=on-failure.
+    pub fn is_failure(status: &ExitStatus) -> bool {
+        !matches!(status, ExitStatus::Exited(0))
+    }
+
+    /// Whether the policy asks for a restart after this exit.
+    pub fn wants_restart(&self, status: &ExitStatus) -> bool {
+        match self.def.restart {
+            RestartPolicy::Always => true,
+            RestartPolicy::OnFailure => Self::is_failure(status),
+            RestartPolicy::Never => false,
+        }
+    }
+
+    /// Delay before the next automatic restart: `restart_delay` doubled per
+    /// consecutive failure, capped at `restart_delay_max`.
+    pub fn backoff_delay(&self) -> Duration {
+        let base = self.def.restart_delay;
+        let cap = self.def.restart_delay_max.max(base);
+        let shift = self.failures_in_row.saturating_sub(1).min(30);
+        base.checked_mul(1u32 << shift).unwrap_or(cap).min(cap)
+    }
+
+    /// Account for a run that just ended: a run longer than the start limit
+    /// interval was healthy and resets the back-off.
+    pub fn note_run_ended(&mut self, runtime: Duration, failed: bool) {
+        if runtime >= self.def.start_limit_interval || !failed {
+            self.failures_in_row = 0;
+        }
+        if failed {
+            self.failures_in_row = self.failures_in_row.saturating_add(1);
+        }
+    }
+
+    /// Record a start attempt; false when the start limit is hit (more than
+    /// `start_limit_burst` starts within `start_limit_interval`).
+    pub fn admit_start(&mut self, now: Duration) -> bool {
+        let window = self.def.start_limit_interval;
+        while let Some(first) = self.start_times.front() {
+            if now.saturating_sub(*first) >= window {
+                self.start_times.pop_front();
+            } else {
+                break;
+            }
+        }
+        if self.def.start_limit_burst > 0
+            && self.start_times.len() >= self.def.start_limit_burst as usize
+        {
+            return false;
+        }
+        self.start_times.push_back(now);
+        true
+    }
+
+    /// Forget the start limit and back-off (a manual start).
+    pub fn reset_limits(&mut self) {
+        self.start_times.clear();
+        self.failures_in_row = 0;
+        self.restarts = 0;
+    }
+
+    /// Append to the bounded exit history.
+    pub fn record_exit(&mut self, record: ExitRecord) {
+        if self.exits.len() >= EXIT_HISTORY {
+            self.exits.pop_front();
+        }
+        self.exits.push_back(record);
+    }
+}
+
+/// A signal number as its name ("SIGKILL"), or "signal 99".
+pub fn signal_name(signal: i32) -> String {
+    match nix::sys::signal::Signal::try_from(signal) {
+        Ok(sig) => sig.as_str().to_string(),
+        Err(_) => format!("signal {signal}"),
+    }
+}
+
+/// "exited 3", "killed by SIGSEGV (core dumped)".
+pub fn describe_exit(status: &ExitStatus) -> String {
+    match status {
+        ExitStatus::Exited(code) => format!("exited {code}"),
+        ExitStatus::Signaled {
+            signal,
+            core_dumped,
+        } => {
+            let core = if *core_dumped { " (core dumped)" } else { "" };
+            format!("killed by {}{core}", signal_name(*signal))
+        }
+    }
+}
+
+/// Human duration for logs: "850ms", "12.3s", "5m02s".
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        let s = d.as_secs();
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc() -> Service {
+        let mut def = UnitDef::new("t");
+        def.restart_delay = Duration::from_millis(100);
+        def.restart_delay_max = Duration::from_secs(1);
+        Service::new(def, Duration::ZERO)
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let mut s = svc();
+        let mut delays = Vec::new();
+        for _ in 0..6 {
+            s.note_run_ended(Duration::from_millis(10), true);
+            delays.push(s.backoff_delay().as_millis());
+        }
+        assert_eq!(delays, vec![100, 200, 400, 800, 1000, 1000]);
+    }
+
+    #[test]
+    fn healthy_run_resets_backoff() {
+        let mut s = svc();
+        for _ in 0..4 {
+            s.note_run_ended(Duration::from_millis(10), true);
+        }
+        assert_eq!(s.backoff_delay(), Duration::from_millis(800));
+        s.note_run_ended(Duration::from_secs(60), true);
+        assert_eq!(s.backoff_delay(), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn start_limit_counts_within_window() {
+        let mut s = svc();
+        s.def.start_limit_burst = 3;
+        s.def.start_limit_interval = Duration::from_secs(10);
+        let t = Duration::from_secs;
+        assert!(s.admit_start(t(0)));
+        assert!(s.admit_start(t(1)));
+        assert!(s.admit_start(t(2)));
+        assert!(!s.admit_start(t(3)));
+        // The window slides: the start at 0s has aged out at 10s.
+        assert!(s.admit_start(t(10)));
+    }
+
+    #[test]
+    fn describes_exits() {
+        assert_eq!(describe_exit(&ExitStatus::Exited(3)), "exited 3");
+        assert_eq!(
+            describe_exit(&ExitStatus::Signaled {
+                signal: libc::SIGSEGV,
+                core_dumped: true
+            }),
+            "killed by SIGSEGV (core dumped)"
+        );
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+    }
+}

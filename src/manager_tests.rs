@@ -1,0 +1,671 @@
+//! State-machine tests of the manager with a fake clock and fake pids.
+
+use super::*;
+use crate::control::protocol::UnitState;
+use crate::unit::UnitDef;
+
+/// A manager plus a fake clock and a pid allocator that answers spawns.
+struct Sim {
+    m: Manager,
+    t: Duration,
+    next_pid: i32,
+    /// Every action seen so far.
+    log: Vec<Action>,
+    /// Units whose spawn should fail.
+    fail_spawn: Vec<String>,
+}
+
+fn svc(name: &str) -> UnitDef {
+    let mut d = UnitDef::new(name);
+    d.exec = vec!["/bin/true".into()];
+    d.wanted_by = vec!["default".into()];
+    d
+}
+
+fn target(name: &str) -> UnitDef {
+    let mut d = UnitDef::new(name);
+    d.kind = UnitKind::Target;
+    d
+}
+
+impl Sim {
+    fn new(units: Vec<UnitDef>) -> Sim {
+        let mut map: BTreeMap<String, UnitDef> =
+            units.into_iter().map(|u| (u.name.clone(), u)).collect();
+        map.entry("default".into())
+            .or_insert_with(|| target("default"));
+        let m = Manager::new(map, "default", true, now(Duration::ZERO));
+        Sim {
+            m,
+            t: Duration::ZERO,
+            next_pid: 100,
+            log: Vec::new(),
+            fail_spawn: Vec::new(),
+        }
+    }
+
+    /// Feed an event; answer spawns at once like the real shell. Returns the
+    /// actions of this step (including those caused by the spawn answers).
+    fn feed(&mut self, ev: Event) -> Vec<Action> {
+        let mut out = Vec::new();
+        let mut queue = vec![ev];
+        while let Some(ev) = queue.pop() {
+            let actions = self.m.handle(ev, now(self.t));
+            for a in actions {
+                if let Action::Spawn { unit, .. } = &a {
+                    let result = if self.fail_spawn.contains(unit) {
+                        Err(SpawnFailure {
+                            stage: "executing /nope".into(),
+                            error: "No such file or directory".into(),
+                        })
+                    } else {
+                        self.next_pid += 1;
+                        Ok(self.next_pid)
+                    };
+                    queue.insert(
+                        0,
+                        Event::Spawned {
+                            unit: unit.clone(),
+                            result,
+                        },
+                    );
+                }
+                out.push(a.clone());
+                self.log.push(a);
+            }
+        }
+        out
+    }
+
+    fn advance(&mut self, d: Duration) -> Vec<Action> {
+        self.t += d;
+        match self.m.next_deadline() {
+            Some(t) if t <= self.t => self.feed(Event::Timer),
+            _ => Vec::new(),
+        }
+    }
+
+    fn pid(&self, name: &str) -> i32 {
+        self.m
+            .service(name)
+            .and_then(|s| s.main_pid)
+            .expect("unit has a pid")
+    }
+
+    fn state(&self, name: &str) -> UnitState {
+        self.m.service(name).expect("unit exists").state()
+    }
+
+    fn exit(&mut self, name: &str, status: ExitStatus) -> Vec<Action> {
+        let pid = self.pid(name);
+        self.feed(Event::ChildExited { pid, status })
+    }
+}
+
+fn now(mono: Duration) -> Now {
+    Now {
+        mono,
+        unix_secs: 1_700_000_000.0 + mono.as_secs_f64(),
+    }
+}
+
+fn spawned(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Spawn { unit, .. } => Some(unit.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn kills(actions: &[Action]) -> Vec<(i32, i32, bool)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Kill { pid, signal, group } => Some((*pid, *signal, *group)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn logs(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Log { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn independent_units_start_in_parallel() {
+    let mut sim = Sim::new(vec![svc("a"), svc("b"), svc("c")]);
+    let acts = sim.feed(Event::Boot);
+    assert_eq!(spawned(&acts), vec!["a", "b", "c"]);
+    assert_eq!(sim.state("default"), UnitState::Running);
+    assert!(logs(&acts)
+        .iter()
+        .any(|l| l.starts_with("target default is up")));
+}
+
+#[test]
+fn after_waits_for_readiness_of_notify_unit() {
+    let mut db = svc("db");
+    db.kind = UnitKind::Notify;
+    let mut web = svc("web");
+    web.after = vec!["db".into()];
+    let mut sim = Sim::new(vec![db, web]);
+    let acts = sim.feed(Event::Boot);
+    assert_eq!(spawned(&acts), vec!["db"], "web must wait for db");
+    assert_eq!(sim.state("db"), UnitState::Starting);
+    assert_eq!(sim.state("default"), UnitState::Starting);
+    let pid = sim.pid("db");
+    let acts = sim.feed(Event::Notify {
+        pid,
+        session: None,
+        message: NotifyMessage {
+            ready: true,
+            ..Default::default()
+        },
+    });
+    assert_eq!(spawned(&acts), vec!["web"]);
+    assert_eq!(sim.state("db"), UnitState::Running);
+    assert_eq!(sim.state("default"), UnitState::Running);
+}
+
+#[test]
+fn before_is_the_same_edge_declared_on_the_other_side() {
+    let mut a = svc("a");
+    a.before = vec!["b".into()];
+    a.kind = UnitKind::Oneshot;
+    let sim_b = svc("b");
+    let mut sim = Sim::new(vec![a, sim_b]);
+    let acts = sim.feed(Event::Boot);
+    assert_eq!(spawned(&acts), vec!["a"]);
+    let acts = sim.exit("a", ExitStatus::Exited(0));
+    assert_eq!(spawned(&acts), vec!["b"]);
+    assert_eq!(sim.state("a"), UnitState::Exited);
+}
+
+#[test]
+fn notify_from_helper_in_same_session_counts() {
+    let mut n = svc("n");
+    n.kind = UnitKind::Notify;
+    let mut sim = Sim::new(vec![n]);
+    sim.feed(Event::Boot);
+    let pid = sim.pid("n");
+    sim.feed(Event::Notify {
+        pid: 9999,
+        session: Some(pid),
+        message: NotifyMessage {
+            ready: true,
+            status: Some("serving".into()),
+            ..Default::default()
+        },
+    });
+    assert_eq!(sim.state("n"), UnitState::Running);
+    assert_eq!(
+        sim.m.service("n").and_then(|s| s.status_text.clone()),
+        Some("serving".into())
+    );
+}
+
+#[test]
+fn ordered_unit_still_starts_when_dependency_fails() {
+    let mut a = svc("a");
+    a.kind = UnitKind::Oneshot;
+    let mut b = svc("b");
+    b.after = vec!["a".into()];
+    let mut sim = Sim::new(vec![a, b]);
+    sim.feed(Event::Boot);
+    let acts = sim.exit("a", ExitStatus::Exited(2));
+    assert_eq!(sim.state("a"), UnitState::Failed);
+    assert_eq!(spawned(&acts), vec!["b"], "after= is ordering only");
+}
+
+#[test]
+fn requires_failure_fails_dependent_with_reason() {
+    let mut a = svc("a");
+    a.kind = UnitKind::Oneshot;
+    let mut b = svc("b");
+    b.after = vec!["a".into()];
+    b.requires = vec!["a".into()];
+    let mut sim = Sim::new(vec![a, b]);
+    sim.feed(Event::Boot);
+    let acts = sim.exit("a", ExitStatus::Exited(2));
+    assert!(spawned(&acts).is_empty());
+    assert_eq!(sim.state("b"), UnitState::Failed);
+    let reason = sim.m.service("b").and_then(|s| s.reason.clone());
+    assert_eq!(reason.as_deref(), Some("dependency failed: a"));
+    assert_eq!(sim.m.system_state(), "degraded");
+}
+
+#[test]
+fn required_unit_stopping_stops_dependent() {
+    let a = svc("a");
+    let mut b = svc("b");
+    b.requires = vec!["a".into()];
+    b.after = vec!["a".into()];
+    let mut sim = Sim::new(vec![a, b]);
+    sim.feed(Event::Boot);
+    let pid_b = sim.pid("b");
+    let acts = sim.feed(Event::Request {
+        client: 1,
+        request: Request::Stop {
+            names: vec!["a".into()],
+            no_block: false,
+        },
+    });
+    // b is ordered after a, so it stops first; a waits.
+    assert_eq!(kills(&acts), vec![(pid_b, libc::SIGTERM, true)]);
+    let acts = sim.exit(
+        "b",
+        ExitStatus::Signaled {
+            signal: libc::SIGTERM,
+            core_dumped: false,
+        },
+    );
+    let pid_a = sim.pid("a");
+    assert!(kills(&acts).contains(&(pid_a, libc::SIGTERM, true)));
+    let acts = sim.exit("a", ExitStatus::Exited(0));
+    assert_eq!(sim.state("a"), UnitState::Inactive);
+    assert_eq!(sim.state("b"), UnitState::Inactive);
+    let replied = acts
+        .iter()
+        .any(|a| matches!(a, Action::Reply { client: 1, reply } if reply.ok));
+    assert!(replied, "stop reply sent once both are down: {acts:?}");
+}
+
+#[test]
+fn spawn_failure_is_a_failed_state_with_stage() {
+    let mut sim = Sim::new(vec![svc("bad")]);
+    sim.fail_spawn.push("bad".into());
+    sim.feed(Event::Boot);
+    assert_eq!(sim.state("bad"), UnitState::Failed);
+    let s = sim.m.service("bad").expect("bad");
+    assert_eq!(
+        s.reason.as_deref(),
+        Some("could not start: executing /nope: No such file or directory")
+    );
+    assert_eq!(s.exits.len(), 1);
+}
+
+#[test]
+fn on_failure_restarts_with_doubling_backoff_then_start_limit() {
+    let mut u = svc("crashy");
+    u.restart = RestartPolicy::OnFailure;
+    u.restart_delay = ms(100);
+    u.restart_delay_max = ms(1000);
+    u.start_limit_burst = 4;
+    u.start_limit_interval = Duration::from_secs(10);
+    let mut sim = Sim::new(vec![u]);
+    sim.feed(Event::Boot);
+    let mut delays = Vec::new();
+    for _ in 0..3 {
+        sim.exit("crashy", ExitStatus::Exited(1));
+        assert_eq!(sim.state("crashy"), UnitState::Starting);
+        let due = sim.m.next_deadline().expect("restart scheduled");
+        delays.push((due - sim.t).as_millis());
+        // Nothing happens a millisecond early.
+        assert!(spawned(&sim.advance(due - sim.t - ms(1))).is_empty());
+        assert_eq!(spawned(&sim.advance(ms(1))), vec!["crashy"]);
+    }
+    assert_eq!(delays, vec![100, 200, 400]);
+    assert_eq!(sim.m.service("crashy").map(|s| s.restarts), Some(3));
+    // Fourth start was admitted (4 starts); the fifth hits the limit.
+    sim.exit("crashy", ExitStatus::Exited(1));
+    let acts = sim.advance(ms(800));
+    assert!(spawned(&acts).is_empty());
+    assert_eq!(sim.state("crashy"), UnitState::Failed);
+    let reason = sim
+        .m
+        .service("crashy")
+        .and_then(|s| s.reason.clone())
+        .unwrap();
+    assert!(reason.starts_with("start limit hit"), "{reason}");
+    assert_eq!(sim.m.next_deadline(), None, "no timer left when failed");
+    // A manual start clears the limit.
+    let acts = sim.feed(Event::Request {
+        client: 7,
+        request: Request::Start {
+            names: vec!["crashy".into()],
+            no_block: false,
+        },
+    });
+    assert_eq!(spawned(&acts), vec!["crashy"]);
+    assert_eq!(sim.state("crashy"), UnitState::Running);
+}
+
+#[test]
+fn on_failure_does_not_restart_clean_exit_but_always_does() {
+    let mut a = svc("a");
+    a.restart = RestartPolicy::OnFailure;
+    let mut b = svc("b");
+    b.restart = RestartPolicy::Always;
+    let c = svc("c");
+    let mut sim = Sim::new(vec![a, b, c]);
+    sim.feed(Event::Boot);
+    sim.exit("a", ExitStatus::Exited(0));
+    sim.exit("b", ExitStatus::Exited(0));
+    sim.exit("c", ExitStatus::Exited(1));
+    assert_eq!(sim.state("a"), UnitState::Exited);
+    assert_eq!(sim.state("b"), UnitState::Starting);
+    assert_eq!(sim.state("c"), UnitState::Failed, "restart=never");
+    assert_eq!(spawned(&sim.advance(ms(100))), vec!["b"]);
+}
+
+#[test]
+fn healthy_run_resets_backoff() {
+    let mut u = svc("u");
+    u.restart = RestartPolicy::Always;
+    u.restart_delay = ms(100);
+    u.start_limit_interval = Duration::from_secs(10);
+    let mut sim = Sim::new(vec![u]);
+    sim.feed(Event::Boot);
+    for _ in 0..3 {
+        sim.exit("u", ExitStatus::Exited(1));
+        let d = sim.m.next_deadline().unwrap() - sim.t;
+        sim.advance(d);
+    }
+    sim.t += Duration::from_secs(30);
+    sim.exit("u", ExitStatus::Exited(1));
+    assert_eq!(sim.m.next_deadline().unwrap() - sim.t, ms(100));
+}
+
+#[test]
+fn stop_escalates_to_sigkill_of_the_group_after_timeout() {
+    let mut u = svc("stubborn");
+    u.stop_timeout = Duration::from_secs(2);
+    u.stop_signal = libc::SIGINT;
+    let mut sim = Sim::new(vec![u]);
+    sim.feed(Event::Boot);
+    let pid = sim.pid("stubborn");
+    let acts = sim.feed(Event::Request {
+        client: 1,
+        request: Request::Stop {
+            names: vec!["stubborn".into()],
+            no_block: true,
+        },
+    });
+    assert_eq!(kills(&acts), vec![(pid, libc::SIGINT, true)]);
+    assert_eq!(sim.state("stubborn"), UnitState::Stopping);
+    assert!(kills(&sim.advance(ms(1999))).is_empty());
+    let acts = sim.advance(ms(1));
+    assert_eq!(kills(&acts), vec![(pid, libc::SIGKILL, true)]);
+    sim.exit(
+        "stubborn",
+        ExitStatus::Signaled {
+            signal: libc::SIGKILL,
+            core_dumped: false,
+        },
+    );
+    assert_eq!(sim.state("stubborn"), UnitState::Inactive);
+    assert_eq!(sim.m.next_deadline(), None);
+}
+
+#[test]
+fn shutdown_stops_in_reverse_order_then_powers_off() {
+    let a = svc("a");
+    let mut b = svc("b");
+    b.after = vec!["a".into()];
+    let c = svc("c");
+    let mut sim = Sim::new(vec![a, b, c]);
+    sim.feed(Event::Boot);
+    let (pa, pb, pc) = (sim.pid("a"), sim.pid("b"), sim.pid("c"));
+    let acts = sim.feed(Event::Shutdown {
+        action: PowerAction::Poweroff,
+        force: false,
+    });
+    let k = kills(&acts);
+    assert!(k.contains(&(pb, libc::SIGTERM, true)));
+    assert!(
+        k.contains(&(pc, libc::SIGTERM, true)),
+        "independent ones in parallel"
+    );
+    assert!(!k.iter().any(|(p, _, _)| *p == pa), "a waits for b");
+    let acts = sim.exit("b", ExitStatus::Exited(0));
+    assert!(kills(&acts).contains(&(pa, libc::SIGTERM, true)));
+    sim.exit("c", ExitStatus::Exited(0));
+    let acts = sim.exit("a", ExitStatus::Exited(0));
+    assert!(acts.contains(&Action::PowerOff(PowerAction::Poweroff)));
+    assert!(
+        spawned(&sim.log).len() == 3,
+        "nothing restarted during shutdown"
+    );
+}
+
+#[test]
+fn forced_shutdown_skips_stop_phase() {
+    let mut sim = Sim::new(vec![svc("a")]);
+    sim.feed(Event::Boot);
+    let acts = sim.feed(Event::Shutdown {
+        action: PowerAction::Reboot,
+        force: true,
+    });
+    assert!(kills(&acts).is_empty());
+    assert!(acts.contains(&Action::PowerOff(PowerAction::Reboot)));
+}
+
+#[test]
+fn forking_unit_reads_pid_file_with_retry() {
+    let mut f = svc("forky");
+    f.kind = UnitKind::Forking;
+    f.pid_file = Some("/run/forky.pid".into());
+    let mut sim = Sim::new(vec![f]);
+    sim.feed(Event::Boot);
+    let acts = sim.exit("forky", ExitStatus::Exited(0));
+    assert!(acts.iter().any(|a| matches!(a, Action::ReadPidFile { .. })));
+    assert_eq!(sim.state("forky"), UnitState::Starting);
+    sim.feed(Event::PidFile {
+        unit: "forky".into(),
+        result: Err("missing".into()),
+    });
+    let acts = sim.advance(ms(50));
+    assert!(acts.iter().any(|a| matches!(a, Action::ReadPidFile { .. })));
+    sim.feed(Event::PidFile {
+        unit: "forky".into(),
+        result: Ok(4242),
+    });
+    assert_eq!(sim.state("forky"), UnitState::Running);
+    assert_eq!(sim.pid("forky"), 4242);
+}
+
+#[test]
+fn notify_start_timeout_fails_and_kills() {
+    let mut n = svc("slow");
+    n.kind = UnitKind::Notify;
+    n.start_timeout = Duration::from_secs(3);
+    let mut sim = Sim::new(vec![n]);
+    sim.feed(Event::Boot);
+    let pid = sim.pid("slow");
+    let acts = sim.advance(Duration::from_secs(3));
+    assert_eq!(kills(&acts), vec![(pid, libc::SIGTERM, true)]);
+    sim.exit(
+        "slow",
+        ExitStatus::Signaled {
+            signal: libc::SIGTERM,
+            core_dumped: false,
+        },
+    );
+    assert_eq!(sim.state("slow"), UnitState::Failed);
+    assert_eq!(
+        sim.m
+            .service("slow")
+            .and_then(|s| s.reason.clone())
+            .as_deref(),
+        Some("start timed out after 3.0s")
+    );
+}
+
+#[test]
+fn orphan_exit_is_logged() {
+    let mut sim = Sim::new(vec![]);
+    let acts = sim.feed(Event::ChildExited {
+        pid: 555,
+        status: ExitStatus::Signaled {
+            signal: libc::SIGSEGV,
+            core_dumped: true,
+        },
+    });
+    assert_eq!(
+        logs(&acts),
+        vec!["orphan pid 555 killed by SIGSEGV (core dumped)".to_string()]
+    );
+}
+
+#[test]
+fn exit_history_keeps_codes_and_runtimes() {
+    let mut u = svc("u");
+    u.restart = RestartPolicy::Always;
+    let mut sim = Sim::new(vec![u]);
+    sim.feed(Event::Boot);
+    sim.t += ms(1500);
+    sim.exit("u", ExitStatus::Exited(3));
+    sim.advance(ms(100));
+    sim.t += ms(200);
+    sim.exit(
+        "u",
+        ExitStatus::Signaled {
+            signal: libc::SIGKILL,
+            core_dumped: false,
+        },
+    );
+    let s = sim.m.service("u").unwrap();
+    let got: Vec<(String, Option<i32>, Option<String>, u64)> = s
+        .exits
+        .iter()
+        .map(|e| (e.outcome.clone(), e.code, e.signal.clone(), e.runtime_ms))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("exited 3".into(), Some(3), None, 1500),
+            (
+                "killed by SIGKILL".into(),
+                None,
+                Some("SIGKILL".into()),
+                200
+            ),
+        ]
+    );
+    assert_eq!(s.restarts, 2);
+}
+
+#[test]
+fn start_request_replies_when_job_finishes() {
+    let mut o = svc("job");
+    o.kind = UnitKind::Oneshot;
+    o.wanted_by.clear();
+    let mut sim = Sim::new(vec![o]);
+    sim.feed(Event::Boot);
+    assert_eq!(sim.state("job"), UnitState::Inactive, "not enabled");
+    let acts = sim.feed(Event::Request {
+        client: 3,
+        request: Request::Start {
+            names: vec!["job".into(), "nope".into()],
+            no_block: false,
+        },
+    });
+    assert!(!acts.iter().any(|a| matches!(a, Action::Reply { .. })));
+    let acts = sim.exit("job", ExitStatus::Exited(0));
+    let reply = acts
+        .iter()
+        .find_map(|a| match a {
+            Action::Reply { client: 3, reply } => Some(reply.clone()),
+            _ => None,
+        })
+        .expect("reply");
+    let Some(ReplyBody::Jobs { results }) = reply.body else {
+        panic!("not jobs")
+    };
+    let got: Vec<(String, bool)> = results.iter().map(|r| (r.name.clone(), r.ok)).collect();
+    assert_eq!(got, vec![("nope".into(), false), ("job".into(), true)]);
+}
+
+#[test]
+fn idle_manager_has_no_deadline() {
+    let units: Vec<UnitDef> = (0..50).map(|i| svc(&format!("s{i}"))).collect();
+    let mut sim = Sim::new(units);
+    sim.feed(Event::Boot);
+    assert_eq!(sim.m.next_deadline(), None);
+}
+
+#[test]
+fn reload_adds_removes_changes_and_keeps_broken() {
+    let mut sim = Sim::new(vec![svc("keep"), svc("gone"), svc("broken")]);
+    sim.feed(Event::Boot);
+    let pid_gone = sim.pid("gone");
+    let mut units = BTreeMap::new();
+    let mut keep = svc("keep");
+    keep.description = "changed".into();
+    units.insert("keep".to_string(), keep);
+    units.insert("fresh".to_string(), svc("fresh"));
+    units.insert("default".to_string(), target("default"));
+    let acts = sim.feed(Event::Reloaded {
+        units,
+        diagnostics: vec!["broken.toml:1:1: error: bad".into()],
+        broken: vec!["broken".into()],
+        client: Some(9),
+    });
+    assert_eq!(spawned(&acts), vec!["fresh"]);
+    assert!(kills(&acts).contains(&(pid_gone, libc::SIGTERM, true)));
+    assert_eq!(
+        sim.state("broken"),
+        UnitState::Running,
+        "broken file keeps old unit"
+    );
+    let reply = acts.iter().find_map(|a| match a {
+        Action::Reply { client: 9, reply } => reply.body.clone(),
+        _ => None,
+    });
+    let Some(ReplyBody::Reload {
+        added,
+        removed,
+        changed,
+        ..
+    }) = reply
+    else {
+        panic!("no reload reply: {acts:?}")
+    };
+    assert_eq!(
+        (added, removed, changed),
+        (
+            vec!["fresh".to_string()],
+            vec!["gone".to_string()],
+            vec!["keep".to_string()]
+        )
+    );
+    sim.exit("gone", ExitStatus::Exited(0));
+    assert!(sim.m.service("gone").is_none(), "removed once stopped");
+}
+
+#[test]
+fn unprivileged_view_list_contains_reason() {
+    let mut sim = Sim::new(vec![svc("bad")]);
+    sim.fail_spawn.push("bad".into());
+    sim.feed(Event::Boot);
+    let acts = sim.feed(Event::Request {
+        client: 1,
+        request: Request::List,
+    });
+    let body = acts.iter().find_map(|a| match a {
+        Action::Reply { reply, .. } => reply.body.clone(),
+        _ => None,
+    });
+    let Some(ReplyBody::List { units }) = body else {
+        panic!()
+    };
+    let bad = units.iter().find(|u| u.name == "bad").unwrap();
+    assert_eq!(bad.state, UnitState::Failed);
+    assert!(bad
+        .reason
+        .as_deref()
+        .unwrap()
+        .starts_with("could not start"));
+}
