@@ -14,15 +14,23 @@ fn signal_and_timer_wake_the_poller() {
     let timer = Timer::new().unwrap();
     let poller = Poller::new().unwrap();
     poller.add(sigs.as_raw_fd(), 1, Interest::READABLE).unwrap();
-    poller.add(timer.as_raw_fd(), 2, Interest::READABLE).unwrap();
+    poller
+        .add(timer.as_raw_fd(), 2, Interest::READABLE)
+        .unwrap();
 
     // Nothing pending: a short wait returns nothing.
-    assert!(poller.wait(Some(Duration::from_millis(10))).unwrap().is_empty());
+    assert!(poller
+        .wait(Some(Duration::from_millis(10)))
+        .unwrap()
+        .is_empty());
 
     // raise() targets this thread, which has the signals blocked.
     unsafe { libc::raise(libc::SIGUSR1) };
     let ready = poller.wait(Some(Duration::from_secs(10))).unwrap();
-    assert!(ready.iter().any(|r| r.token == 1 && r.readable), "{ready:?}");
+    assert!(
+        ready.iter().any(|r| r.token == 1 && r.readable),
+        "{ready:?}"
+    );
     assert_eq!(sigs.read_all(), vec![libc::SIGUSR1]);
     assert!(sigs.read_all().is_empty());
 
@@ -47,13 +55,21 @@ fn signal_and_timer_wake_the_poller() {
     let ready = poller.wait(Some(Duration::from_secs(10))).unwrap();
     assert!(ready.iter().any(|r| r.token == 2));
     timer.drain();
-    timer.arm_at(monotonic_now() + Duration::from_millis(30)).unwrap();
+    timer
+        .arm_at(monotonic_now() + Duration::from_millis(30))
+        .unwrap();
     timer.disarm().unwrap();
-    assert!(poller.wait(Some(Duration::from_millis(200))).unwrap().is_empty());
+    assert!(poller
+        .wait(Some(Duration::from_millis(200)))
+        .unwrap()
+        .is_empty());
 
     poller.delete(timer.as_raw_fd()).unwrap();
     timer.arm_at(Duration::ZERO).unwrap();
-    assert!(poller.wait(Some(Duration::from_millis(50))).unwrap().is_empty());
+    assert!(poller
+        .wait(Some(Duration::from_millis(50)))
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -61,10 +77,17 @@ fn poller_reports_writable_and_hangup() {
     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     let poller = Poller::new().unwrap();
     poller.add(a.as_raw_fd(), 7, Interest::READABLE).unwrap();
-    assert!(poller.wait(Some(Duration::from_millis(10))).unwrap().is_empty());
-    poller.modify(a.as_raw_fd(), 7, Interest::READ_WRITE).unwrap();
+    assert!(poller
+        .wait(Some(Duration::from_millis(10)))
+        .unwrap()
+        .is_empty());
+    poller
+        .modify(a.as_raw_fd(), 7, Interest::READ_WRITE)
+        .unwrap();
     let ready = poller.wait(Some(Duration::from_secs(5))).unwrap();
-    assert!(ready.iter().any(|r| r.token == 7 && r.writable && !r.hangup));
+    assert!(ready
+        .iter()
+        .any(|r| r.token == 7 && r.writable && !r.hangup));
     poller.modify(a.as_raw_fd(), 7, Interest::READABLE).unwrap();
     drop(b);
     let ready = poller.wait(Some(Duration::from_secs(5))).unwrap();
@@ -79,7 +102,9 @@ fn pid_file_messages() {
     std::fs::write(&p, "\n").unwrap();
     assert!(read_pid_file(&p).unwrap_err().contains("is empty"));
     std::fs::write(&p, "abc\n").unwrap();
-    assert!(read_pid_file(&p).unwrap_err().contains("does not hold a number"));
+    assert!(read_pid_file(&p)
+        .unwrap_err()
+        .contains("does not hold a number"));
     std::fs::write(&p, "0\n").unwrap();
     assert!(read_pid_file(&p).unwrap_err().contains("invalid pid"));
     // A pid that surely is not running (above the default pid_max).

@@ -22,7 +22,10 @@ fn reaps_exits_signals_and_adopted_orphans() {
     let orphan_file = dir.path().join("orphan");
     let exits = sh("exit 3");
     let killed = sh("kill -KILL $$");
-    let parent = sh(&format!("sleep 0.3 & echo $! > {}; exit 0", orphan_file.display()));
+    let parent = sh(&format!(
+        "sleep 0.3 & echo $! > {}; exit 0",
+        orphan_file.display()
+    ));
 
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);

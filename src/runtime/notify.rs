@@ -9,7 +9,10 @@
 //! service runs in its own session (spawn calls setsid), so we also resolve
 //! the sender's session id at receive time: for a simple/notify service it
 //! equals the main pid. The lead matches `pid`, then `session`, against
-//! units' main pids.
+//! units' main pids. This is reliable with systemd-notify because it follows
+//! READY=1 with `BARRIER=1` plus a pipe fd and waits (up to 5 s) for the
+//! receiver to close that fd: `recv_all` closes received fds only after
+//! resolving the session, so the helper is still alive at that point.
 
 use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, RawFd};
@@ -108,6 +111,7 @@ impl NotifySocket {
         loop {
             let mut cmsg = nix::cmsg_space!(libc::ucred, [RawFd; 16]);
             let mut iov = [IoSliceMut::new(&mut buf)];
+            let mut received_fds: Vec<RawFd> = Vec::new();
             let (len, cred_pid) = match recvmsg::<UnixAddr>(
                 self.sock.as_raw_fd(),
                 &mut iov,
@@ -122,13 +126,8 @@ impl NotifySocket {
                                 ControlMessageOwned::ScmCredentials(cred) => {
                                     pid = Some(cred.pid());
                                 }
-                                // Services may pass fds (FDSTORE=1); we do not
-                                // keep them, and closing avoids leaking them.
                                 ControlMessageOwned::ScmRights(fds) => {
-                                    for fd in fds {
-                                        // SAFETY: the fd was just received and is ours.
-                                        unsafe { libc::close(fd) };
-                                    }
+                                    received_fds.extend(fds);
                                 }
                                 _ => {}
                             }
@@ -152,6 +151,12 @@ impl NotifySocket {
             } else {
                 None
             };
+            // Services may pass fds (BARRIER=1, FDSTORE=1); we keep none.
+            // Closing releases a barrier waiter, so do it only now.
+            for fd in received_fds {
+                // SAFETY: the fd was just received and is ours alone.
+                unsafe { libc::close(fd) };
+            }
             out.push(NotifyReceived {
                 pid,
                 session,
