@@ -1,2 +1,12 @@
 //! The imperative shell: file descriptors, syscalls and the event loop.
-//! (Skeleton: runtime primitives come from the runtime helper.)
+//!
+//! Every primitive here is non-blocking and single-thread friendly so that the
+//! event loop (PID 1) can never hang on one of them.
+
+pub mod notify;
+pub mod pidfile;
+pub mod poller;
+pub mod reap;
+pub mod signals;
+pub mod spawn;
+pub mod timer;

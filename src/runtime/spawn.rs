@@ -1,0 +1,567 @@
+//! fork/exec of a unit's main process.
+//!
+//! Everything that allocates or can fail for a reason worth reporting
+//! (user lookup, environment files, PATH search, opening log files) happens
+//! before fork. Between fork and exec the child only makes async-signal-safe
+//! syscalls and, on failure, writes (stage index, errno) to a close-on-exec
+//! pipe; the parent turns that into a `SpawnFailure` such as
+//! "changing to user www-data: Operation not permitted (os error 1)".
+
+use std::ffi::{CString, OsStr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::manager::SpawnFailure;
+use crate::unit::model::{Output, UnitDef, UnitKind};
+
+/// What the shell adds to every spawn, beyond the unit definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpawnContext {
+    /// The base environment (PATH, TZ, LANG, ... from boot); nothing else of
+    /// vigil's own environment reaches services.
+    pub base_env: Vec<(String, String)>,
+    /// The notify socket path; exported as NOTIFY_SOCKET to notify units only.
+    pub notify_socket: Option<PathBuf>,
+}
+
+/// PATH used to find the binary when the final environment has none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn failure(stage: impl Into<String>, error: impl Into<String>) -> SpawnFailure {
+    SpawnFailure {
+        stage: stage.into(),
+        error: error.into(),
+    }
+}
+
+fn os_error_text(errno: i32) -> String {
+    std::io::Error::from_raw_os_error(errno).to_string()
+}
+
+/// Parses an environment file: `KEY=VALUE` lines, `#`/`;` comments, blank
+/// lines, an optional `export ` prefix, and values optionally wrapped in
+/// single quotes (literal) or double quotes (with `\"`, `\\`, `\n`, `\$`
+/// escapes). A line without `=` or with an invalid key is an error naming
+/// the line, because silently dropping a setting is worse than failing.
+pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for (idx, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        let line = line
+            .strip_prefix("export ")
+            .map(str::trim_start)
+            .unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(format!("line {}: expected KEY=VALUE", idx + 1));
+        };
+        let key = key.trim();
+        let valid_key = !key.is_empty()
+            && !key.starts_with(|c: char| c.is_ascii_digit())
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_key {
+            return Err(format!("line {}: invalid variable name {key:?}", idx + 1));
+        }
+        out.push((key.to_string(), unquote(value.trim())));
+    }
+    Ok(out)
+}
+
+fn unquote(value: &str) -> String {
+    if value.len() >= 2 && value.starts_with('\'') && value.ends_with('\'') {
+        return value
+            .get(1..value.len() - 1)
+            .unwrap_or_default()
+            .to_string();
+    }
+    if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
+        let inner = value.get(1..value.len() - 1).unwrap_or_default();
+        let mut out = String::with_capacity(inner.len());
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some(other @ ('"' | '\\' | '$' | '`')) => out.push(other),
+                    Some(other) => {
+                        out.push('\\');
+                        out.push(other);
+                    }
+                    None => out.push('\\'),
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        return out;
+    }
+    value.to_string()
+}
+
+/// Sets `key` in an ordered environment, replacing an earlier value.
+fn env_set(env: &mut Vec<(String, String)>, key: &str, value: &str) {
+    if let Some(slot) = env.iter_mut().find(|(k, _)| k == key) {
+        slot.1 = value.to_string();
+    } else {
+        env.push((key.to_string(), value.to_string()));
+    }
+}
+
+/// Builds the child's environment: base, then the user's HOME/USER/LOGNAME/
+/// SHELL (if `user` is set), then environment files, then the unit's table
+/// (later wins), then NOTIFY_SOCKET for notify units.
+pub fn build_environment(
+    def: &UnitDef,
+    ctx: &SpawnContext,
+    user: Option<&nix::unistd::User>,
+) -> Result<Vec<(String, String)>, SpawnFailure> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    for (k, v) in &ctx.base_env {
+        env_set(&mut env, k, v);
+    }
+    if let Some(u) = user {
+        env_set(&mut env, "HOME", &u.dir.to_string_lossy());
+        env_set(&mut env, "USER", &u.name);
+        env_set(&mut env, "LOGNAME", &u.name);
+        env_set(&mut env, "SHELL", &u.shell.to_string_lossy());
+    }
+    for file in &def.environment_file {
+        let stage = format!("reading environment file {}", file.path.display());
+        let text = match std::fs::read_to_string(&file.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && file.optional => continue,
+            Err(e) => return Err(failure(stage, e.to_string())),
+        };
+        for (k, v) in parse_env_file(&text).map_err(|e| failure(stage.clone(), e))? {
+            env_set(&mut env, &k, &v);
+        }
+    }
+    for (k, v) in &def.environment {
+        env_set(&mut env, k, v);
+    }
+    // NOTIFY_SOCKET belongs to vigil: a stale value from a file must not leak.
+    env.retain(|(k, _)| k != "NOTIFY_SOCKET");
+    if def.kind == UnitKind::Notify {
+        if let Some(path) = &ctx.notify_socket {
+            env_set(&mut env, "NOTIFY_SOCKET", &path.to_string_lossy());
+        }
+    }
+    Ok(env)
+}
+
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Finds `program` like execvp would, but against the service's PATH (not
+/// vigil's). Names containing '/' are used as given (execve reports errors).
+pub fn resolve_program(program: &str, path_var: Option<&str>) -> Result<PathBuf, SpawnFailure> {
+    if program.contains('/') {
+        return Ok(PathBuf::from(program));
+    }
+    let search = path_var.unwrap_or(DEFAULT_PATH);
+    search
+        .split(':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| Path::new(dir).join(program))
+        .find(|candidate| is_executable(candidate))
+        .ok_or_else(|| failure(format!("executing {program}"), os_error_text(libc::ENOENT)))
+}
+
+fn cstring(stage: &str, s: impl AsRef<OsStr>) -> Result<CString, SpawnFailure> {
+    CString::new(s.as_ref().as_bytes()).map_err(|_| failure(stage, "contains a NUL byte"))
+}
+
+fn lookup_user(name: &str) -> Result<nix::unistd::User, SpawnFailure> {
+    let stage = format!("changing to user {name}");
+    let found = match name.parse::<u32>() {
+        Ok(uid) => nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)),
+        Err(_) => nix::unistd::User::from_name(name),
+    };
+    match found {
+        Ok(Some(u)) => Ok(u),
+        Ok(None) => Err(failure(stage, "no such user")),
+        Err(e) => Err(failure(stage, std::io::Error::from(e).to_string())),
+    }
+}
+
+fn lookup_group(name: &str, stage: String) -> Result<libc::gid_t, SpawnFailure> {
+    let found = match name.parse::<u32>() {
+        Ok(gid) => nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid)),
+        Err(_) => nix::unistd::Group::from_name(name),
+    };
+    match found {
+        Ok(Some(g)) => Ok(g.gid.as_raw()),
+        Ok(None) => Err(failure(stage, "no such group")),
+        Err(e) => Err(failure(stage, std::io::Error::from(e).to_string())),
+    }
+}
+
+/// Resolved credentials: what the child switches to, if anything.
+struct Credentials {
+    uid: Option<libc::uid_t>,
+    gid: Option<libc::gid_t>,
+    groups: Option<Vec<libc::gid_t>>,
+    user_stage: String,
+    group_stage: String,
+}
+
+fn resolve_credentials(
+    def: &UnitDef,
+) -> Result<(Credentials, Option<nix::unistd::User>), SpawnFailure> {
+    let user = def.user.as_deref().map(lookup_user).transpose()?;
+    let mut gid = user.as_ref().map(|u| u.gid.as_raw());
+    let mut group_stage = user
+        .as_ref()
+        .map(|u| format!("changing to group {} of user {}", u.gid, u.name))
+        .unwrap_or_default();
+    if let Some(g) = def.group.as_deref() {
+        group_stage = format!("changing to group {g}");
+        gid = Some(lookup_group(g, group_stage.clone())?);
+    }
+    let mut groups: Option<Vec<libc::gid_t>> = None;
+    if let (Some(u), Some(primary)) = (&user, gid) {
+        let name = cstring(&format!("changing to user {}", u.name), &u.name)?;
+        let list =
+            nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(primary)).map_err(|e| {
+                failure(
+                    format!("looking up groups of user {}", u.name),
+                    std::io::Error::from(e).to_string(),
+                )
+            })?;
+        groups = Some(list.into_iter().map(|g| g.as_raw()).collect());
+    } else if gid.is_some() || !def.supplementary_groups.is_empty() {
+        // No user change: still drop vigil's own supplementary groups.
+        groups = Some(gid.into_iter().collect());
+    }
+    for name in &def.supplementary_groups {
+        let g = lookup_group(name, format!("setting supplementary group {name}"))?;
+        let list = groups.get_or_insert_with(Vec::new);
+        if !list.contains(&g) {
+            list.push(g);
+        }
+    }
+    Ok((
+        Credentials {
+            uid: user.as_ref().map(|u| u.uid.as_raw()),
+            gid,
+            groups,
+            user_stage: def
+                .user
+                .as_deref()
+                .map(|n| format!("changing to user {n}"))
+                .unwrap_or_default(),
+            group_stage,
+        },
+        user,
+    ))
+}
+
+/// Duplicates `fd` to a close-on-exec descriptor >= 3, so that dup2 onto
+/// stdio in the child never degenerates into a no-op on a CLOEXEC fd.
+fn high_fd(fd: OwnedFd) -> std::io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC on a valid fd.
+    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    if new < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+fn open_output(output: &Output, which: &str) -> Result<Option<OwnedFd>, SpawnFailure> {
+    let opened = match output {
+        Output::Inherit => return Ok(None),
+        Output::Null => std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .map_err(|e| failure(format!("opening {which} /dev/null"), e.to_string()))?,
+        Output::File(path) => std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o644)
+            .open(path)
+            .map_err(|e| failure(format!("opening {which} {}", path.display()), e.to_string()))?,
+    };
+    high_fd(OwnedFd::from(opened))
+        .map(Some)
+        .map_err(|e| failure(format!("opening {which}"), e.to_string()))
+}
+
+// Stage indices the child reports; names are filled in by the parent.
+const ST_SESSION: u32 = 0;
+const ST_SIGNALS: u32 = 1;
+const ST_STDIN: u32 = 2;
+const ST_STDOUT: u32 = 3;
+const ST_STDERR: u32 = 4;
+const ST_GROUPS: u32 = 5;
+const ST_GID: u32 = 6;
+const ST_UID: u32 = 7;
+const ST_CHDIR: u32 = 8;
+const ST_EXEC: u32 = 9;
+
+/// Everything the child needs, fully built before fork.
+struct Prepared {
+    program: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    creds: Credentials,
+    workdir: CString,
+    umask: Option<libc::mode_t>,
+    stdin: OwnedFd,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    stage_names: [String; 10],
+}
+
+fn prepare(def: &UnitDef, ctx: &SpawnContext) -> Result<Prepared, SpawnFailure> {
+    let Some(first) = def.exec.first() else {
+        return Err(failure("preparing", "no command to execute"));
+    };
+    let (creds, user) = resolve_credentials(def)?;
+    let env = build_environment(def, ctx, user.as_ref())?;
+    let path_var = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_str());
+    let program_path = resolve_program(first, path_var)?;
+    let exec_stage = format!("executing {}", program_path.display());
+    let program = cstring(&exec_stage, &program_path)?;
+    let argv = def
+        .exec
+        .iter()
+        .map(|a| cstring("preparing arguments", a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let envp = env
+        .iter()
+        .map(|(k, v)| {
+            if k.is_empty() || k.contains('=') {
+                return Err(failure(
+                    "preparing environment",
+                    format!("invalid variable name {k:?}"),
+                ));
+            }
+            cstring("preparing environment", format!("{k}={v}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let workdir_path = def
+        .working_directory
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let chdir_stage = format!("changing directory to {}", workdir_path.display());
+    let workdir = cstring(&chdir_stage, &workdir_path)?;
+    let stdin = std::fs::File::open("/dev/null")
+        .map_err(|e| failure("opening stdin /dev/null", e.to_string()))
+        .and_then(|f| {
+            high_fd(OwnedFd::from(f)).map_err(|e| failure("opening stdin", e.to_string()))
+        })?;
+    let stdout = open_output(&def.stdout, "stdout")?;
+    let stderr = open_output(&def.stderr, "stderr")?;
+    let stage_names = [
+        "creating session".to_string(),
+        "resetting signals".to_string(),
+        "redirecting stdin".to_string(),
+        "redirecting stdout".to_string(),
+        "redirecting stderr".to_string(),
+        "setting supplementary groups".to_string(),
+        creds.group_stage.clone(),
+        creds.user_stage.clone(),
+        chdir_stage,
+        exec_stage,
+    ];
+    Ok(Prepared {
+        program,
+        argv,
+        envp,
+        creds,
+        workdir,
+        umask: def.umask.map(|m| m as libc::mode_t),
+        stdin,
+        stdout,
+        stderr,
+        stage_names,
+    })
+}
+
+/// Starts the unit's main process in its own session (pgid == sid == pid)
+/// and returns its pid once exec has succeeded. The only wait is a read on
+/// the exec-status pipe, which ends at exec (close-on-exec) or failure.
+pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<i32, SpawnFailure> {
+    let prep = prepare(def, ctx)?;
+
+    let mut argv_ptrs: Vec<*const libc::c_char> = prep.argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let mut envp_ptrs: Vec<*const libc::c_char> = prep.envp.iter().map(|e| e.as_ptr()).collect();
+    envp_ptrs.push(std::ptr::null());
+    let groups: Option<&[libc::gid_t]> = prep.creds.groups.as_deref();
+
+    let mut pipe_fds: [libc::c_int; 2] = [-1, -1];
+    // SAFETY: valid two-element array.
+    if unsafe { libc::pipe2(pipe_fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(failure(
+            "creating exec status pipe",
+            std::io::Error::last_os_error().to_string(),
+        ));
+    }
+    let [read_raw, write_raw] = pipe_fds;
+    // SAFETY: both descriptors were just created and are owned here.
+    let (read_end, write_end) = unsafe {
+        (
+            OwnedFd::from_raw_fd(read_raw),
+            OwnedFd::from_raw_fd(write_raw),
+        )
+    };
+    let write_end =
+        high_fd(write_end).map_err(|e| failure("creating exec status pipe", e.to_string()))?;
+
+    // SAFETY: fork; the child below only makes async-signal-safe calls on
+    // data prepared before this point and never returns.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(failure(
+            "forking",
+            std::io::Error::last_os_error().to_string(),
+        ));
+    }
+    if pid == 0 {
+        // SAFETY: we are the child of fork.
+        unsafe { child_after_fork(&prep, &argv_ptrs, &envp_ptrs, groups, write_end.as_raw_fd()) }
+    }
+
+    drop(write_end);
+    let stage_names = prep.stage_names.clone();
+    drop(prep);
+    let mut report = [0u8; 8];
+    let mut got = 0usize;
+    while got < report.len() {
+        let rest = report.get_mut(got..).unwrap_or(&mut []);
+        // SAFETY: reading into the remaining part of the buffer.
+        let n = unsafe { libc::read(read_end.as_raw_fd(), rest.as_mut_ptr().cast(), rest.len()) };
+        if n > 0 {
+            got += n as usize;
+        } else if n == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    if got < report.len() {
+        // EOF: exec succeeded and closed the pipe.
+        return Ok(pid);
+    }
+    let stage = u32::from_ne_bytes([report[0], report[1], report[2], report[3]]);
+    let errno = i32::from_ne_bytes([report[4], report[5], report[6], report[7]]);
+    // Reap exactly this child so the event loop never sees a pid it was
+    // never told about.
+    let mut status = 0;
+    // SAFETY: waiting for our own child; it is exiting right now.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+    {}
+    let name = stage_names
+        .get(stage as usize)
+        .filter(|n| !n.is_empty())
+        .cloned()
+        .unwrap_or_else(|| format!("stage {stage}"));
+    Err(failure(name, os_error_text(errno)))
+}
+
+/// Reports (stage, errno) to the parent and exits. Async-signal-safe.
+unsafe fn child_fail(pipe: RawFd, stage: u32) -> ! {
+    let errno = *libc::__errno_location();
+    let mut buf = [0u8; 8];
+    let (a, b) = buf.split_at_mut(4);
+    a.copy_from_slice(&stage.to_ne_bytes());
+    b.copy_from_slice(&errno.to_ne_bytes());
+    libc::write(pipe, buf.as_ptr().cast(), buf.len());
+    libc::_exit(127)
+}
+
+/// Points `target` at `src`, clearing close-on-exec (dup2 does that; `src`
+/// is always >= 3 so the two never coincide).
+unsafe fn redirect(src: RawFd, target: RawFd) -> bool {
+    libc::dup2(src, target) >= 0
+}
+
+/// The child between fork and exec: async-signal-safe syscalls only, no
+/// allocation, no locks, no panics.
+unsafe fn child_after_fork(
+    prep: &Prepared,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    groups: Option<&[libc::gid_t]>,
+    pipe: RawFd,
+) -> ! {
+    if libc::setsid() < 0 {
+        child_fail(pipe, ST_SESSION);
+    }
+    // vigil blocks signals for its signalfd and may ignore some; services
+    // must start with defaults.
+    let mut act: libc::sigaction = std::mem::zeroed();
+    act.sa_sigaction = libc::SIG_DFL;
+    libc::sigemptyset(&mut act.sa_mask);
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        libc::sigaction(sig, &act, std::ptr::null_mut());
+    }
+    let mut empty: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut empty);
+    if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+        child_fail(pipe, ST_SIGNALS);
+    }
+    if let Some(mask) = prep.umask {
+        libc::umask(mask);
+    }
+    if !redirect(prep.stdin.as_raw_fd(), 0) {
+        child_fail(pipe, ST_STDIN);
+    }
+    if let Some(fd) = &prep.stdout {
+        if !redirect(fd.as_raw_fd(), 1) {
+            child_fail(pipe, ST_STDOUT);
+        }
+    }
+    if let Some(fd) = &prep.stderr {
+        if !redirect(fd.as_raw_fd(), 2) {
+            child_fail(pipe, ST_STDERR);
+        }
+    }
+    // Nothing but stdio may leak into the service, whatever vigil (or a
+    // test harness) forgot to mark close-on-exec. Needs Linux 5.11; older
+    // kernels just skip this safety net.
+    libc::syscall(
+        libc::SYS_close_range,
+        3 as libc::c_uint,
+        libc::c_uint::MAX,
+        libc::CLOSE_RANGE_CLOEXEC,
+    );
+    if let Some(list) = groups {
+        if libc::setgroups(list.len(), list.as_ptr()) != 0 {
+            child_fail(pipe, ST_GROUPS);
+        }
+    }
+    if let Some(gid) = prep.creds.gid {
+        if libc::setresgid(gid, gid, gid) != 0 {
+            child_fail(pipe, ST_GID);
+        }
+    }
+    if let Some(uid) = prep.creds.uid {
+        if libc::setresuid(uid, uid, uid) != 0 {
+            child_fail(pipe, ST_UID);
+        }
+    }
+    // After dropping privileges, so the directory is checked as the user.
+    if libc::chdir(prep.workdir.as_ptr()) != 0 {
+        child_fail(pipe, ST_CHDIR);
+    }
+    libc::execve(prep.program.as_ptr(), argv.as_ptr(), envp.as_ptr());
+    child_fail(pipe, ST_EXEC)
+}
