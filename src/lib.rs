@@ -20,6 +20,7 @@ pub mod control;
 pub mod graph;
 pub mod log;
 pub mod manager;
+pub mod pid1;
 pub mod runtime;
 pub mod service;
 pub mod shutdown;

@@ -1,2 +1,113 @@
-//! Logging sink: stderr (and /dev/kmsg + console when PID 1).
-//! (Skeleton; the event loop owner fills this in.)
+//! Where vigil's own messages go: stderr (the console when PID 1) and, when
+//! PID 1, /dev/kmsg so they land in the kernel log with the boot messages.
+//! Writing never fails the caller: a sink that errors is skipped.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+use crate::manager::Level;
+
+/// vigil's logger. One per process; owned by the event loop.
+#[derive(Debug)]
+pub struct Logger {
+    max_level: Level,
+    kmsg: Option<File>,
+    stderr: bool,
+}
+
+impl Logger {
+    /// A logger to stderr only (supervisor mode, tests).
+    pub fn stderr(max_level: Level) -> Self {
+        Logger {
+            max_level,
+            kmsg: None,
+            stderr: true,
+        }
+    }
+
+    /// Also write to /dev/kmsg when it can be opened (PID 1 after /dev is up).
+    pub fn attach_kmsg(&mut self, path: &Path) {
+        if self.kmsg.is_none() {
+            self.kmsg = OpenOptions::new().write(true).open(path).ok();
+        }
+    }
+
+    /// Whether the kmsg sink is attached.
+    pub fn has_kmsg(&self) -> bool {
+        self.kmsg.is_some()
+    }
+
+    /// Change verbosity (from `vigil.log=` or vigil.toml).
+    pub fn set_level(&mut self, level: Level) {
+        self.max_level = level;
+    }
+
+    /// Whether messages at `level` are written.
+    pub fn enabled(&self, level: Level) -> bool {
+        level <= self.max_level
+    }
+
+    /// Write one message to every sink.
+    pub fn log(&mut self, level: Level, message: &str) {
+        if !self.enabled(level) {
+            return;
+        }
+        let tag = match level {
+            Level::Error => "error: ",
+            Level::Warning => "warning: ",
+            Level::Info => "",
+            Level::Debug => "debug: ",
+        };
+        if self.stderr {
+            // One write per line so concurrent writers (services on the same
+            // console) do not interleave inside it.
+            let line = format!("vigil: {tag}{message}\n");
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+        if let Some(kmsg) = self.kmsg.as_mut() {
+            let prio = match level {
+                Level::Error => 3,
+                Level::Warning => 4,
+                Level::Info => 6,
+                Level::Debug => 7,
+            };
+            // kmsg takes one record per write; keep it under its 1 KiB limit.
+            let mut record = format!("<{prio}>vigil: {tag}{message}");
+            if record.len() > 1000 {
+                let mut cut = 1000;
+                while !record.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                record.truncate(cut);
+            }
+            record.push('\n');
+            let _ = kmsg.write_all(record.as_bytes());
+        }
+    }
+
+    /// Convenience wrappers.
+    pub fn info(&mut self, message: &str) {
+        self.log(Level::Info, message);
+    }
+    pub fn warn(&mut self, message: &str) {
+        self.log(Level::Warning, message);
+    }
+    pub fn error(&mut self, message: &str) {
+        self.log(Level::Error, message);
+    }
+    pub fn debug(&mut self, message: &str) {
+        self.log(Level::Debug, message);
+    }
+}
+
+/// Parse "debug", "info", "warning"/"warn", "error".
+pub fn parse_level(text: &str) -> Option<Level> {
+    match text {
+        "debug" => Some(Level::Debug),
+        "info" => Some(Level::Info),
+        "warning" | "warn" => Some(Level::Warning),
+        "error" | "err" => Some(Level::Error),
+        _ => None,
+    }
+}

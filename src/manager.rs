@@ -263,6 +263,35 @@ impl Manager {
         self.shutdown.is_some()
     }
 
+    /// A full state dump for SIGUSR2: one line per unit with its phase, job,
+    /// pids and pending deadline, then the waiting clients. Returns the
+    /// number of units and the lines.
+    pub fn dump(&self) -> (usize, Vec<String>) {
+        let mut lines = Vec::new();
+        for (name, s) in &self.services {
+            let deadline = match s.deadline {
+                Some((t, kind)) => format!(
+                    " deadline={kind:?} in {}",
+                    format_duration(t.saturating_sub(self.now.mono))
+                ),
+                None => String::new(),
+            };
+            lines.push(format!(
+                "  {name}: {:?} job={:?} pid={:?} pgid={:?} restarts={}{deadline}",
+                s.phase, s.job, s.main_pid, s.pgid, s.restarts
+            ));
+        }
+        for w in &self.waiters {
+            let names: Vec<&str> = w.pending.iter().map(|(n, _)| n.as_str()).collect();
+            lines.push(format!(
+                "  client {} waits for {}",
+                w.client,
+                names.join(", ")
+            ));
+        }
+        (self.services.len(), lines)
+    }
+
     /// "starting", "running", "degraded" or "stopping".
     pub fn system_state(&self) -> &'static str {
         if self.shutdown.is_some() {

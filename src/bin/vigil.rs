@@ -1,2 +1,139 @@
-//! vigil: init system and service supervisor.
-fn main() {}
+//! vigil: init system (PID 1) and service supervisor.
+//!
+//! As PID 1 it runs the early-boot steps, then the event loop, then the final
+//! shutdown steps and reboot(2). As an ordinary process (or as PID 1 of a
+//! container) it makes itself a child subreaper and runs only the event loop;
+//! power commands stop every unit and exit 0.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use vigil::config::load_config;
+use vigil::control::protocol::DEFAULT_SOCKET;
+use vigil::log::{parse_level, Logger};
+use vigil::manager::{Level, PowerAction};
+use vigil::runtime::event_loop::{run, LoopOptions};
+use vigil::runtime::reap::set_child_subreaper;
+
+/// Command line of vigil.
+#[derive(Debug, Parser)]
+#[command(name = "vigil", version, about = "Init system and service supervisor")]
+struct Args {
+    /// Directory of unit files (*.toml).
+    #[arg(long, default_value = "/etc/vigil/units")]
+    units: PathBuf,
+    /// System configuration file.
+    #[arg(long, default_value = "/etc/vigil/vigil.toml")]
+    config: PathBuf,
+    /// Control socket path (the notify socket is created beside it).
+    #[arg(long, default_value = DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// Target to bring up instead of "default".
+    #[arg(long)]
+    target: Option<String>,
+    /// Log level: error, warning, info, debug.
+    #[arg(long)]
+    log_level: Option<String>,
+    /// Run as a container's init even when PID 1: no early boot, no reboot(2);
+    /// power commands make vigil exit. Also implied by $container.
+    #[arg(long)]
+    container: bool,
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            // As PID 1 we must not exit over a bad command line.
+            if std::process::id() != 1 {
+                return ExitCode::from(2);
+            }
+            Args::parse_from(["vigil"])
+        }
+    };
+    let is_pid1 = std::process::id() == 1;
+    let container = args.container || std::env::var_os("container").is_some();
+    let machine_init = is_pid1 && !container;
+
+    let mut log = Logger::stderr(Level::Info);
+    if let Some(level) = args.log_level.as_deref() {
+        match parse_level(level) {
+            Some(l) => log.set_level(l),
+            None => log.warn(&format!(
+                "--log-level {level:?} is not one of error, warning, info, debug"
+            )),
+        }
+    }
+
+    if machine_init {
+        return vigil::pid1::main(
+            &args.units,
+            &args.config,
+            &args.socket,
+            args.target.clone(),
+            &mut log,
+        );
+    }
+
+    if !is_pid1 {
+        if let Err(e) = set_child_subreaper() {
+            log.error(&format!(
+                "cannot become a child subreaper: {e}; orphans will not be reaped by vigil"
+            ));
+        }
+    }
+    let (config, problems) = load_config(&args.config);
+    for p in &problems {
+        log.error(p);
+    }
+    let target = args
+        .target
+        .clone()
+        .or_else(|| config.default_target.clone())
+        .unwrap_or_else(|| "default".to_string());
+    let opts = LoopOptions {
+        units_dir: args.units.clone(),
+        notify_path: args.socket.with_file_name("notify"),
+        socket_path: args.socket.clone(),
+        target,
+        pid1: false,
+        admin_gid: vigil::pid1::admin_gid(&config, &mut log),
+        base_env: supervisor_env(),
+        generated: Vec::new(),
+        sigterm_action: PowerAction::Exit,
+        ctrl_alt_del: config.ctrl_alt_del,
+    };
+    log.info(&format!(
+        "vigil {} supervising {} (pid {})",
+        env!("CARGO_PKG_VERSION"),
+        args.units.display(),
+        std::process::id()
+    ));
+    match run(opts, &mut log) {
+        Ok(_) => {
+            log.info("all units stopped; exiting");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log.error(&e.to_string());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// In supervisor mode services get PATH, HOME, TZ and LANG from vigil's own
+/// environment (as a container's init would), nothing else.
+fn supervisor_env() -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    for key in ["PATH", "LANG", "LC_ALL", "TZ", "HOME"] {
+        if let Ok(value) = std::env::var(key) {
+            env.push((key.to_string(), value));
+        }
+    }
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        env.push(("PATH".into(), vigil::runtime::spawn::DEFAULT_PATH.into()));
+    }
+    env
+}

@@ -1,0 +1,520 @@
+//! The one event loop: epoll over signalfd, timerfd, the notify socket and
+//! the control socket. It turns readiness into `manager::Event`s and carries
+//! out the manager's `Action`s. Single-threaded; it sleeps in epoll_wait
+//! with no timeout unless a deadline is due.
+
+use std::collections::BTreeMap;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::config::CtrlAltDel;
+use crate::control::protocol::{Reply, ReplyBody, Request};
+use crate::control::server::{ControlServer, FdChange};
+use crate::log::Logger;
+use crate::manager::{Action, Event, Level, Manager, Now, PowerAction};
+use crate::runtime::notify::NotifySocket;
+use crate::runtime::pidfile::read_pid_file;
+use crate::runtime::poller::{Interest, Poller, Ready};
+use crate::runtime::reap::reap_all;
+use crate::runtime::signals::SignalFd;
+use crate::runtime::spawn::{spawn, SpawnContext};
+use crate::runtime::timer::{monotonic_now, Timer};
+use crate::unit::{self, UnitDef};
+
+const TOKEN_SIGNALS: u64 = 0;
+const TOKEN_TIMER: u64 = 1;
+const TOKEN_NOTIFY: u64 = 2;
+const TOKEN_LISTENER: u64 = 3;
+/// Client tokens are `TOKEN_CLIENT_BASE + client id`.
+const TOKEN_CLIENT_BASE: u64 = 1 << 32;
+
+/// The signals vigil takes through its signalfd.
+pub const HANDLED_SIGNALS: [i32; 8] = [
+    libc::SIGCHLD,
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGPWR,
+    libc::SIGQUIT,
+];
+
+/// Everything the loop needs to know that does not change while it runs.
+#[derive(Debug, Clone)]
+pub struct LoopOptions {
+    pub units_dir: PathBuf,
+    pub socket_path: PathBuf,
+    pub notify_path: PathBuf,
+    pub target: String,
+    pub pid1: bool,
+    pub admin_gid: Option<u32>,
+    /// Environment every service starts with.
+    pub base_env: Vec<(String, String)>,
+    /// Units generated from configuration (gettys, udev); kept across reloads.
+    pub generated: Vec<UnitDef>,
+    /// What SIGTERM to PID 1 does.
+    pub sigterm_action: PowerAction,
+    /// What Ctrl-Alt-Del (SIGINT to PID 1) does.
+    pub ctrl_alt_del: CtrlAltDel,
+}
+
+/// Why the loop could not even start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    #[error("setting up the event loop: {0}")]
+    Setup(String),
+}
+
+/// The imperative shell around the manager.
+struct Shell<'a> {
+    opts: LoopOptions,
+    log: &'a mut Logger,
+    poller: Poller,
+    signals: SignalFd,
+    timer: Timer,
+    notify: Option<NotifySocket>,
+    server: Option<ControlServer>,
+    manager: Manager,
+    spawn_ctx: SpawnContext,
+    armed: Option<Duration>,
+    power: Option<PowerAction>,
+}
+
+/// The time now, for the manager.
+pub fn now() -> Now {
+    let unix_secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    Now {
+        mono: monotonic_now(),
+        unix_secs,
+    }
+}
+
+/// Load the units directory plus generated units. Returns the units, the
+/// diagnostics as text, and the names of files that exist but did not load.
+pub fn load_units(
+    dir: &Path,
+    generated: &[UnitDef],
+) -> (BTreeMap<String, UnitDef>, Vec<String>, Vec<String>) {
+    let result = unit::load_dir(dir);
+    let mut units = result.units;
+    for g in generated {
+        units.entry(g.name.clone()).or_insert_with(|| g.clone());
+    }
+    let diagnostics: Vec<String> = result.diagnostics.iter().map(|d| d.to_string()).collect();
+    let mut broken = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+                continue;
+            }
+            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                if !units.contains_key(stem) {
+                    broken.push(stem.to_string());
+                }
+            }
+        }
+    }
+    broken.sort();
+    (units, diagnostics, broken)
+}
+
+/// Run until the manager asks for a power action; returns it.
+pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError> {
+    let setup = |what: &str, e: String| LoopError::Setup(format!("{what}: {e}"));
+    let signals = SignalFd::new(&HANDLED_SIGNALS).map_err(|e| setup("signalfd", e.to_string()))?;
+    let timer = Timer::new().map_err(|e| setup("timerfd", e.to_string()))?;
+    let poller = Poller::new().map_err(|e| setup("epoll", e.to_string()))?;
+    poller
+        .add(signals.as_raw_fd(), TOKEN_SIGNALS, Interest::READABLE)
+        .map_err(|e| setup("epoll", e.to_string()))?;
+    poller
+        .add(timer.as_raw_fd(), TOKEN_TIMER, Interest::READABLE)
+        .map_err(|e| setup("epoll", e.to_string()))?;
+
+    // The notify and control sockets are not fatal: vigil supervises without them.
+    let notify = match NotifySocket::bind(&opts.notify_path) {
+        Ok(sock) => {
+            if let Err(e) = poller.add(sock.as_raw_fd(), TOKEN_NOTIFY, Interest::READABLE) {
+                log.error(&format!("notify socket: {e}"));
+            }
+            Some(sock)
+        }
+        Err(e) => {
+            log.error(&format!(
+                "notify socket {}: {e}; notify units cannot become ready",
+                opts.notify_path.display()
+            ));
+            None
+        }
+    };
+    let server = match ControlServer::bind(&opts.socket_path, opts.admin_gid) {
+        Ok(server) => {
+            if let Err(e) = poller.add(server.listener_fd(), TOKEN_LISTENER, Interest::READABLE) {
+                log.error(&format!("control socket: {e}"));
+            }
+            log.debug(&format!("control socket at {}", opts.socket_path.display()));
+            Some(server)
+        }
+        Err(e) => {
+            log.error(&format!(
+                "control socket {}: {e}; vigilctl will not reach this vigil",
+                opts.socket_path.display()
+            ));
+            None
+        }
+    };
+
+    let (units, diagnostics, _) = load_units(&opts.units_dir, &opts.generated);
+    for d in &diagnostics {
+        log.error(d);
+    }
+    log.info(&format!(
+        "loaded {} units from {}",
+        units.len(),
+        opts.units_dir.display()
+    ));
+    let manager = Manager::new(units, &opts.target, opts.pid1, now());
+    let spawn_ctx = SpawnContext {
+        base_env: opts.base_env.clone(),
+        notify_socket: notify.as_ref().map(|n| n.path().to_path_buf()),
+    };
+    let mut shell = Shell {
+        opts,
+        log,
+        poller,
+        signals,
+        timer,
+        notify,
+        server,
+        manager,
+        spawn_ctx,
+        armed: None,
+        power: None,
+    };
+    shell.feed(Event::Boot);
+    // Children may have exited before the signalfd existed (a container's
+    // leftovers, or boot helpers): reap them now.
+    shell.reap();
+    loop {
+        if let Some(action) = shell.power {
+            return Ok(action);
+        }
+        shell.arm_timer();
+        let ready = match shell.poller.wait(None) {
+            Ok(r) => r,
+            Err(e) => {
+                shell.log.error(&format!("epoll_wait: {e}"));
+                continue;
+            }
+        };
+        for r in ready {
+            shell.dispatch(r);
+        }
+    }
+}
+
+impl Shell<'_> {
+    /// Feed an event and carry out the actions, including the events they
+    /// produce synchronously (spawn results, pid files, reloads).
+    fn feed(&mut self, event: Event) {
+        let mut queue = std::collections::VecDeque::from([event]);
+        while let Some(ev) = queue.pop_front() {
+            let actions = self.manager.handle(ev, now());
+            for action in actions {
+                if let Some(next) = self.execute(action) {
+                    queue.push_back(next);
+                }
+            }
+        }
+    }
+
+    fn execute(&mut self, action: Action) -> Option<Event> {
+        match action {
+            Action::Spawn { unit, def } => {
+                let result = spawn(&def, &self.spawn_ctx);
+                Some(Event::Spawned { unit, result })
+            }
+            Action::Kill { pid, signal, group } => {
+                let target = if group { -pid } else { pid };
+                if pid > 1 || (group && pid > 0) {
+                    // SAFETY: plain syscall; ESRCH for a gone group is expected.
+                    let rc = unsafe { libc::kill(target, signal) };
+                    if rc != 0 {
+                        let err = std::io::Error::last_os_error();
+                        if err.raw_os_error() != Some(libc::ESRCH) {
+                            self.log.warn(&format!("kill({target}, {signal}): {err}"));
+                        }
+                    }
+                }
+                None
+            }
+            Action::ReadPidFile { unit, path } => Some(Event::PidFile {
+                unit,
+                result: read_pid_file(&path),
+            }),
+            Action::Reply { client, reply } => {
+                self.send(client, &reply);
+                None
+            }
+            Action::Reload { client } => {
+                let (units, diagnostics, broken) =
+                    load_units(&self.opts.units_dir, &self.opts.generated);
+                Some(Event::Reloaded {
+                    units,
+                    diagnostics,
+                    broken,
+                    client,
+                })
+            }
+            Action::Log { level, message } => {
+                self.log.log(level, &message);
+                None
+            }
+            Action::PowerOff(action) => {
+                self.power = Some(action);
+                None
+            }
+        }
+    }
+
+    fn dispatch(&mut self, ready: Ready) {
+        match ready.token {
+            TOKEN_SIGNALS => {
+                for sig in self.signals.read_all() {
+                    self.on_signal(sig);
+                }
+            }
+            TOKEN_TIMER => {
+                self.timer.drain();
+                self.armed = None;
+                let now = monotonic_now();
+                if let Some(server) = self.server.as_mut() {
+                    server.expire(now);
+                }
+                self.apply_fd_changes();
+                if self.manager.next_deadline().is_some_and(|t| t <= now) {
+                    self.feed(Event::Timer);
+                }
+            }
+            TOKEN_NOTIFY => {
+                let received = self
+                    .notify
+                    .as_ref()
+                    .map(|n| n.recv_all())
+                    .unwrap_or_default();
+                for msg in received {
+                    self.feed(Event::Notify {
+                        pid: msg.pid,
+                        session: msg.session,
+                        message: msg.message,
+                    });
+                }
+            }
+            TOKEN_LISTENER => self.accept(),
+            token if token >= TOKEN_CLIENT_BASE => {
+                let client = token - TOKEN_CLIENT_BASE;
+                if ready.writable {
+                    if let Some(server) = self.server.as_mut() {
+                        server.on_writable(client);
+                    }
+                }
+                if ready.readable || ready.hangup {
+                    self.client_readable(client);
+                }
+                self.apply_fd_changes();
+            }
+            _ => {}
+        }
+    }
+
+    fn on_signal(&mut self, sig: i32) {
+        match sig {
+            libc::SIGCHLD => self.reap(),
+            libc::SIGTERM => {
+                let action = if self.opts.pid1 {
+                    self.opts.sigterm_action
+                } else {
+                    PowerAction::Exit
+                };
+                self.log.info("SIGTERM received");
+                self.feed(Event::Shutdown {
+                    action,
+                    force: false,
+                });
+            }
+            libc::SIGINT => {
+                if !self.opts.pid1 {
+                    self.log.info("SIGINT received");
+                    self.feed(Event::Shutdown {
+                        action: PowerAction::Exit,
+                        force: false,
+                    });
+                    return;
+                }
+                let action = match self.opts.ctrl_alt_del {
+                    CtrlAltDel::Reboot => PowerAction::Reboot,
+                    CtrlAltDel::Poweroff => PowerAction::Poweroff,
+                    CtrlAltDel::Ignore => {
+                        self.log
+                            .info("Ctrl-Alt-Del ignored (ctrl_alt_del = \"ignore\")");
+                        return;
+                    }
+                };
+                self.log.info("Ctrl-Alt-Del pressed");
+                self.feed(Event::Shutdown {
+                    action,
+                    force: false,
+                });
+            }
+            libc::SIGPWR => {
+                let action = if self.opts.pid1 {
+                    PowerAction::Poweroff
+                } else {
+                    PowerAction::Exit
+                };
+                self.log.info("SIGPWR received: powering off");
+                self.feed(Event::Shutdown {
+                    action,
+                    force: false,
+                });
+            }
+            libc::SIGHUP | libc::SIGUSR1 => {
+                self.log.info("reloading units on signal");
+                let (units, diagnostics, broken) =
+                    load_units(&self.opts.units_dir, &self.opts.generated);
+                self.feed(Event::Reloaded {
+                    units,
+                    diagnostics,
+                    broken,
+                    client: None,
+                });
+            }
+            libc::SIGUSR2 => self.dump_state(),
+            other => self.log.debug(&format!("ignoring signal {other}")),
+        }
+    }
+
+    /// Reap every exited child and tell the manager, one exit at a time.
+    fn reap(&mut self) {
+        for (pid, status) in reap_all() {
+            self.feed(Event::ChildExited { pid, status });
+        }
+    }
+
+    fn dump_state(&mut self) {
+        let (_, lines) = self.manager.dump();
+        self.log.info(&format!(
+            "state dump: system {}",
+            self.manager.system_state()
+        ));
+        for line in lines {
+            self.log.info(&line);
+        }
+        let clients = self.server.as_ref().map(|s| s.client_count()).unwrap_or(0);
+        self.log.info(&format!(
+            "  control clients: {clients}; timer armed at {:?}",
+            self.armed
+        ));
+    }
+
+    fn accept(&mut self) {
+        if let Some(server) = self.server.as_mut() {
+            server.accept();
+        }
+        self.apply_fd_changes();
+    }
+
+    fn client_readable(&mut self, client: u64) {
+        let incoming = match self.server.as_mut() {
+            Some(server) => server.on_readable(client, monotonic_now()),
+            None => return,
+        };
+        for item in incoming {
+            self.on_request(item.client, item.request);
+        }
+    }
+
+    fn on_request(&mut self, client: u64, request: Request) {
+        match request {
+            Request::Check { paths } => {
+                let result = if paths.is_empty() {
+                    unit::load_dir(&self.opts.units_dir)
+                } else {
+                    unit::load_paths(&paths)
+                };
+                let diagnostics = result.diagnostics.iter().map(|d| d.to_string()).collect();
+                self.send(client, &Reply::ok(ReplyBody::Check { diagnostics }));
+            }
+            request => self.feed(Event::Request { client, request }),
+        }
+    }
+
+    fn send(&mut self, client: u64, reply: &Reply) {
+        if let Some(server) = self.server.as_mut() {
+            server.send(client, reply);
+        }
+        self.apply_fd_changes();
+    }
+
+    /// Mirror the server's connection changes into the epoll set.
+    fn apply_fd_changes(&mut self) {
+        let Some(server) = self.server.as_mut() else {
+            return;
+        };
+        for change in server.take_fd_changes() {
+            let result = match change {
+                FdChange::Add {
+                    client,
+                    fd,
+                    interest,
+                } => self.poller.add(fd, TOKEN_CLIENT_BASE + client, interest),
+                FdChange::Modify {
+                    client,
+                    fd,
+                    interest,
+                } => self.poller.modify(fd, TOKEN_CLIENT_BASE + client, interest),
+                FdChange::Remove { .. } => Ok(()),
+            };
+            if let Err(e) = result {
+                self.log.warn(&format!("control client: {e}"));
+            }
+        }
+    }
+
+    /// Arm the timerfd for the earliest of the manager's and the server's
+    /// deadlines; disarm when nothing is due (vigil then sleeps indefinitely).
+    fn arm_timer(&mut self) {
+        let manager = self.manager.next_deadline();
+        let server = self.server.as_ref().and_then(|s| s.next_deadline());
+        let next = match (manager, server) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if next == self.armed {
+            return;
+        }
+        let result = match next {
+            Some(at) => self.timer.arm_at(at),
+            None => self.timer.disarm(),
+        };
+        match result {
+            Ok(()) => self.armed = next,
+            Err(e) => self.log.error(&format!("timerfd: {e}")),
+        }
+    }
+}
+
+/// Log-level helper for callers that only have a flag.
+pub fn level_for(debug: bool) -> Level {
+    if debug {
+        Level::Debug
+    } else {
+        Level::Info
+    }
+}
