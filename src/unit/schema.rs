@@ -595,7 +595,10 @@ impl Parser<'_> {
                 Some(rest) => (true, rest),
                 None => (false, s.as_str()),
             };
-            if let Some(path) = self.check_abs("`environment_file`", path, &item.span()) {
+            if !path.starts_with('/') {
+                let msg = format!("`environment_file` must be an absolute path (optionally with a leading `-`), found {s:?}");
+                self.err(&item.span(), msg);
+            } else if let Some(path) = self.check_abs("`environment_file`", path, &item.span()) {
                 self.def
                     .environment_file
                     .push(EnvironmentFile { path, optional });
@@ -729,5 +732,373 @@ impl Parser<'_> {
             let d = self.diag(at.as_ref(), msg);
             self.errors.push(d);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> UnitDef {
+        match parse("u", Path::new("u.toml"), text) {
+            Ok(p) => p.def,
+            Err(e) => panic!("unexpected errors: {e:#?}"),
+        }
+    }
+
+    /// Every error, rendered as `vigilctl check` prints it.
+    fn errors(text: &str) -> Vec<String> {
+        match parse("u", Path::new("u.toml"), text) {
+            Ok(p) => panic!("expected errors, got {:#?}", p.def),
+            Err(e) => e.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn one_error(text: &str) -> String {
+        let e = errors(text);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        e[0].clone()
+    }
+
+    #[test]
+    fn every_key_parses() {
+        let def = parse_ok(
+            r#"
+description = "A web server"
+exec = ["/usr/sbin/web", "--port", "80"]
+type = "forking"
+pid_file = "/run/web.pid"
+remain_after_exit = true
+restart = "on-failure"
+restart_delay = "500ms"
+restart_delay_max = "2min"
+start_limit_burst = 3
+start_limit_interval = 60
+start_timeout = 1.5
+wants = ["cache", "log"]
+requires = "db"
+after = ["db", "cache", "db"]
+before = ["proxy"]
+wanted_by = ["default"]
+environment = { LANG = "C.UTF-8", PORT = "80" }
+environment_file = ["/etc/default/web", "-/etc/web.env"]
+working_directory = "/srv/web"
+user = "www-data"
+group = 33
+supplementary_groups = ["adm", "adm", "ssl-cert"]
+umask = "027"
+stop_signal = "INT"
+stop_timeout = "1min 30s"
+stdout = "null"
+stderr = "/var/log/web.err"
+"#,
+        );
+        assert_eq!(def.description, "A web server");
+        assert_eq!(def.exec, vec!["/usr/sbin/web", "--port", "80"]);
+        assert_eq!(def.kind, UnitKind::Forking);
+        assert_eq!(def.pid_file, Some(PathBuf::from("/run/web.pid")));
+        assert!(def.remain_after_exit);
+        assert_eq!(def.restart, RestartPolicy::OnFailure);
+        assert_eq!(def.restart_delay, Duration::from_millis(500));
+        assert_eq!(def.restart_delay_max, Duration::from_secs(120));
+        assert_eq!(def.start_limit_burst, 3);
+        assert_eq!(def.start_limit_interval, Duration::from_secs(60));
+        assert_eq!(def.start_timeout, Duration::from_millis(1500));
+        assert_eq!(def.wants, vec!["cache", "log"]);
+        assert_eq!(def.requires, vec!["db"]);
+        assert_eq!(def.after, vec!["cache", "db"]);
+        assert_eq!(def.before, vec!["proxy"]);
+        assert_eq!(def.wanted_by, vec!["default"]);
+        assert_eq!(def.environment.get("PORT").map(String::as_str), Some("80"));
+        assert_eq!(
+            def.environment_file,
+            vec![
+                EnvironmentFile {
+                    path: "/etc/default/web".into(),
+                    optional: false
+                },
+                EnvironmentFile {
+                    path: "/etc/web.env".into(),
+                    optional: true
+                },
+            ]
+        );
+        assert_eq!(def.working_directory, Some(PathBuf::from("/srv/web")));
+        assert_eq!(def.user.as_deref(), Some("www-data"));
+        assert_eq!(def.group.as_deref(), Some("33"));
+        assert_eq!(def.supplementary_groups, vec!["adm", "ssl-cert"]);
+        assert_eq!(def.umask, Some(0o027));
+        assert_eq!(def.stop_signal, libc::SIGINT);
+        assert_eq!(def.stop_timeout, Duration::from_secs(90));
+        assert_eq!(def.stdout, Output::Null);
+        assert_eq!(def.stderr, Output::File("/var/log/web.err".into()));
+        assert_eq!(def.path, Some(PathBuf::from("u.toml")));
+    }
+
+    #[test]
+    fn defaults_come_from_unitdef_new() {
+        let def = parse_ok("exec = \"/bin/true\"\n");
+        let mut want = UnitDef::new("u");
+        want.path = Some(PathBuf::from("u.toml"));
+        want.exec = vec!["/bin/true".to_string()];
+        assert_eq!(def, want);
+    }
+
+    #[test]
+    fn string_exec_is_split_shell_style_without_a_shell() {
+        let def = parse_ok(r#"exec = "/bin/sh -c 'echo \"hi there\"; sleep 1'  x\\ y""#);
+        assert_eq!(
+            def.exec,
+            vec!["/bin/sh", "-c", "echo \"hi there\"; sleep 1", "x y"]
+        );
+        assert_eq!(parse_ok("exec = \"sleep 5\"").exec, vec!["sleep", "5"]);
+        assert_eq!(
+            one_error("exec = \"/bin/echo 'unterminated\""),
+            "u.toml:1:8: error: `exec`: unbalanced quotes or trailing backslash in \"/bin/echo 'unterminated\""
+        );
+        assert_eq!(
+            one_error("exec = []"),
+            "u.toml:1:8: error: `exec` must not be empty"
+        );
+        assert_eq!(
+            one_error("exec = \"bin/web\""),
+            "u.toml:1:8: error: `exec`: the program must be an absolute path or a bare name found in PATH, found \"bin/web\""
+        );
+        assert_eq!(
+            one_error("exec = [\"/bin/sleep\", 5]"),
+            "u.toml:1:23: error: `exec[1]` must be a string, found integer 5"
+        );
+    }
+
+    #[test]
+    fn shell_syntax_in_exec_is_a_warning() {
+        let p = parse("u", Path::new("u.toml"), "exec = \"/bin/echo hi > /tmp/x\"").unwrap();
+        assert_eq!(p.warnings.len(), 1);
+        assert!(p.warnings[0]
+            .message
+            .contains("\">\" is passed to /bin/echo"));
+        assert_eq!(p.warnings[0].severity, Severity::Warning);
+        let p = parse(
+            "u",
+            Path::new("u.toml"),
+            "exec = [\"sh\", \"-c\", \"a\", \"|\"]",
+        )
+        .unwrap();
+        assert!(p.warnings.is_empty());
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let e = one_error("description = \"x\"\nexec = [\"/bin/true\"\nrestart = \"always\"\n");
+        assert!(e.starts_with("u.toml:3:1: error: TOML syntax: "), "{e}");
+        let e = one_error("exec = \"/bin/true\"\nexec = \"/bin/false\"\n");
+        assert!(e.starts_with("u.toml:2:1: error: TOML syntax: "), "{e}");
+        assert!(e.contains("duplicate key"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_with_hint_at_the_key() {
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\n  restart_dealy = \"1s\"\n"),
+            "u.toml:2:3: error: unknown key `restart_dealy`; did you mean `restart_delay`?"
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nExecStart = \"/bin/true\"\n"),
+            "u.toml:2:1: error: unknown key `ExecStart`; did you mean `exec`?"
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nfrobnicate = 1\n"),
+            "u.toml:2:1: error: unknown key `frobnicate`"
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\n[Service]\nx = 1\n"),
+            "u.toml:2:2: error: unknown key `Service`; unit files have no [sections]: write every key at the top level"
+        );
+    }
+
+    #[test]
+    fn wrong_types_point_at_the_value() {
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nrestart = \"sometimes\"\n"),
+            "u.toml:2:11: error: `restart` must be one of always, on-failure, never, found \"sometimes\""
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\ntype = \"daemon\"\n"),
+            "u.toml:2:8: error: `type` must be one of simple, notify, forking, oneshot, target, found \"daemon\""
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\ndescription = 5\n"),
+            "u.toml:2:15: error: `description` must be a string, found integer 5"
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nremain_after_exit = \"yes\"\n"),
+            "u.toml:2:21: error: `remain_after_exit` must be true or false, found \"yes\""
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nstart_limit_burst = 0\n"),
+            "u.toml:2:21: error: `start_limit_burst` must be a positive integer, found integer 0"
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nenvironment = { A = \"1\", B = 2 }\n"),
+            "u.toml:2:30: error: `environment.B` must be a string, found integer 2"
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nstdout = \"log.txt\"\n"),
+            "u.toml:2:10: error: `stdout` must be \"null\", \"inherit\" or an absolute file path, found \"log.txt\""
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nwants = { a = 1 }\n"),
+            "u.toml:2:9: error: `wants` must be an array of unit names, found a table"
+        );
+    }
+
+    #[test]
+    fn exec_rules_by_type() {
+        assert_eq!(
+            one_error("description = \"no command\"\n"),
+            "u.toml: error: missing `exec`: a simple unit needs a command to run"
+        );
+        assert_eq!(
+            one_error("type = \"oneshot\"\n"),
+            "u.toml:1:8: error: missing `exec`: a oneshot unit needs a command to run"
+        );
+        assert_eq!(
+            one_error("type = \"target\"\nexec = \"/bin/true\"\n"),
+            "u.toml:2:1: error: `exec` is not allowed on a target: targets only group other units"
+        );
+        let t = parse_ok("type = \"target\"\nwants = [\"a\"]\n");
+        assert_eq!(t.kind, UnitKind::Target);
+        assert!(t.exec.is_empty());
+    }
+
+    #[test]
+    fn pid_file_rules() {
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\npid_file = \"/run/x.pid\"\n"),
+            "u.toml:2:1: error: `pid_file` only applies to type = \"forking\", this unit is type = \"simple\""
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\ntype = \"forking\"\n"),
+            "u.toml:2:8: error: type = \"forking\" needs `pid_file` so that vigil can find the daemon"
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\ntype = \"forking\"\npid_file = \"run/x.pid\"\n"),
+            "u.toml:3:12: error: `pid_file` must be an absolute path, found \"run/x.pid\""
+        );
+    }
+
+    #[test]
+    fn bad_durations_signals_and_umasks() {
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nstop_timeout = \"5 parsecs\"\n"),
+            "u.toml:2:16: error: `stop_timeout`: invalid duration \"5 parsecs\": unknown unit `parsecs` (use ms, s, min, h or d)"
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nrestart_delay = -1\n"),
+            "u.toml:2:17: error: `restart_delay`: durations cannot be negative"
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nstart_timeout = true\n"),
+            "u.toml:2:17: error: `start_timeout` must be a duration like \"1.5s\" or a number of seconds, found boolean true"
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nstop_signal = \"SIGFOO\"\n"),
+            "u.toml:2:15: error: `stop_signal`: unknown signal \"SIGFOO\" (use a name like \"SIGTERM\" or a number)"
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nstop_signal = 99\n"),
+            "u.toml:2:15: error: `stop_signal`: no signal number 99"
+        );
+        assert_eq!(
+            parse_ok("exec = \"x\"\nstop_signal = 9").stop_signal,
+            libc::SIGKILL
+        );
+        assert_eq!(
+            parse_ok("exec = \"x\"\nstop_signal = \"SIGHUP\"").stop_signal,
+            libc::SIGHUP
+        );
+        assert_eq!(parse_ok("exec = \"x\"\numask = 0o077").umask, Some(0o077));
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\numask = \"999\"\n"),
+            "u.toml:2:9: error: `umask`: \"999\" is not an octal umask like \"022\""
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nrestart_delay = \"1min\"\n"),
+            "u.toml:2:17: error: `restart_delay_max` (30s) must not be shorter than `restart_delay` (60s)"
+        );
+    }
+
+    #[test]
+    fn relative_paths_are_refused() {
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nworking_directory = \"srv\"\n"),
+            "u.toml:2:21: error: `working_directory` must be an absolute path, found \"srv\""
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nenvironment_file = [\"/ok\", \"-env\"]\n"),
+            "u.toml:2:28: error: `environment_file` must be an absolute path (optionally with a leading `-`), found \"-env\""
+        );
+    }
+
+    #[test]
+    fn dependency_names_are_checked() {
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nafter = [\"ok\", \"../etc\"]\n"),
+            "u.toml:2:16: error: `after`: invalid unit name \"../etc\": a unit name cannot start with `.` or `-`"
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nwants = [\"db.toml\"]\n"),
+            "u.toml:2:10: error: `wants`: invalid unit name \"db.toml\": write `db`, without `.toml`"
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/true\"\nbefore = [\"u\"]\n"),
+            "u.toml:2:11: error: `u` cannot be ordered before itself"
+        );
+        let p = parse("u", Path::new("u.toml"), "exec = \"x\"\nwants = [\"u\"]\n").unwrap();
+        assert!(p.def.wants.is_empty());
+        assert_eq!(
+            p.warnings[0].to_string(),
+            "u.toml:2:10: warning: `u` wants itself; ignoring"
+        );
+    }
+
+    #[test]
+    fn entry_positions_are_recorded() {
+        let p = parse(
+            "u",
+            Path::new("u.toml"),
+            "exec = \"x\"\nrequires = [\n  \"db\",\n]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.refs.get(&(DepField::Requires, "db".to_string())),
+            Some(&Pos { line: 3, column: 3 })
+        );
+    }
+
+    #[test]
+    fn all_errors_in_a_file_are_reported_together_in_order() {
+        let e = errors(
+            "type = \"simple\"\nrestart = \"sometimes\"\nstop_timeout = \"soon\"\nwanted_bye = [\"default\"]\nuser = \"\"\n",
+        );
+        assert_eq!(
+            e,
+            vec![
+                "u.toml:1:8: error: missing `exec`: a simple unit needs a command to run",
+                "u.toml:2:11: error: `restart` must be one of always, on-failure, never, found \"sometimes\"",
+                "u.toml:3:16: error: `stop_timeout`: invalid duration \"soon\": expected a number at \"soon\"",
+                "u.toml:4:1: error: unknown key `wanted_bye`; did you mean `wanted_by`?",
+                "u.toml:5:8: error: `user` must be a user or group name or a numeric id, found \"\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_file_name_is_an_error() {
+        let e = parse("bad name", Path::new("bad name.toml"), "exec = \"x\"").unwrap_err();
+        assert_eq!(
+            e[0].to_string(),
+            "bad name.toml: error: invalid unit name \"bad name\" (from the file name): ' ' is not allowed (use letters, digits and - _ . @ :)"
+        );
     }
 }
