@@ -1,11 +1,12 @@
-//! The static dependency graph of the loaded units. (Skeleton: the loader
-//! helper fills this in.)
+//! The static dependency graph of the loaded units: who pulls whom in, who
+//! waits for whom, and the ordering cycles that make a set unbootable.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::unit::UnitDef;
 
 /// Precomputed adjacency of the unit set; built once per load/reload.
+/// Every unit has an entry (possibly empty) in every map; lists are sorted.
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
     /// name -> units that must be up (or failed) before it starts: its `after`
@@ -13,7 +14,8 @@ pub struct Graph {
     pub start_after: BTreeMap<String, Vec<String>>,
     /// Reverse of `start_after`: units that wait for it.
     pub start_before: BTreeMap<String, Vec<String>>,
-    /// name -> units it pulls in: `wants` + `requires` + (for targets) units wanted_by it.
+    /// name -> units it pulls in: `wants` + `requires` + units whose
+    /// `wanted_by` names it.
     pub pulls: BTreeMap<String, Vec<String>>,
     /// name -> units it `requires`.
     pub requires: BTreeMap<String, Vec<String>>,
@@ -21,72 +23,388 @@ pub struct Graph {
     pub required_by: BTreeMap<String, Vec<String>>,
 }
 
+/// Adds `to` under `from`, creating the entry; only for names in `units`.
+fn add_edge(
+    map: &mut BTreeMap<String, BTreeSet<String>>,
+    units: &BTreeMap<String, UnitDef>,
+    from: &str,
+    to: &str,
+) {
+    if units.contains_key(from) && units.contains_key(to) {
+        map.entry(from.to_string())
+            .or_default()
+            .insert(to.to_string());
+    }
+}
+
+/// Turns sets into the sorted lists `Graph` exposes, with an entry per unit.
+fn finish(
+    units: &BTreeMap<String, UnitDef>,
+    mut sets: BTreeMap<String, BTreeSet<String>>,
+) -> BTreeMap<String, Vec<String>> {
+    units
+        .keys()
+        .map(|name| {
+            let list = sets
+                .remove(name)
+                .map(|s| s.into_iter().collect())
+                .unwrap_or_default();
+            (name.clone(), list)
+        })
+        .collect()
+}
+
+/// x -> units x starts after (its `after` plus reverse `before`), among `units`.
+fn ordering(units: &BTreeMap<String, UnitDef>) -> BTreeMap<String, BTreeSet<String>> {
+    let mut after = BTreeMap::new();
+    for (name, def) in units {
+        for a in &def.after {
+            add_edge(&mut after, units, name, a);
+        }
+        for b in &def.before {
+            add_edge(&mut after, units, b, name);
+        }
+    }
+    after
+}
+
 impl Graph {
-    /// Build from units that already passed validation (no unknown names, no cycles).
+    /// Build from units that already passed validation. References to unknown
+    /// units are ignored rather than trusted.
     pub fn build(units: &BTreeMap<String, UnitDef>) -> Graph {
-        let mut g = Graph::default();
-        let known = |n: &String| units.contains_key(n);
+        let after = ordering(units);
+        let mut before = BTreeMap::new();
+        for (name, deps) in &after {
+            for d in deps {
+                add_edge(&mut before, units, d, name);
+            }
+        }
+        let mut pulls = BTreeMap::new();
+        let mut requires = BTreeMap::new();
+        let mut required_by = BTreeMap::new();
         for (name, def) in units {
-            for a in def.after.iter().filter(|n| known(n)) {
-                g.start_after
-                    .entry(name.clone())
-                    .or_default()
-                    .push(a.clone());
-                g.start_before
-                    .entry(a.clone())
-                    .or_default()
-                    .push(name.clone());
+            for w in &def.wants {
+                add_edge(&mut pulls, units, name, w);
             }
-            for b in def.before.iter().filter(|n| known(n)) {
-                g.start_after
-                    .entry(b.clone())
-                    .or_default()
-                    .push(name.clone());
-                g.start_before
-                    .entry(name.clone())
-                    .or_default()
-                    .push(b.clone());
+            for r in &def.requires {
+                add_edge(&mut pulls, units, name, r);
+                add_edge(&mut requires, units, name, r);
+                add_edge(&mut required_by, units, r, name);
             }
-            for w in def.wants.iter().chain(&def.requires).filter(|n| known(n)) {
-                g.pulls.entry(name.clone()).or_default().push(w.clone());
-            }
-            for r in def.requires.iter().filter(|n| known(n)) {
-                g.requires.entry(name.clone()).or_default().push(r.clone());
-                g.required_by
-                    .entry(r.clone())
-                    .or_default()
-                    .push(name.clone());
-            }
-            for t in def.wanted_by.iter().filter(|n| known(n)) {
-                g.pulls.entry(t.clone()).or_default().push(name.clone());
+            for t in &def.wanted_by {
+                add_edge(&mut pulls, units, t, name);
             }
         }
-        for map in [
-            &mut g.start_after,
-            &mut g.start_before,
-            &mut g.pulls,
-            &mut g.requires,
-            &mut g.required_by,
-        ] {
-            for v in map.values_mut() {
-                v.sort();
-                v.dedup();
-            }
+        Graph {
+            start_after: finish(units, after),
+            start_before: finish(units, before),
+            pulls: finish(units, pulls),
+            requires: finish(units, requires),
+            required_by: finish(units, required_by),
         }
-        g
     }
 
-    /// Every unit transitively pulled in by `root`, `root` included.
+    /// Every unit transitively pulled in by `root`, `root` included, sorted by
+    /// name. Empty if `root` is not a unit.
     pub fn closure(&self, root: &str) -> Vec<String> {
-        let mut seen = std::collections::BTreeSet::new();
-        let mut stack = vec![root.to_string()];
-        while let Some(n) = stack.pop() {
-            if seen.insert(n.clone()) {
-                if let Some(next) = self.pulls.get(&n) {
-                    stack.extend(next.iter().cloned());
+        if !self.pulls.contains_key(root) {
+            return Vec::new();
+        }
+        let mut seen = BTreeSet::new();
+        let mut queue = VecDeque::from([root.to_string()]);
+        while let Some(name) = queue.pop_front() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            for next in self.pulls.get(&name).into_iter().flatten() {
+                if !seen.contains(next) {
+                    queue.push_back(next.clone());
                 }
             }
         }
         seen.into_iter().collect()
+    }
+
+    /// `names` in an order where every unit comes after the units it starts
+    /// after (ties by name); reverse it to stop. Assumes no cycles: units
+    /// caught in one are appended at the end rather than lost.
+    pub fn start_order(&self, names: &[String]) -> Vec<String> {
+        let wanted: BTreeSet<&String> = names.iter().collect();
+        let mut waiting: BTreeMap<&String, usize> = BTreeMap::new();
+        for name in &wanted {
+            let n = self
+                .start_after
+                .get(*name)
+                .into_iter()
+                .flatten()
+                .filter(|d| wanted.contains(d))
+                .count();
+            waiting.insert(name, n);
+        }
+        let mut ready: BTreeSet<&String> = waiting
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(name, _)| *name)
+            .collect();
+        let mut order = Vec::with_capacity(wanted.len());
+        while let Some(name) = ready.pop_first() {
+            order.push(name.clone());
+            waiting.remove(name);
+            for next in self.start_before.get(name).into_iter().flatten() {
+                if let Some(n) = waiting.get_mut(next) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        ready.insert(next);
+                    }
+                }
+            }
+        }
+        order.extend(waiting.keys().map(|n| (*n).clone()));
+        order
+    }
+}
+
+/// Ordering cycles among `units`, where `a -> b` means a starts after b
+/// (declared as `a.after = [b]` or `b.before = [a]`). One cycle per strongly
+/// connected component, starting at its smallest name, as the shortest path
+/// back to it: `["a", "b", "c"]` reads "a -> b -> c -> a". Dropping those units
+/// and calling again finds any cycle that remains.
+pub fn find_cycles(units: &BTreeMap<String, UnitDef>) -> Vec<Vec<String>> {
+    let names: Vec<&String> = units.keys().collect();
+    let index: BTreeMap<&String, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let edges = ordering(units);
+    let adj: Vec<Vec<usize>> = names
+        .iter()
+        .map(|n| {
+            edges
+                .get(*n)
+                .into_iter()
+                .flatten()
+                .filter_map(|d| index.get(d).copied())
+                .collect()
+        })
+        .collect();
+    let mut cycles = Vec::new();
+    for comp in strongly_connected(&adj) {
+        let Some(&start) = comp.iter().min() else {
+            continue;
+        };
+        let members: BTreeSet<usize> = comp.iter().copied().collect();
+        if let Some(path) = shortest_cycle(&adj, &members, start) {
+            cycles.push(
+                path.iter()
+                    .filter_map(|i| names.get(*i).map(|n| (*n).clone()))
+                    .collect(),
+            );
+        }
+    }
+    cycles.sort();
+    cycles
+}
+
+/// Kosaraju's algorithm, iterative so deep chains cannot overflow the stack.
+fn strongly_connected(adj: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let n = adj.len();
+    let mut visited = vec![false; n];
+    let mut finish = Vec::with_capacity(n);
+    for root in 0..n {
+        if visited.get(root).copied().unwrap_or(true) {
+            continue;
+        }
+        let mut stack = vec![(root, 0usize)];
+        if let Some(v) = visited.get_mut(root) {
+            *v = true;
+        }
+        while let Some((node, child)) = stack.pop() {
+            match adj.get(node).and_then(|c| c.get(child)) {
+                Some(&next) => {
+                    stack.push((node, child + 1));
+                    if let Some(v) = visited.get_mut(next) {
+                        if !*v {
+                            *v = true;
+                            stack.push((next, 0));
+                        }
+                    }
+                }
+                None => finish.push(node),
+            }
+        }
+    }
+    let mut radj = vec![Vec::new(); n];
+    for (from, tos) in adj.iter().enumerate() {
+        for &to in tos {
+            if let Some(r) = radj.get_mut(to) {
+                r.push(from);
+            }
+        }
+    }
+    let mut assigned = vec![false; n];
+    let mut comps = Vec::new();
+    for &root in finish.iter().rev() {
+        if assigned.get(root).copied().unwrap_or(true) {
+            continue;
+        }
+        let mut comp = Vec::new();
+        let mut stack = vec![root];
+        if let Some(a) = assigned.get_mut(root) {
+            *a = true;
+        }
+        while let Some(node) = stack.pop() {
+            comp.push(node);
+            for &prev in radj.get(node).into_iter().flatten() {
+                if let Some(a) = assigned.get_mut(prev) {
+                    if !*a {
+                        *a = true;
+                        stack.push(prev);
+                    }
+                }
+            }
+        }
+        comps.push(comp);
+    }
+    comps
+}
+
+/// Shortest path start -> ... -> start inside `members` (None if the
+/// component is a single node without a self-loop).
+fn shortest_cycle(
+    adj: &[Vec<usize>],
+    members: &BTreeSet<usize>,
+    start: usize,
+) -> Option<Vec<usize>> {
+    let mut parent: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut queue = VecDeque::from([start]);
+    while let Some(node) = queue.pop_front() {
+        for &next in adj.get(node).into_iter().flatten() {
+            if next == start {
+                let mut path = vec![node];
+                let mut cur = node;
+                while cur != start {
+                    cur = *parent.get(&cur)?;
+                    path.push(cur);
+                }
+                path.reverse();
+                return Some(path);
+            }
+            if members.contains(&next) && !parent.contains_key(&next) {
+                parent.insert(next, node);
+                queue.push_back(next);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::unit::UnitKind;
+
+    fn unit(name: &str, f: impl FnOnce(&mut UnitDef)) -> (String, UnitDef) {
+        let mut u = UnitDef::new(name);
+        f(&mut u);
+        (name.to_string(), u)
+    }
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn build_fills_every_map() {
+        let units: BTreeMap<_, _> = [
+            unit("default", |u| u.kind = UnitKind::Target),
+            unit("db", |u| u.wanted_by = s(&["default"])),
+            unit("web", |u| {
+                u.requires = s(&["db"]);
+                u.wants = s(&["cache"]);
+                u.after = s(&["db"]);
+                u.wanted_by = s(&["default"]);
+            }),
+            unit("cache", |u| u.before = s(&["web", "web"])),
+            unit("log", |_| {}),
+        ]
+        .into_iter()
+        .collect();
+        let g = Graph::build(&units);
+        assert_eq!(g.start_after["web"], s(&["cache", "db"]));
+        assert_eq!(g.start_before["db"], s(&["web"]));
+        assert_eq!(g.start_before["cache"], s(&["web"]));
+        assert_eq!(g.pulls["default"], s(&["db", "web"]));
+        assert_eq!(g.pulls["web"], s(&["cache", "db"]));
+        assert_eq!(g.requires["web"], s(&["db"]));
+        assert_eq!(g.required_by["db"], s(&["web"]));
+        assert!(g.pulls["log"].is_empty());
+        assert_eq!(g.closure("default"), s(&["cache", "db", "default", "web"]));
+        assert_eq!(g.closure("log"), s(&["log"]));
+        assert!(g.closure("nope").is_empty());
+        let all: Vec<String> = units.keys().cloned().collect();
+        let order = g.start_order(&all);
+        let at = |n: &str| order.iter().position(|x| x == n).unwrap();
+        assert!(at("db") < at("web"));
+        assert!(at("cache") < at("web"));
+        assert_eq!(order.len(), 5);
+    }
+
+    #[test]
+    fn unknown_references_are_ignored() {
+        let units: BTreeMap<_, _> = [unit("a", |u| {
+            u.after = s(&["ghost"]);
+            u.wants = s(&["ghost"]);
+        })]
+        .into_iter()
+        .collect();
+        let g = Graph::build(&units);
+        assert!(g.start_after["a"].is_empty());
+        assert!(g.pulls["a"].is_empty());
+        assert!(!g.start_after.contains_key("ghost"));
+    }
+
+    #[test]
+    fn cycles_are_named_by_path() {
+        // a after b, b after c, c after a (declared from the other side).
+        let units: BTreeMap<_, _> = [
+            unit("a", |u| u.after = s(&["b"])),
+            unit("b", |u| u.after = s(&["c"])),
+            unit("c", |u| u.before = s(&["b"])),
+            unit("d", |u| u.before = s(&["c"])),
+            unit("x", |u| u.after = s(&["x"])),
+        ]
+        .into_iter()
+        .collect();
+        // c.before = [b] is the same edge as b.after = [c]; no cycle yet.
+        assert_eq!(find_cycles(&units), vec![s(&["x"])]);
+        let mut units = units;
+        units.get_mut("c").unwrap().after = s(&["a"]);
+        assert_eq!(find_cycles(&units), vec![s(&["a", "b", "c"]), s(&["x"])]);
+    }
+
+    #[test]
+    fn one_cycle_per_component_shortest_first() {
+        // a <-> b and a -> c -> d -> a share a component.
+        let units: BTreeMap<_, _> = [
+            unit("a", |u| u.after = s(&["b", "c"])),
+            unit("b", |u| u.after = s(&["a"])),
+            unit("c", |u| u.after = s(&["d"])),
+            unit("d", |u| u.after = s(&["a"])),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(find_cycles(&units), vec![s(&["a", "b"])]);
+    }
+
+    #[test]
+    fn long_chain_has_no_cycle_and_does_not_overflow() {
+        let units: BTreeMap<_, _> = (0..20_000)
+            .map(|i| {
+                let name = format!("u{i:05}");
+                unit(&name, |u| {
+                    if i > 0 {
+                        u.after = vec![format!("u{:05}", i - 1)];
+                    }
+                })
+            })
+            .collect();
+        assert!(find_cycles(&units).is_empty());
     }
 }

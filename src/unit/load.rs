@@ -1,10 +1,18 @@
-//! Loading unit files with diagnostics. (Skeleton: the loader helper fills this in.)
+//! Loading unit files with diagnostics: one directory (or a list of files for
+//! `vigilctl check`) becomes the set of units that can run, plus every problem
+//! found, each naming its file and line:column.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::enable::scan_links;
+use super::schema::{self, Parsed};
+use super::validate::resolve;
 use super::UnitDef;
+
+/// Unit files are small; refuse to read something huge into PID 1.
+const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// How bad a problem is: errors drop the unit, warnings keep it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +29,24 @@ pub struct Diagnostic {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub message: String,
+}
+
+impl Diagnostic {
+    /// An error about a whole file (no position), e.g. one that cannot be read.
+    pub fn file_error(file: &Path, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            file: file.to_path_buf(),
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    /// Whether this diagnostic stops its unit from loading.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
 }
 
 impl fmt::Display for Diagnostic {
@@ -48,16 +74,440 @@ pub struct LoadResult {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+impl LoadResult {
+    /// Whether any diagnostic is an error (for `vigilctl check`'s exit code).
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Parse one unit file's text on its own, without looking at other units:
+/// the unit, or every error in the file (sorted by position).
+pub fn parse_unit(name: &str, path: &Path, text: &str) -> Result<UnitDef, Vec<Diagnostic>> {
+    schema::parse(name, path, text).map(|p| p.def)
+}
+
+/// `DIR/*.toml` as (unit name, path), sorted; hidden files, other files and
+/// directories are ignored.
+fn unit_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, std::io::Error> {
+    let mut files: Vec<(String, PathBuf)> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let file = e.file_name().to_str()?.to_string();
+            let name = file.strip_suffix(".toml")?.to_string();
+            if name.is_empty() || file.starts_with('.') || !e.path().is_file() {
+                return None;
+            }
+            Some((name, e.path()))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn read_unit(path: &Path) -> Result<String, Diagnostic> {
+    let fail = |why: String| Diagnostic::file_error(path, why);
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(fail(format!(
+            "file is larger than {MAX_FILE_BYTES} bytes; not a unit file?"
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| fail(format!("not valid UTF-8: {e}")))
+}
+
+/// Parsed units, names whose file failed, and the diagnostics so far.
+#[derive(Default)]
+struct Batch {
+    parsed: BTreeMap<String, Parsed>,
+    failed: BTreeSet<String>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Batch {
+    fn add(&mut self, name: &str, path: &Path) {
+        let result = read_unit(path)
+            .map_err(|d| vec![d])
+            .and_then(|text| schema::parse(name, path, &text));
+        match result {
+            Ok(mut p) => {
+                self.diagnostics.append(&mut p.warnings);
+                self.parsed.insert(name.to_string(), p);
+            }
+            Err(mut errors) => {
+                self.diagnostics.append(&mut errors);
+                self.failed.insert(name.to_string());
+            }
+        }
+    }
+}
+
 /// Load `DIR/*.toml` plus enablement links, validate the graph, and add the
-/// implicit `default` target when no file defines it.
+/// implicit `default` target when no loaded unit is named `default`.
 pub fn load_dir(dir: &Path) -> LoadResult {
-    let _ = dir;
-    LoadResult::default()
+    let mut batch = Batch::default();
+    match unit_files(dir) {
+        Ok(files) => {
+            for (name, path) in files {
+                batch.add(&name, &path);
+            }
+        }
+        Err(e) => batch.diagnostics.push(Diagnostic::file_error(
+            dir,
+            format!("cannot read the units directory: {e}"),
+        )),
+    }
+    let (links, mut link_diags) = scan_links(dir);
+    batch.diagnostics.append(&mut link_diags);
+    let (units, mut graph_diags) = resolve(batch.parsed, &batch.failed, &links);
+    let mut diagnostics = batch.diagnostics;
+    diagnostics.append(&mut graph_diags);
+    sort(&mut diagnostics);
+    LoadResult { units, diagnostics }
+}
+
+/// Groups diagnostics by file, in position order within a file.
+fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
 }
 
 /// Load exactly these files (for `vigilctl check FILE...`); graph checks see
-/// only these units plus the ones in their directories.
+/// only these units plus the ones in their directories. The result holds only
+/// the named files' units and diagnostics.
 pub fn load_paths(paths: &[PathBuf]) -> LoadResult {
-    let _ = paths;
-    LoadResult::default()
+    let mut batch = Batch::default();
+    let mut given: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut given_names: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut canonical_given: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for path in paths {
+        if !given.insert(path.clone()) {
+            continue;
+        }
+        let stem = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .map(|f| f.strip_suffix(".toml").unwrap_or(f).to_string());
+        let Some(name) = stem else {
+            batch.diagnostics.push(Diagnostic::file_error(
+                path,
+                "cannot derive a unit name from this file name",
+            ));
+            continue;
+        };
+        if let Some(other) = given_names.get(&name) {
+            batch.diagnostics.push(Diagnostic::file_error(
+                path,
+                format!("duplicate unit name `{name}`: also {}", other.display()),
+            ));
+            continue;
+        }
+        given_names.insert(name.clone(), path.clone());
+        canonical_given.insert(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()));
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+        batch.add(&name, path);
+    }
+    // Neighbours give the graph checks context; their own problems are not ours.
+    let mut context = Batch::default();
+    let mut links = Vec::new();
+    for dir in &dirs {
+        for (name, path) in unit_files(dir).unwrap_or_default() {
+            let canon = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            let taken = given_names.contains_key(&name)
+                || context.parsed.contains_key(&name)
+                || context.failed.contains(&name);
+            if !taken && !canonical_given.contains(&canon) {
+                context.add(&name, &path);
+            }
+        }
+        links.extend(scan_links(dir).0);
+    }
+    batch.parsed.append(&mut context.parsed);
+    batch.failed.append(&mut context.failed);
+    let (mut units, graph_diags) = resolve(batch.parsed, &batch.failed, &links);
+    units.retain(|name, _| given_names.contains_key(name));
+    let mut diagnostics = batch.diagnostics;
+    diagnostics.extend(graph_diags.into_iter().filter(|d| given.contains(&d.file)));
+    sort(&mut diagnostics);
+    LoadResult { units, diagnostics }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::unit::{enable, UnitKind};
+    use std::fs;
+
+    fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = tmp.path().join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        }
+        tmp
+    }
+
+    /// Diagnostics with the temp dir prefix removed, for exact comparison.
+    fn rendered(r: &LoadResult, dir: &Path) -> Vec<String> {
+        let prefix = format!("{}/", dir.display());
+        r.diagnostics
+            .iter()
+            .map(|d| d.to_string().replace(&prefix, ""))
+            .collect()
+    }
+
+    fn names(r: &LoadResult) -> Vec<&str> {
+        r.units.keys().map(String::as_str).collect()
+    }
+
+    const OK: &str = "exec = \"/bin/true\"\n";
+
+    #[test]
+    fn loads_sorted_toml_files_and_adds_the_default_target() {
+        let tmp = dir_with(&[
+            (
+                "b.toml",
+                "exec = \"/bin/true\"\nwanted_by = [\"default\"]\n",
+            ),
+            ("a.toml", OK),
+            ("notes.txt", "not a unit"),
+            (".hidden.toml", "garbage ="),
+            ("sub.toml/inner.toml", OK),
+        ]);
+        let r = load_dir(tmp.path());
+        assert!(r.diagnostics.is_empty(), "{:#?}", r.diagnostics);
+        assert_eq!(names(&r), vec!["a", "b", "default"]);
+        let d = &r.units["default"];
+        assert_eq!(d.kind, UnitKind::Target);
+        assert_eq!(d.description, "Default target");
+        assert_eq!(d.path, None);
+        assert_eq!(r.units["b"].wanted_by, vec!["default"]);
+        assert_eq!(r.units["a"].path, Some(tmp.path().join("a.toml")));
+    }
+
+    #[test]
+    fn a_file_named_default_replaces_the_implicit_target() {
+        let tmp = dir_with(&[(
+            "default.toml",
+            "type = \"target\"\ndescription = \"Mine\"\n",
+        )]);
+        let r = load_dir(tmp.path());
+        assert_eq!(r.units["default"].description, "Mine");
+    }
+
+    #[test]
+    fn a_broken_unit_is_skipped_and_the_rest_load() {
+        let tmp = dir_with(&[
+            ("good.toml", OK),
+            (
+                "bad.toml",
+                "exec = \"/bin/true\"\nrestart = \"sometimes\"\nstop_signal = \"NOPE\"\n",
+            ),
+        ]);
+        let r = load_dir(tmp.path());
+        assert_eq!(names(&r), vec!["default", "good"]);
+        assert_eq!(
+            rendered(&r, tmp.path()),
+            vec![
+                "bad.toml:2:11: error: `restart` must be one of always, on-failure, never, found \"sometimes\"",
+                "bad.toml:3:15: error: `stop_signal`: unknown signal \"NOPE\" (use a name like \"SIGTERM\" or a number)",
+            ]
+        );
+        assert!(r.has_errors());
+    }
+
+    #[test]
+    fn unknown_requires_drops_the_dependent_until_a_fixed_point() {
+        let tmp = dir_with(&[
+            ("web.toml", "exec = \"/bin/true\"\nrequires = [\"app\"]\n"),
+            (
+                "app.toml",
+                "exec = \"/bin/true\"\nrequires = [\"ok\", \"db\"]\n",
+            ),
+            ("ok.toml", OK),
+            ("broken.toml", "exec = 5\n"),
+            (
+                "uses-broken.toml",
+                "exec = \"/bin/true\"\n\nrequires = [\"broken\"]\n",
+            ),
+        ]);
+        let r = load_dir(tmp.path());
+        assert_eq!(names(&r), vec!["default", "ok"]);
+        assert_eq!(
+            rendered(&r, tmp.path()),
+            vec![
+                "app.toml:2:19: error: `app` requires `db`, which does not exist; `app` is not loaded",
+                "broken.toml:1:8: error: `exec` must be an array of strings (argv) or a command line, found integer 5",
+                "uses-broken.toml:3:13: error: `uses-broken` requires `broken`, which failed to load; `uses-broken` is not loaded",
+                "web.toml:2:13: error: `web` requires `app`, which failed to load; `web` is not loaded",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_soft_references_are_warnings_and_dropped() {
+        let tmp = dir_with(&[(
+            "web.toml",
+            "exec = \"/bin/true\"\nwants = [\"cache\"]\nafter = [\"net\"]\nbefore = [\"proxy\"]\nwanted_by = [\"multi\", \"default\"]\n",
+        )]);
+        let r = load_dir(tmp.path());
+        let web = &r.units["web"];
+        assert!(web.wants.is_empty() && web.after.is_empty() && web.before.is_empty());
+        assert_eq!(web.wanted_by, vec!["default"]);
+        assert!(!r.has_errors());
+        assert_eq!(
+            rendered(&r, tmp.path()),
+            vec![
+                "web.toml:2:10: warning: `web` wants `cache`, which does not exist; ignoring",
+                "web.toml:3:10: warning: `web` is ordered after `net`, which does not exist; ignoring",
+                "web.toml:4:11: warning: `web` is ordered before `proxy`, which does not exist; ignoring",
+                "web.toml:5:14: warning: `web` is wanted by `multi`, which does not exist; ignoring",
+            ]
+        );
+    }
+
+    #[test]
+    fn ordering_cycles_are_named_and_drop_every_member() {
+        let tmp = dir_with(&[
+            ("a.toml", "exec = \"/bin/true\"\nafter = [\"b\"]\n"),
+            ("b.toml", "exec = \"/bin/true\"\nafter = [\"c\"]\n"),
+            // c -> a declared from a's side would be a.before; here c declares it.
+            ("c.toml", "exec = \"/bin/true\"\n\nafter = [\"a\"]\n"),
+            ("d.toml", "exec = \"/bin/true\"\nrequires = [\"c\"]\n"),
+            (
+                "e.toml",
+                "exec = \"/bin/true\"\nafter = [\"a\"]\nwants = [\"b\"]\n",
+            ),
+            ("x.toml", "exec = \"/bin/true\"\nbefore = [\"y\"]\n"),
+            ("y.toml", "exec = \"/bin/true\"\nbefore = [\"x\"]\n"),
+        ]);
+        let r = load_dir(tmp.path());
+        assert_eq!(names(&r), vec!["default", "e"]);
+        let abc = "ordering cycle a -> b -> c -> a (`a -> b`: a starts after b); none of these units is loaded";
+        let xy = "ordering cycle x -> y -> x (`a -> b`: a starts after b); none of these units is loaded";
+        assert_eq!(
+            rendered(&r, tmp.path()),
+            vec![
+                format!("a.toml:2:10: error: {abc}"),
+                format!("b.toml:2:10: error: {abc}"),
+                format!("c.toml:3:10: error: {abc}"),
+                "d.toml:2:13: error: `d` requires `c`, which failed to load; `d` is not loaded"
+                    .to_string(),
+                "e.toml:2:10: warning: `e` is ordered after `a`, which failed to load; ignoring"
+                    .to_string(),
+                "e.toml:3:10: warning: `e` wants `b`, which failed to load; ignoring".to_string(),
+                format!("x.toml:2:11: error: {xy}"),
+                format!("y.toml:2:11: error: {xy}"),
+            ]
+        );
+    }
+
+    #[test]
+    fn cycle_through_before_on_the_other_side() {
+        // a after b; a before b: a -> b and b -> a.
+        let tmp = dir_with(&[
+            (
+                "a.toml",
+                "exec = \"/bin/true\"\nafter = [\"b\"]\nbefore = [\"b\"]\n",
+            ),
+            ("b.toml", OK),
+        ]);
+        let r = load_dir(tmp.path());
+        assert_eq!(names(&r), vec!["default"]);
+        let msg = "ordering cycle a -> b -> a (`a -> b`: a starts after b); none of these units is loaded";
+        assert_eq!(
+            rendered(&r, tmp.path()),
+            vec![
+                format!("a.toml:2:10: error: {msg}"),
+                format!("b.toml: error: {msg}")
+            ]
+        );
+    }
+
+    #[test]
+    fn enablement_links_and_masks_merge_into_wanted_by() {
+        let tmp = dir_with(&[
+            ("plain.toml", OK),
+            (
+                "declared.toml",
+                "exec = \"/bin/true\"\nwanted_by = [\"default\", \"extra\"]\n",
+            ),
+            ("extra.toml", "type = \"target\"\n"),
+        ]);
+        let dir = tmp.path();
+        enable::enable(dir, "plain", None).unwrap();
+        enable::enable(dir, "plain", Some("extra")).unwrap();
+        enable::disable(dir, "declared").unwrap();
+        enable::enable(dir, "declared", Some("extra")).unwrap();
+        std::os::unix::fs::symlink("../ghost.toml", dir.join("default.wants/ghost.toml")).unwrap();
+        let r = load_dir(dir);
+        assert_eq!(r.units["plain"].wanted_by, vec!["default", "extra"]);
+        assert_eq!(r.units["declared"].wanted_by, vec!["extra"]);
+        assert_eq!(
+            rendered(&r, dir),
+            vec!["default.wants/ghost.toml: warning: link enables `ghost` for `default`, but `ghost` does not exist; ignoring"]
+        );
+        let g = crate::graph::Graph::build(&r.units);
+        assert_eq!(g.closure("default"), vec!["default", "plain"]);
+        assert_eq!(g.closure("extra"), vec!["declared", "extra", "plain"]);
+    }
+
+    #[test]
+    fn missing_directory_is_reported() {
+        let r = load_dir(Path::new("/nonexistent/vigil-units"));
+        assert!(r.diagnostics[0]
+            .to_string()
+            .starts_with("/nonexistent/vigil-units: error: cannot read the units directory"));
+        assert_eq!(names(&r), vec!["default"]);
+    }
+
+    #[test]
+    fn load_paths_checks_only_the_named_files_with_their_neighbours() {
+        let tmp = dir_with(&[
+            (
+                "web.toml",
+                "exec = \"/bin/true\"\nrequires = [\"db\"]\nafter = [\"nope\"]\n",
+            ),
+            ("db.toml", OK),
+            ("other.toml", "garbage"),
+            (
+                "orphan.toml",
+                "exec = \"/bin/true\"\nrequires = [\"missing\"]\n",
+            ),
+        ]);
+        let dir = tmp.path();
+        let r = load_paths(&[dir.join("web.toml")]);
+        assert_eq!(names(&r), vec!["web"]);
+        assert_eq!(
+            rendered(&r, dir),
+            vec!["web.toml:3:10: warning: `web` is ordered after `nope`, which does not exist; ignoring"]
+        );
+        let r = load_paths(&[dir.join("orphan.toml"), dir.join("nothere.toml")]);
+        assert!(names(&r).is_empty());
+        let out = rendered(&r, dir);
+        assert_eq!(out.len(), 2, "{out:#?}");
+        assert!(out[0].starts_with("nothere.toml: error: cannot read: "));
+        assert_eq!(
+            out[1],
+            "orphan.toml:2:13: error: `orphan` requires `missing`, which does not exist; `orphan` is not loaded"
+        );
+    }
+
+    #[test]
+    fn parse_unit_is_public_and_standalone() {
+        let def = parse_unit("hello", Path::new("/x/hello.toml"), "exec = \"echo hi\"").unwrap();
+        assert_eq!(def.exec, vec!["echo", "hi"]);
+        let errs =
+            parse_unit("hello", Path::new("/x/hello.toml"), "exec = 1\nbogus = 2").unwrap_err();
+        assert_eq!(errs.len(), 2);
+    }
 }

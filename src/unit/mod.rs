@@ -2,6 +2,12 @@
 pub mod enable;
 pub mod load;
 pub mod model;
+pub mod name;
+pub mod scalar;
+pub mod schema;
+pub mod span;
+pub mod suggest;
+mod validate;
 
-pub use load::{load_dir, load_paths, Diagnostic, LoadResult, Severity};
+pub use load::{load_dir, load_paths, parse_unit, Diagnostic, LoadResult, Severity};
 pub use model::{EnvironmentFile, Output, RestartPolicy, UnitDef, UnitKind};

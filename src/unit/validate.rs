@@ -1,0 +1,260 @@
+//! Whole-set checks after every file parsed: enablement links, unknown
+//! dependencies and ordering cycles, applied until nothing more changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use super::enable::Link;
+use super::load::{Diagnostic, Severity};
+use super::model::{UnitDef, UnitKind};
+use super::schema::{DepField, Parsed};
+use super::span::Pos;
+use crate::graph::find_cycles;
+
+/// Where a dependency entry came from: a line in a unit file or a link.
+#[derive(Debug, Clone)]
+struct Loc {
+    file: PathBuf,
+    pos: Option<Pos>,
+}
+
+/// (unit, field, referenced name) -> where it was written.
+type Locs = BTreeMap<(String, DepField, String), Loc>;
+
+fn diag(severity: Severity, loc: &Loc, message: String) -> Diagnostic {
+    Diagnostic {
+        severity,
+        file: loc.file.clone(),
+        line: loc.pos.map(|p| p.line),
+        column: loc.pos.map(|p| p.column),
+        message,
+    }
+}
+
+/// The target every boot starts when no file defines `default`.
+pub fn implicit_default() -> UnitDef {
+    let mut def = UnitDef::new("default");
+    def.kind = UnitKind::Target;
+    def.description = "Default target".to_string();
+    def
+}
+
+/// Resolve the parsed units into a loadable set. `failed` names units whose
+/// file exists but did not parse, so messages can say "failed to load"
+/// rather than "does not exist".
+pub fn resolve(
+    parsed: BTreeMap<String, Parsed>,
+    failed: &BTreeSet<String>,
+    links: &[Link],
+) -> (BTreeMap<String, UnitDef>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let mut locs = Locs::new();
+    let mut alive: BTreeMap<String, UnitDef> = BTreeMap::new();
+    for (name, p) in parsed {
+        let file = p.def.path.clone().unwrap_or_default();
+        for ((field, dep), pos) in p.refs {
+            let loc = Loc {
+                file: file.clone(),
+                pos: Some(pos),
+            };
+            locs.insert((name.clone(), field, dep), loc);
+        }
+        alive.insert(name, p.def);
+    }
+    if !alive.contains_key("default") {
+        alive.insert("default".to_string(), implicit_default());
+    }
+    let mut gone: BTreeSet<String> = failed.clone();
+    apply_links(&mut alive, &mut locs, &gone, links, &mut diags);
+
+    loop {
+        let mut dropped = drop_missing_requires(&mut alive, &locs, &gone, &mut diags);
+        if dropped.is_empty() {
+            dropped = drop_cycles(&mut alive, &locs, &mut diags);
+        }
+        if dropped.is_empty() {
+            break;
+        }
+        gone.extend(dropped);
+    }
+    prune_soft_refs(&mut alive, &locs, &gone, &mut diags);
+    (alive, diags)
+}
+
+fn missing_reason(gone: &BTreeSet<String>, name: &str) -> &'static str {
+    if gone.contains(name) {
+        "failed to load"
+    } else {
+        "does not exist"
+    }
+}
+
+/// wanted_by(T) = file's wanted_by ∪ links in T.wants − masks.
+fn apply_links(
+    alive: &mut BTreeMap<String, UnitDef>,
+    locs: &mut Locs,
+    gone: &BTreeSet<String>,
+    links: &[Link],
+    diags: &mut Vec<Diagnostic>,
+) {
+    for link in links {
+        let key = (link.unit.clone(), DepField::WantedBy, link.target.clone());
+        let here = Loc {
+            file: link.path.clone(),
+            pos: None,
+        };
+        let Some(def) = alive.get_mut(&link.unit) else {
+            if !link.mask {
+                let msg = format!(
+                    "link enables `{}` for `{}`, but `{}` {}; ignoring",
+                    link.unit,
+                    link.target,
+                    link.unit,
+                    missing_reason(gone, &link.unit)
+                );
+                diags.push(diag(Severity::Warning, &here, msg));
+            }
+            continue;
+        };
+        if link.mask {
+            def.wanted_by.retain(|t| *t != link.target);
+            locs.remove(&key);
+        } else if link.target == link.unit {
+            diags.push(diag(
+                Severity::Warning,
+                &here,
+                format!("`{}` cannot want itself; ignoring", link.unit),
+            ));
+        } else if !def.wanted_by.contains(&link.target) {
+            def.wanted_by.push(link.target.clone());
+            def.wanted_by.sort();
+            locs.insert(key, here);
+        }
+    }
+}
+
+/// Where `unit` wrote `field = [dep]`, else just its file.
+fn loc_of(locs: &Locs, def: &UnitDef, field: DepField, dep: &str) -> Loc {
+    locs.get(&(def.name.clone(), field, dep.to_string()))
+        .cloned()
+        .unwrap_or_else(|| Loc {
+            file: def.path.clone().unwrap_or_default(),
+            pos: None,
+        })
+}
+
+/// Drops every unit that `requires` a unit not in `alive`; returns their names.
+fn drop_missing_requires(
+    alive: &mut BTreeMap<String, UnitDef>,
+    locs: &Locs,
+    gone: &BTreeSet<String>,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    let mut dropped = Vec::new();
+    for (name, def) in alive.iter() {
+        let missing: Vec<&String> = def
+            .requires
+            .iter()
+            .filter(|r| !alive.contains_key(*r))
+            .collect();
+        for r in &missing {
+            let loc = loc_of(locs, def, DepField::Requires, r);
+            let msg = format!(
+                "`{name}` requires `{r}`, which {}; `{name}` is not loaded",
+                missing_reason(gone, r)
+            );
+            if def.path.is_some() {
+                diags.push(diag(Severity::Error, &loc, msg));
+            }
+        }
+        if !missing.is_empty() {
+            dropped.push(name.clone());
+        }
+    }
+    for name in &dropped {
+        alive.remove(name);
+    }
+    dropped
+}
+
+/// Drops every unit on an ordering cycle, one error per unit file naming the
+/// whole path.
+fn drop_cycles(
+    alive: &mut BTreeMap<String, UnitDef>,
+    locs: &Locs,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    let mut dropped = Vec::new();
+    for cycle in find_cycles(alive) {
+        let mut path: Vec<&str> = cycle.iter().map(String::as_str).collect();
+        if let Some(first) = cycle.first() {
+            path.push(first);
+        }
+        let msg = format!(
+            "ordering cycle {} (`a -> b`: a starts after b); none of these units is loaded",
+            path.join(" -> ")
+        );
+        let n = cycle.len();
+        for (i, unit) in cycle.iter().enumerate() {
+            let next = cycle.get((i + 1) % n).map_or("", String::as_str);
+            let prev = cycle.get((i + n - 1) % n).map_or("", String::as_str);
+            let Some(def) = alive.get(unit) else {
+                continue;
+            };
+            let Some(file) = def.path.clone() else {
+                continue;
+            };
+            // Point at this file's half of an edge if it declares one.
+            let loc = if def.after.iter().any(|a| a == next) {
+                loc_of(locs, def, DepField::After, next)
+            } else if def.before.iter().any(|b| b == prev) {
+                loc_of(locs, def, DepField::Before, prev)
+            } else {
+                Loc { file, pos: None }
+            };
+            diags.push(diag(Severity::Error, &loc, msg.clone()));
+        }
+        dropped.extend(cycle);
+    }
+    for name in &dropped {
+        alive.remove(name);
+    }
+    dropped
+}
+
+/// wants/after/before/wanted_by naming a unit that is not loaded: a warning,
+/// and the reference is dropped (systemd semantics).
+fn prune_soft_refs(
+    alive: &mut BTreeMap<String, UnitDef>,
+    locs: &Locs,
+    gone: &BTreeSet<String>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let names: BTreeSet<String> = alive.keys().cloned().collect();
+    for def in alive.values_mut() {
+        let name = def.name.clone();
+        for field in [
+            DepField::Wants,
+            DepField::After,
+            DepField::Before,
+            DepField::WantedBy,
+        ] {
+            let missing: Vec<String> = field
+                .list_mut(def)
+                .iter()
+                .filter(|d| !names.contains(*d))
+                .cloned()
+                .collect();
+            for dep in &missing {
+                let loc = loc_of(locs, def, field, dep);
+                let msg = format!(
+                    "`{name}` {} `{dep}`, which {}; ignoring",
+                    field.verb(),
+                    missing_reason(gone, dep)
+                );
+                diags.push(diag(Severity::Warning, &loc, msg));
+            }
+            field.list_mut(def).retain(|d| names.contains(d));
+        }
+    }
+}
