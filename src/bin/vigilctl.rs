@@ -646,7 +646,7 @@ fn check(ctx: &Ctx<'_>, paths: &[PathBuf]) -> anyhow::Result<u8> {
 /// Power verbs: vigil may drop the connection while going down; that counts
 /// as accepted.
 fn power(ctx: &Ctx<'_>, req: Request) -> anyhow::Result<u8> {
-    match ctx.call(&req, QUICK) {
+    match ctx.call(&req, JOBS) {
         Ok((_, code)) => Ok(code),
         Err(err) => match err.downcast_ref::<ClientError>() {
             Some(ClientError::NoReply) => Ok(code::OK),
