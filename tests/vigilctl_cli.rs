@@ -503,3 +503,22 @@ fn usage_errors_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn exit_times_are_shown_in_the_local_timezone() {
+    let fake = FakeVigil::start(vec![ok(json!({"kind": "status", "unknown": [],
+        "units": [unit_status(unit("db", "running", None, Some(9)))]}))]);
+    // POSIX TZ string: two hours east of UTC, no tzdata needed.
+    let out = Command::new(VIGILCTL)
+        .args(["status", "db"])
+        .env("VIGIL_SOCKET", &fake.socket)
+        .env("TZ", "ABC-2")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("1970-01-01T02:00:00+02:00  41"),
+        "{}",
+        stdout(&out)
+    );
+}

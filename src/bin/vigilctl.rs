@@ -612,12 +612,27 @@ fn enablement(
     Ok(code)
 }
 
-/// Offline lint: every diagnostic, a summary, 1 if there was any.
+/// Offline lint: every diagnostic, a summary, 1 if there was any. Unit
+/// names from different directories may collide in the count; that only
+/// affects the "N units OK" number.
 fn check(ctx: &Ctx<'_>, paths: &[PathBuf]) -> anyhow::Result<u8> {
     let result = if paths.is_empty() {
         unit::load_dir(&ctx.inv.units)
     } else {
-        unit::load_paths(paths)
+        // A directory argument is linted as a whole units directory; the
+        // files are linted together so they can refer to each other.
+        let (dirs, files): (Vec<&PathBuf>, Vec<&PathBuf>) = paths.iter().partition(|p| p.is_dir());
+        let mut result = if files.is_empty() {
+            unit::LoadResult::default()
+        } else {
+            unit::load_paths(&files.into_iter().cloned().collect::<Vec<_>>())
+        };
+        for dir in dirs {
+            let more = unit::load_dir(dir);
+            result.units.extend(more.units);
+            result.diagnostics.extend(more.diagnostics);
+        }
+        result
     };
     let lines: Vec<String> = result.diagnostics.iter().map(|d| d.to_string()).collect();
     if ctx.json() {
