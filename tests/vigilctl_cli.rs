@@ -115,6 +115,17 @@ fn unit_status(summary: Value) -> Value {
     })
 }
 
+/// A units directory holding one valid unit, `web`, for enable/disable.
+fn units_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("web.toml"),
+        "description = \"Web\"\nexec = [\"/bin/true\"]\nwanted_by = [\"default\"]\n",
+    )
+    .unwrap();
+    dir
+}
+
 /// A symlink to vigilctl named `name`, as installed for power commands.
 fn link(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
@@ -381,7 +392,7 @@ fn shutdown_rejects_scheduled_times() {
 
 #[test]
 fn enable_without_vigil_still_succeeds() {
-    let units = tempfile::tempdir().unwrap();
+    let units = units_dir();
     let socket = units.path().join("no-such-socket");
     let out = vigilctl(
         &socket,
@@ -397,7 +408,7 @@ fn enable_without_vigil_still_succeeds() {
 
 #[test]
 fn enable_now_reloads_then_starts() {
-    let units = tempfile::tempdir().unwrap();
+    let units = units_dir();
     let fake = FakeVigil::start(vec![
         ok(json!({"kind": "reload", "diagnostics": [], "added": [], "removed": [], "changed": []})),
         ok(json!({"kind": "jobs", "results": [{"name": "web", "ok": true, "message": "started"}]})),
@@ -425,7 +436,7 @@ fn enable_now_reloads_then_starts() {
 
 #[test]
 fn disable_now_reloads_then_stops() {
-    let units = tempfile::tempdir().unwrap();
+    let units = units_dir();
     let fake = FakeVigil::start(vec![
         ok(json!({"kind": "reload", "diagnostics": [], "added": [], "removed": [], "changed": []})),
         ok(json!({"kind": "jobs", "results": [{"name": "web", "ok": true, "message": "stopped"}]})),
@@ -472,7 +483,10 @@ fn check_of_a_bad_unit_exits_1() {
         text.contains(&format!("{}:2:1: error:", bad.display())),
         "{text}"
     );
-    assert!(text.contains("1 error(s)"), "{text}");
+    assert!(
+        text.contains(" error(s), 0 warning(s); 0 units OK\n"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -546,6 +546,9 @@ fn enablement(
                     for line in &lines {
                         out(&format!("{line}\n"));
                     }
+                    if lines.is_empty() {
+                        out(&format!("{name}: no change\n"));
+                    }
                 }
                 let message = if lines.is_empty() {
                     "unchanged".to_string()
