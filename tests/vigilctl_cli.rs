@@ -536,3 +536,39 @@ fn exit_times_are_shown_in_the_local_timezone() {
         stdout(&out)
     );
 }
+
+#[test]
+fn unreadable_socket_is_permission_denied_for_a_real_user() {
+    use std::os::unix::fs::PermissionsExt;
+    // Needs root to drop to `nobody`; skipped (and says so) otherwise.
+    let setpriv = Path::new("/usr/bin/setpriv");
+    if !nix::unistd::geteuid().is_root() || !setpriv.exists() {
+        eprintln!("skipped: needs root and /usr/bin/setpriv");
+        return;
+    }
+    let drop_to_nobody = || {
+        let mut cmd = Command::new(setpriv);
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", VIGILCTL]);
+        cmd
+    };
+    let can_run = drop_to_nobody().arg("--version").output().unwrap();
+    if !can_run.status.success() {
+        eprintln!("skipped: nobody cannot run {VIGILCTL}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let socket = dir.path().join("control");
+    let _listener = UnixListener::bind(&socket).unwrap();
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = drop_to_nobody()
+        .args(["--socket", socket.to_str().unwrap(), "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("permission denied connecting to"),
+        "{}",
+        stderr(&out)
+    );
+}
