@@ -1,2 +1,674 @@
 //! vigilctl: control a running vigil, lint unit files, power the machine off.
-fn main() {}
+//!
+//! Also installed as `poweroff`, `reboot`, `halt` and `shutdown` (symlinks);
+//! the name it is invoked under picks the verb. See docs/vigilctl.md.
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _};
+use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand};
+use vigil::control::client::{self, Client, ClientError};
+use vigil::control::protocol::{JobResult, Reply, ReplyBody, Request};
+use vigil::control::render::{self, TimeCtx};
+use vigil::unit::enable::{self, EnableError};
+use vigil::unit::{self, Severity};
+
+/// Exit statuses, following systemctl where it has one.
+mod code {
+    pub const OK: u8 = 0;
+    pub const FAILURE: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const NOT_ACTIVE: u8 = 3;
+    pub const NO_UNIT_OR_DENIED: u8 = 4;
+}
+
+const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0  success
+  1  failure: a job failed, vigil answered with an error, `check` or `reload`
+     found problems, or vigil is not running (enable/disable still exit 0 then)
+  2  usage error, including a shutdown time other than `now`
+  3  status NAME...: a named unit is not active (inactive, starting, stopping,
+     failed); running and exited (remain_after_exit) units are active
+  4  status NAME...: no such unit (wins over 3); or permission denied
+
+Environment:
+  VIGIL_SOCKET  control socket used when --socket is not given
+                (default /run/vigil/control)
+
+Also callable as poweroff, reboot, halt and shutdown (symlinks to vigilctl).";
+
+const POWER_HELP: &str = "\
+Exit status: 0 accepted, 1 failure or vigil not running, 2 usage error,
+4 permission denied. VIGIL_SOCKET names the control socket.";
+
+/// Connection options shared by every way of invoking vigilctl.
+#[derive(Args, Debug)]
+struct Conn {
+    /// Control socket of vigil [env: VIGIL_SOCKET] [default: /run/vigil/control]
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Print vigil's reply objects as JSON, one per line, for scripts
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vigilctl",
+    version,
+    about = "Control the vigil service manager, lint unit files, power the machine off",
+    after_help = EXIT_STATUS_HELP
+)]
+struct Cli {
+    #[command(flatten)]
+    conn: Conn,
+    /// Units directory used by enable, disable and check
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "/etc/vigil/units"
+    )]
+    units: PathBuf,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand, Debug)]
+enum Verb {
+    /// List every unit with its state and main PID
+    ///
+    /// Failed units show why they failed instead of their description.
+    List,
+    /// Show units with their exit history, or the whole system
+    ///
+    /// With no NAME: the system state (running/degraded), target, uptime and
+    /// failed units. Exits 3 if a named unit is not active, 4 if unknown.
+    Status {
+        /// Units to show
+        names: Vec<String>,
+    },
+    /// Start units (and what they require), waiting until they are up
+    Start(JobArgs),
+    /// Stop units (and what requires them), waiting until they are down
+    Stop(JobArgs),
+    /// Stop then start units
+    Restart(JobArgs),
+    /// Re-read the units directory and apply the difference
+    ///
+    /// New wanted units start, removed ones stop, changed ones apply on
+    /// their next start; a broken file keeps its old definition (exit 1).
+    Reload,
+    /// Make a target pull units in at boot, then reload vigil
+    ///
+    /// Edits the units directory (--units), so it works while vigil is not
+    /// running; then asks a running vigil to reload.
+    Enable {
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Target to attach to [default: the unit's wanted_by, else "default"]
+        #[arg(long, value_name = "T")]
+        target: Option<String>,
+        /// Also start the units now
+        #[arg(long)]
+        now: bool,
+    },
+    /// Stop a target pulling units in at boot, then reload vigil
+    ///
+    /// Undoes enable and the units' own wanted_by; works while vigil is not
+    /// running.
+    Disable {
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Also stop the units now
+        #[arg(long)]
+        now: bool,
+    },
+    /// Lint unit files offline (default: the units directory)
+    ///
+    /// Prints every problem as FILE:LINE:COL: error: MESSAGE and exits 1 if
+    /// there is any. Does not need vigil.
+    Check {
+        /// Unit files to check
+        paths: Vec<PathBuf>,
+    },
+    /// Stop every service in order and power the machine off
+    Poweroff(PowerArgs),
+    /// Stop every service in order and reboot
+    Reboot(PowerArgs),
+    /// Stop every service in order and halt
+    Halt(PowerArgs),
+}
+
+#[derive(Args, Debug)]
+struct JobArgs {
+    #[arg(required = true)]
+    names: Vec<String>,
+    /// Return once the jobs are queued instead of waiting for them to finish
+    #[arg(long)]
+    no_block: bool,
+}
+
+#[derive(Args, Debug)]
+struct PowerArgs {
+    /// Skip stopping services (still syncs and unmounts)
+    #[arg(short, long)]
+    force: bool,
+}
+
+/// `poweroff`, `reboot`, `halt` invoked through their symlinks.
+#[derive(Parser, Debug)]
+#[command(
+    about = "Ask vigil to stop every service and power off, reboot or halt",
+    after_help = POWER_HELP
+)]
+struct PowerLink {
+    #[command(flatten)]
+    conn: Conn,
+    #[command(flatten)]
+    power: PowerArgs,
+}
+
+/// `shutdown` invoked through its symlink; only immediate shutdowns exist.
+#[derive(Parser, Debug)]
+#[command(
+    name = "shutdown",
+    about = "Power off, reboot or halt the machine through vigil",
+    disable_help_flag = true,
+    group(ArgGroup::new("action").multiple(false)),
+    after_help = POWER_HELP
+)]
+struct ShutdownCli {
+    /// Print help
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+    /// Power off (the default)
+    #[arg(short = 'h', group = "action")]
+    h: bool,
+    /// Power off
+    #[arg(short = 'P', long = "poweroff", group = "action")]
+    poweroff: bool,
+    /// Reboot
+    #[arg(short = 'r', long = "reboot", group = "action")]
+    reboot: bool,
+    /// Halt
+    #[arg(short = 'H', long = "halt", group = "action")]
+    halt: bool,
+    #[command(flatten)]
+    power: PowerArgs,
+    #[command(flatten)]
+    conn: Conn,
+    /// When: only `now` (or `+0`) is supported
+    time: Option<String>,
+    /// Wall message (accepted and ignored: vigil does not broadcast)
+    wall: Vec<String>,
+}
+
+/// An error that decides its own exit status.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+struct Exit {
+    code: u8,
+    message: String,
+}
+
+fn exit_err(code: u8, message: impl Into<String>) -> anyhow::Error {
+    Exit {
+        code,
+        message: message.into(),
+    }
+    .into()
+}
+
+/// What to do once the invocation name and arguments are parsed.
+struct Invocation {
+    conn: Conn,
+    units: PathBuf,
+    verb: Verb,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let prog = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("vigilctl")
+        .to_string();
+    let outcome = parse(&prog, args).and_then(|inv| run(&inv));
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("{prog}: {err:#}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}
+
+/// Dispatches on the name vigilctl was invoked under (argv[0]).
+fn parse(prog: &str, args: Vec<OsString>) -> anyhow::Result<Invocation> {
+    let units = PathBuf::from("/etc/vigil/units");
+    match prog {
+        "poweroff" | "reboot" | "halt" => {
+            let link = PowerLink::parse_from(args);
+            let verb = match prog {
+                "reboot" => Verb::Reboot(link.power),
+                "halt" => Verb::Halt(link.power),
+                _ => Verb::Poweroff(link.power),
+            };
+            Ok(Invocation {
+                conn: link.conn,
+                units,
+                verb,
+            })
+        }
+        "shutdown" => {
+            let cli = ShutdownCli::parse_from(args);
+            match cli.time.as_deref() {
+                Some("now" | "+0") => {}
+                Some(other) => {
+                    return Err(exit_err(
+                        code::USAGE,
+                        format!("scheduled shutdown at {other:?} is not supported; use `now`"),
+                    ))
+                }
+                None => {
+                    return Err(exit_err(
+                        code::USAGE,
+                        "a time is required and only `now` is supported (shutdown -h now)",
+                    ))
+                }
+            }
+            let verb = if cli.reboot {
+                Verb::Reboot(cli.power)
+            } else if cli.halt {
+                Verb::Halt(cli.power)
+            } else {
+                Verb::Poweroff(cli.power)
+            };
+            Ok(Invocation {
+                conn: cli.conn,
+                units,
+                verb,
+            })
+        }
+        _ => {
+            let cli = Cli::parse_from(args);
+            Ok(Invocation {
+                conn: cli.conn,
+                units: cli.units,
+                verb: cli.verb,
+            })
+        }
+    }
+}
+
+/// Maps an error to its exit status: permission problems are 4, our own
+/// `Exit` errors carry theirs, everything else is a plain failure.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<Exit>() {
+            return e.code;
+        }
+        if let Some(ClientError::SocketPermission { .. }) = cause.downcast_ref::<ClientError>() {
+            return code::NO_UNIT_OR_DENIED;
+        }
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            if io.kind() == io::ErrorKind::PermissionDenied {
+                return code::NO_UNIT_OR_DENIED;
+            }
+        }
+    }
+    code::FAILURE
+}
+
+/// Writes to stdout, ignoring a closed pipe (`vigilctl list | head`).
+fn out(text: &str) {
+    let mut stdout = io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+struct Ctx<'a> {
+    inv: &'a Invocation,
+    socket: PathBuf,
+}
+
+impl Ctx<'_> {
+    fn json(&self) -> bool {
+        self.inv.conn.json
+    }
+
+    fn print_json(&self, reply: &Reply) -> anyhow::Result<()> {
+        let line = serde_json::to_string(reply).context("encoding JSON output")?;
+        out(&format!("{line}\n"));
+        Ok(())
+    }
+
+    /// Sends `req`; prints the reply in --json mode; turns a permission
+    /// refusal into exit 4 and any other error reply into a message on
+    /// stderr (the body, if any, is still returned for rendering).
+    fn call(&self, req: &Request, timeout: Duration) -> anyhow::Result<(Reply, u8)> {
+        let reply = Client::new(&self.socket)
+            .with_io_timeout(timeout)
+            .request(req)?;
+        if self.json() {
+            self.print_json(&reply)?;
+        }
+        let message = reply
+            .error
+            .clone()
+            .unwrap_or_else(|| "request failed".into());
+        if client::is_permission_denied(&reply) {
+            return Err(exit_err(code::NO_UNIT_OR_DENIED, message));
+        }
+        if !reply.ok {
+            eprintln!("vigilctl: {message}");
+            return Ok((reply, code::FAILURE));
+        }
+        Ok((reply, code::OK))
+    }
+}
+
+const QUICK: Duration = Duration::from_secs(30);
+const JOBS: Duration = Duration::from_secs(600);
+
+fn run(inv: &Invocation) -> anyhow::Result<u8> {
+    let ctx = Ctx {
+        inv,
+        socket: client::socket_path(
+            inv.conn.socket.clone(),
+            std::env::var_os(client::SOCKET_ENV),
+        ),
+    };
+    match &inv.verb {
+        Verb::List => list(&ctx),
+        Verb::Status { names } => status(&ctx, names),
+        Verb::Start(a) => jobs(
+            &ctx,
+            Request::Start {
+                names: a.names.clone(),
+                no_block: a.no_block,
+            },
+        ),
+        Verb::Stop(a) => jobs(
+            &ctx,
+            Request::Stop {
+                names: a.names.clone(),
+                no_block: a.no_block,
+            },
+        ),
+        Verb::Restart(a) => jobs(
+            &ctx,
+            Request::Restart {
+                names: a.names.clone(),
+                no_block: a.no_block,
+            },
+        ),
+        Verb::Reload => reload(&ctx),
+        Verb::Enable { names, target, now } => enablement(&ctx, names, *now, |dir, name| {
+            enable::enable(dir, name, target.as_deref())
+        }),
+        Verb::Disable { names, now } => enablement(&ctx, names, *now, enable::disable),
+        Verb::Check { paths } => check(&ctx, paths),
+        Verb::Poweroff(p) => power(&ctx, Request::Poweroff { force: p.force }),
+        Verb::Reboot(p) => power(&ctx, Request::Reboot { force: p.force }),
+        Verb::Halt(p) => power(&ctx, Request::Halt { force: p.force }),
+    }
+}
+
+fn unexpected(body: &ReplyBody) -> anyhow::Error {
+    let kind = serde_json::to_value(body)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(String::from))
+        .unwrap_or_default();
+    anyhow!("unexpected reply from vigil (kind {kind:?})")
+}
+
+fn list(ctx: &Ctx<'_>) -> anyhow::Result<u8> {
+    let (reply, code) = ctx.call(&Request::List, QUICK)?;
+    match &reply.body {
+        Some(ReplyBody::List { units }) => {
+            if !ctx.json() {
+                out(&render::list(units));
+            }
+            Ok(code)
+        }
+        Some(other) => Err(unexpected(other)),
+        None => Ok(code::FAILURE.max(code)),
+    }
+}
+
+fn status(ctx: &Ctx<'_>, names: &[String]) -> anyhow::Result<u8> {
+    let req = Request::Status {
+        names: names.to_vec(),
+    };
+    let (reply, code) = ctx.call(&req, QUICK)?;
+    match &reply.body {
+        Some(ReplyBody::System(sys)) => {
+            if !ctx.json() {
+                out(&render::system_status(sys));
+            }
+            Ok(code)
+        }
+        Some(ReplyBody::Status { units, unknown }) => {
+            if !ctx.json() {
+                let time = TimeCtx::local();
+                let pages: Vec<String> = units
+                    .iter()
+                    .map(|u| render::unit_status(u, &time))
+                    .collect();
+                out(&pages.join("\n"));
+                for name in unknown {
+                    eprintln!("Unit {} could not be found.", render::sanitize(name));
+                }
+            }
+            let status_code = if !unknown.is_empty() {
+                code::NO_UNIT_OR_DENIED
+            } else if units.iter().any(|u| !render::is_active(u.summary.state)) {
+                code::NOT_ACTIVE
+            } else {
+                code::OK
+            };
+            Ok(status_code.max(code))
+        }
+        Some(other) => Err(unexpected(other)),
+        None => Ok(code::FAILURE.max(code)),
+    }
+}
+
+/// start/stop/restart: 1 if any job ended failed.
+fn jobs(ctx: &Ctx<'_>, req: Request) -> anyhow::Result<u8> {
+    let (reply, code) = ctx.call(&req, JOBS)?;
+    match &reply.body {
+        Some(ReplyBody::Jobs { results }) => {
+            if !ctx.json() {
+                out(&render::job_results(results));
+            }
+            if results.iter().any(|r| !r.ok) {
+                Ok(code::FAILURE)
+            } else {
+                Ok(code)
+            }
+        }
+        Some(ReplyBody::Done) => Ok(code),
+        Some(other) => Err(unexpected(other)),
+        None => Ok(code::FAILURE.max(code)),
+    }
+}
+
+/// Sends `Reload`: 1 if vigil reported broken files.
+fn reload(ctx: &Ctx<'_>) -> anyhow::Result<u8> {
+    let (reply, code) = ctx.call(&Request::Reload, QUICK)?;
+    match &reply.body {
+        Some(ReplyBody::Reload {
+            diagnostics,
+            added,
+            removed,
+            changed,
+        }) => {
+            if !ctx.json() {
+                out(&render::reload(diagnostics, added, removed, changed));
+            }
+            if diagnostics.is_empty() {
+                Ok(code)
+            } else {
+                Ok(code::FAILURE)
+            }
+        }
+        Some(ReplyBody::Done) => Ok(code),
+        Some(other) => Err(unexpected(other)),
+        None => Ok(code::FAILURE.max(code)),
+    }
+}
+
+/// enable/disable: edit the units directory locally (works without vigil),
+/// then tell a running vigil to reload and, with --now, start/stop.
+fn enablement(
+    ctx: &Ctx<'_>,
+    names: &[String],
+    now: bool,
+    edit: impl Fn(&Path, &str) -> Result<Vec<String>, EnableError>,
+) -> anyhow::Result<u8> {
+    let dir = &ctx.inv.units;
+    let mut code = code::OK;
+    let mut done = Vec::new();
+    let mut results = Vec::new();
+    for name in names {
+        match edit(dir, name) {
+            Ok(lines) => {
+                if !ctx.json() {
+                    for line in &lines {
+                        out(&format!("{line}\n"));
+                    }
+                    if lines.is_empty() {
+                        out(&format!("{name}: no change\n"));
+                    }
+                }
+                let message = if lines.is_empty() {
+                    "unchanged".to_string()
+                } else {
+                    lines.join("\n")
+                };
+                results.push(JobResult {
+                    name: name.clone(),
+                    ok: true,
+                    message,
+                });
+                done.push(name.clone());
+            }
+            Err(err) => {
+                let denied = matches!(&err, EnableError::Io { source, .. }
+                    if source.kind() == io::ErrorKind::PermissionDenied);
+                eprintln!("vigilctl: {name}: {err}");
+                code = code.max(if denied {
+                    code::NO_UNIT_OR_DENIED
+                } else {
+                    code::FAILURE
+                });
+                results.push(JobResult {
+                    name: name.clone(),
+                    ok: false,
+                    message: err.to_string(),
+                });
+            }
+        }
+    }
+    if ctx.json() {
+        ctx.print_json(&Reply::ok(ReplyBody::Jobs { results }))?;
+    }
+    if done.is_empty() {
+        return Ok(code);
+    }
+    // Problems in unrelated files are shown by the reload output but do not
+    // make the enable itself fail, hence the ignored status.
+    match reload(ctx) {
+        Ok(_) => {}
+        Err(err) => {
+            if let Some(ClientError::NotRunning { .. }) = err.downcast_ref::<ClientError>() {
+                if !ctx.json() {
+                    out("vigil is not running; the change applies when it starts.\n");
+                }
+                return Ok(code);
+            }
+            return Err(err);
+        }
+    }
+    if now {
+        let req = match &ctx.inv.verb {
+            Verb::Disable { .. } => Request::Stop {
+                names: done,
+                no_block: false,
+            },
+            _ => Request::Start {
+                names: done,
+                no_block: false,
+            },
+        };
+        code = code.max(jobs(ctx, req)?);
+    }
+    Ok(code)
+}
+
+/// Offline lint: every diagnostic, a summary, 1 if there was any. Unit
+/// names from different directories may collide in the count; that only
+/// affects the "N units OK" number.
+fn check(ctx: &Ctx<'_>, paths: &[PathBuf]) -> anyhow::Result<u8> {
+    let result = if paths.is_empty() {
+        unit::load_dir(&ctx.inv.units)
+    } else {
+        // A directory argument is linted as a whole units directory; the
+        // files are linted together so they can refer to each other.
+        let (dirs, files): (Vec<&PathBuf>, Vec<&PathBuf>) = paths.iter().partition(|p| p.is_dir());
+        let mut result = if files.is_empty() {
+            unit::LoadResult::default()
+        } else {
+            unit::load_paths(&files.into_iter().cloned().collect::<Vec<_>>())
+        };
+        for dir in dirs {
+            let more = unit::load_dir(dir);
+            result.units.extend(more.units);
+            result.diagnostics.extend(more.diagnostics);
+        }
+        result
+    };
+    let lines: Vec<String> = result.diagnostics.iter().map(|d| d.to_string()).collect();
+    if ctx.json() {
+        let reply = Reply::ok(ReplyBody::Check {
+            diagnostics: lines.clone(),
+        });
+        ctx.print_json(&reply)?;
+    } else {
+        let errors = result
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
+        let warnings = result.diagnostics.len() - errors;
+        let mut text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        text.push_str(&render::check_summary(result.units.len(), errors, warnings));
+        out(&text);
+    }
+    Ok(if lines.is_empty() {
+        code::OK
+    } else {
+        code::FAILURE
+    })
+}
+
+/// Power verbs: vigil may drop the connection while going down; that counts
+/// as accepted.
+fn power(ctx: &Ctx<'_>, req: Request) -> anyhow::Result<u8> {
+    match ctx.call(&req, JOBS) {
+        Ok((_, code)) => Ok(code),
+        Err(err) => match err.downcast_ref::<ClientError>() {
+            Some(ClientError::NoReply) => Ok(code::OK),
+            _ => Err(err),
+        },
+    }
+}
