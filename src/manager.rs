@@ -177,6 +177,8 @@ pub struct Manager {
     pid1: bool,
     boot: BootState,
     boot_started: Duration,
+    /// When this manager was created, for the uptime in `status`.
+    created: Duration,
     shutdown: Option<PowerAction>,
     power_off_sent: bool,
     waiters: Vec<Waiter>,
@@ -201,6 +203,7 @@ impl Manager {
             pid1,
             boot: BootState::NotStarted,
             boot_started: now.mono,
+            created: now.mono,
             shutdown: None,
             power_off_sent: false,
             waiters: Vec::new(),
@@ -1409,7 +1412,11 @@ impl Manager {
             state: self.system_state().to_string(),
             pid1: self.pid1,
             target: self.target.clone(),
-            uptime_secs: self.now.mono.as_secs_f64(),
+            uptime_secs: if self.pid1 {
+                self.now.mono.as_secs_f64()
+            } else {
+                self.now.mono.saturating_sub(self.created).as_secs_f64()
+            },
             units: self.services.len(),
             failed: self
                 .services

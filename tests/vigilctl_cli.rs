@@ -471,7 +471,6 @@ fn check_of_a_clean_directory_exits_0() {
 }
 
 #[test]
-#[ignore = "needs the real unit loader (src/unit/load.rs is a stub on this branch)"]
 fn check_of_a_bad_unit_exits_1() {
     let units = tempfile::tempdir().unwrap();
     let bad = units.path().join("bad.toml");
