@@ -261,6 +261,11 @@ impl Manager {
         self.services.get(name)
     }
 
+    /// The power action in progress, if any.
+    pub fn shutdown_action(&self) -> Option<PowerAction> {
+        self.shutdown
+    }
+
     /// Whether a power action is in progress.
     pub fn shutting_down(&self) -> bool {
         self.shutdown.is_some()

@@ -104,6 +104,7 @@ fn main() -> ExitCode {
         generated: Vec::new(),
         sigterm_action: PowerAction::Exit,
         ctrl_alt_del: config.ctrl_alt_del,
+        shutdown_timeout: std::time::Duration::from_secs(90),
     };
     log.info(&format!(
         "vigil {} supervising {} (pid {})",

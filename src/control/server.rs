@@ -181,9 +181,11 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         None => return Err("invalid request: missing \"version\"".to_string()),
         Some(v) => match v.as_u64() {
             Some(n) if n == u64::from(PROTOCOL_VERSION) => {}
-            Some(n) => return Err(format!(
+            Some(n) => {
+                return Err(format!(
                 "unsupported protocol version {n} (this vigil speaks version {PROTOCOL_VERSION})"
-            )),
+            ))
+            }
             None => {
                 return Err(format!(
                     "invalid request: \"version\" must be a number, got {v}"

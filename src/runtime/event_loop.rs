@@ -58,6 +58,9 @@ pub struct LoopOptions {
     pub sigterm_action: PowerAction,
     /// What Ctrl-Alt-Del (SIGINT to PID 1) does.
     pub ctrl_alt_del: CtrlAltDel,
+    /// The whole stop phase may take this long; then vigil goes on with the
+    /// power action regardless, so one stuck unit never hangs the machine.
+    pub shutdown_timeout: Duration,
 }
 
 /// Why the loop could not even start.
@@ -80,6 +83,8 @@ struct Shell<'a> {
     spawn_ctx: SpawnContext,
     armed: Option<Duration>,
     power: Option<PowerAction>,
+    /// When the stop phase of a shutdown must end.
+    shutdown_deadline: Option<Duration>,
 }
 
 /// The time now, for the manager.
@@ -196,6 +201,7 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         spawn_ctx,
         armed: None,
         power: None,
+        shutdown_deadline: None,
     };
     shell.feed(Event::Boot);
     // Children may have exited before the signalfd existed (a container's
@@ -300,6 +306,17 @@ impl Shell<'_> {
                 self.apply_fd_changes();
                 if self.manager.next_deadline().is_some_and(|t| t <= now) {
                     self.feed(Event::Timer);
+                }
+                if self.power.is_none() && self.shutdown_deadline.is_some_and(|t| t <= now) {
+                    let action = self
+                        .manager
+                        .shutdown_action()
+                        .unwrap_or(PowerAction::Poweroff);
+                    self.log.error(&format!(
+                        "shutdown: units still stopping after {}; going on without them",
+                        crate::service::format_duration(self.opts.shutdown_timeout)
+                    ));
+                    self.power = Some(action);
                 }
             }
             TOKEN_NOTIFY => {
@@ -492,10 +509,10 @@ impl Shell<'_> {
     fn arm_timer(&mut self) {
         let manager = self.manager.next_deadline();
         let server = self.server.as_ref().and_then(|s| s.next_deadline());
-        let next = match (manager, server) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = [manager, server, self.shutdown_deadline]
+            .into_iter()
+            .flatten()
+            .min();
         if next == self.armed {
             return;
         }
