@@ -5,6 +5,13 @@
 //! container) it makes itself a child subreaper and runs only the event loop;
 //! power commands stop every unit and exit 0.
 
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -3,6 +3,13 @@
 //! Also installed as `poweroff`, `reboot`, `halt` and `shutdown` (symlinks);
 //! the name it is invoked under picks the verb. See docs/vigilctl.md.
 
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
