@@ -174,8 +174,26 @@ fn sort(diags: &mut [Diagnostic]) {
 
 /// Load exactly these files (for `vigilctl check FILE...`); graph checks see
 /// only these units plus the ones in their directories. The result holds only
-/// the named files' units and diagnostics.
+/// the named files' units and diagnostics. A directory among `paths` is
+/// loaded whole, as by `load_dir`.
 pub fn load_paths(paths: &[PathBuf]) -> LoadResult {
+    let (dirs, files): (Vec<PathBuf>, Vec<PathBuf>) =
+        paths.iter().cloned().partition(|p| p.is_dir());
+    let mut result = if files.is_empty() {
+        LoadResult::default()
+    } else {
+        load_files(&files)
+    };
+    for dir in dirs {
+        let mut r = load_dir(&dir);
+        result.diagnostics.append(&mut r.diagnostics);
+        result.units.append(&mut r.units);
+    }
+    result
+}
+
+/// `load_paths` for plain files.
+fn load_files(paths: &[PathBuf]) -> LoadResult {
     let mut batch = Batch::default();
     let mut given: BTreeSet<PathBuf> = BTreeSet::new();
     let mut given_names: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -499,6 +517,17 @@ mod tests {
         assert_eq!(
             out[1],
             "orphan.toml:2:13: error: `orphan` requires `missing`, which does not exist; `orphan` is not loaded"
+        );
+    }
+
+    #[test]
+    fn load_paths_accepts_directories() {
+        let tmp = dir_with(&[("a.toml", OK), ("b.toml", "exec = 5\n")]);
+        let r = load_paths(&[tmp.path().to_path_buf()]);
+        assert_eq!(names(&r), vec!["a", "default"]);
+        assert_eq!(
+            rendered(&r, tmp.path()),
+            vec!["b.toml:1:8: error: `exec` must be an array of strings (argv) or a command line, found integer 5"]
         );
     }
 
