@@ -372,6 +372,22 @@ mod tests {
     }
 
     #[test]
+    fn unknown_names_get_a_did_you_mean_hint() {
+        let tmp = dir_with(&[
+            ("postgresql.toml", OK),
+            (
+                "web.toml",
+                "exec = \"/bin/true\"\nrequires = [\"postgersql\"]\n",
+            ),
+        ]);
+        let r = load_dir(tmp.path());
+        assert_eq!(
+            rendered(&r, tmp.path()),
+            vec!["web.toml:2:13: error: `web` requires `postgersql`, which does not exist (did you mean `postgresql`?); `web` is not loaded"]
+        );
+    }
+
+    #[test]
     fn unknown_soft_references_are_warnings_and_dropped() {
         let tmp = dir_with(&[(
             "web.toml",
@@ -410,8 +426,8 @@ mod tests {
         ]);
         let r = load_dir(tmp.path());
         assert_eq!(names(&r), vec!["default", "e"]);
-        let abc = "ordering cycle a -> b -> c -> a (`a -> b`: a starts after b); none of these units is loaded";
-        let xy = "ordering cycle x -> y -> x (`a -> b`: a starts after b); none of these units is loaded";
+        let abc = "ordering cycle a -> b -> c -> a (each starts after the next); none of these units is loaded";
+        let xy = "ordering cycle x -> y -> x (each starts after the next); none of these units is loaded";
         assert_eq!(
             rendered(&r, tmp.path()),
             vec![
@@ -441,7 +457,7 @@ mod tests {
         ]);
         let r = load_dir(tmp.path());
         assert_eq!(names(&r), vec!["default"]);
-        let msg = "ordering cycle a -> b -> a (`a -> b`: a starts after b); none of these units is loaded";
+        let msg = "ordering cycle a -> b -> a (each starts after the next); none of these units is loaded";
         assert_eq!(
             rendered(&r, tmp.path()),
             vec![
