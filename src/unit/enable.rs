@@ -45,7 +45,9 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> EnableError + '_ {
 /// One entry of a `TARGET.wants/` directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
+    /// The target whose `.wants` directory holds the link.
     pub target: String,
+    /// The unit named by the link's file name.
     pub unit: String,
     /// The link itself, for messages.
     pub path: PathBuf,

@@ -174,8 +174,26 @@ fn sort(diags: &mut [Diagnostic]) {
 
 /// Load exactly these files (for `vigilctl check FILE...`); graph checks see
 /// only these units plus the ones in their directories. The result holds only
-/// the named files' units and diagnostics.
+/// the named files' units and diagnostics. A directory among `paths` is
+/// loaded whole, as by `load_dir`.
 pub fn load_paths(paths: &[PathBuf]) -> LoadResult {
+    let (dirs, files): (Vec<PathBuf>, Vec<PathBuf>) =
+        paths.iter().cloned().partition(|p| p.is_dir());
+    let mut result = if files.is_empty() {
+        LoadResult::default()
+    } else {
+        load_files(&files)
+    };
+    for dir in dirs {
+        let mut r = load_dir(&dir);
+        result.diagnostics.append(&mut r.diagnostics);
+        result.units.append(&mut r.units);
+    }
+    result
+}
+
+/// `load_paths` for plain files.
+fn load_files(paths: &[PathBuf]) -> LoadResult {
     let mut batch = Batch::default();
     let mut given: BTreeSet<PathBuf> = BTreeSet::new();
     let mut given_names: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -354,6 +372,22 @@ mod tests {
     }
 
     #[test]
+    fn unknown_names_get_a_did_you_mean_hint() {
+        let tmp = dir_with(&[
+            ("postgresql.toml", OK),
+            (
+                "web.toml",
+                "exec = \"/bin/true\"\nrequires = [\"postgersql\"]\n",
+            ),
+        ]);
+        let r = load_dir(tmp.path());
+        assert_eq!(
+            rendered(&r, tmp.path()),
+            vec!["web.toml:2:13: error: `web` requires `postgersql`, which does not exist (did you mean `postgresql`?); `web` is not loaded"]
+        );
+    }
+
+    #[test]
     fn unknown_soft_references_are_warnings_and_dropped() {
         let tmp = dir_with(&[(
             "web.toml",
@@ -392,8 +426,8 @@ mod tests {
         ]);
         let r = load_dir(tmp.path());
         assert_eq!(names(&r), vec!["default", "e"]);
-        let abc = "ordering cycle a -> b -> c -> a (`a -> b`: a starts after b); none of these units is loaded";
-        let xy = "ordering cycle x -> y -> x (`a -> b`: a starts after b); none of these units is loaded";
+        let abc = "ordering cycle a -> b -> c -> a (each starts after the next); none of these units is loaded";
+        let xy = "ordering cycle x -> y -> x (each starts after the next); none of these units is loaded";
         assert_eq!(
             rendered(&r, tmp.path()),
             vec![
@@ -423,7 +457,7 @@ mod tests {
         ]);
         let r = load_dir(tmp.path());
         assert_eq!(names(&r), vec!["default"]);
-        let msg = "ordering cycle a -> b -> a (`a -> b`: a starts after b); none of these units is loaded";
+        let msg = "ordering cycle a -> b -> a (each starts after the next); none of these units is loaded";
         assert_eq!(
             rendered(&r, tmp.path()),
             vec![
@@ -499,6 +533,17 @@ mod tests {
         assert_eq!(
             out[1],
             "orphan.toml:2:13: error: `orphan` requires `missing`, which does not exist; `orphan` is not loaded"
+        );
+    }
+
+    #[test]
+    fn load_paths_accepts_directories() {
+        let tmp = dir_with(&[("a.toml", OK), ("b.toml", "exec = 5\n")]);
+        let r = load_paths(&[tmp.path().to_path_buf()]);
+        assert_eq!(names(&r), vec!["a", "default"]);
+        assert_eq!(
+            rendered(&r, tmp.path()),
+            vec!["b.toml:1:8: error: `exec` must be an array of strings (argv) or a command line, found integer 5"]
         );
     }
 

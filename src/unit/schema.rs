@@ -113,6 +113,7 @@ impl DepField {
 /// A unit that parsed, plus what the graph checks need to locate their messages.
 #[derive(Debug, Clone)]
 pub struct Parsed {
+    /// The unit, with dependency lists not yet checked against other units.
     pub def: UnitDef,
     /// Where each dependency entry was written.
     pub refs: BTreeMap<(DepField, String), Pos>,

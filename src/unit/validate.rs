@@ -9,6 +9,7 @@ use super::load::{Diagnostic, Severity};
 use super::model::{UnitDef, UnitKind};
 use super::schema::{DepField, Parsed};
 use super::span::Pos;
+use super::suggest::did_you_mean;
 use crate::graph::find_cycles;
 
 /// Where a dependency entry came from: a line in a unit file or a link.
@@ -81,11 +82,19 @@ pub fn resolve(
     (alive, diags)
 }
 
-fn missing_reason(gone: &BTreeSet<String>, name: &str) -> &'static str {
+/// Why `name` is not in `alive`, with a hint when it looks like a typo.
+fn missing_reason<'a>(
+    gone: &BTreeSet<String>,
+    alive: impl Iterator<Item = &'a String>,
+    name: &str,
+) -> String {
     if gone.contains(name) {
-        "failed to load"
-    } else {
-        "does not exist"
+        return "failed to load".to_string();
+    }
+    let known: Vec<&str> = alive.map(String::as_str).collect();
+    match did_you_mean(name, &known) {
+        Some(hint) => format!("does not exist (did you mean `{hint}`?)"),
+        None => "does not exist".to_string(),
     }
 }
 
@@ -110,7 +119,7 @@ fn apply_links(
                     link.unit,
                     link.target,
                     link.unit,
-                    missing_reason(gone, &link.unit)
+                    missing_reason(gone, alive.keys(), &link.unit)
                 );
                 diags.push(diag(Severity::Warning, &here, msg));
             }
@@ -161,7 +170,7 @@ fn drop_missing_requires(
             let loc = loc_of(locs, def, DepField::Requires, r);
             let msg = format!(
                 "`{name}` requires `{r}`, which {}; `{name}` is not loaded",
-                missing_reason(gone, r)
+                missing_reason(gone, alive.keys(), r)
             );
             if def.path.is_some() {
                 diags.push(diag(Severity::Error, &loc, msg));
@@ -191,7 +200,7 @@ fn drop_cycles(
             path.push(first);
         }
         let msg = format!(
-            "ordering cycle {} (`a -> b`: a starts after b); none of these units is loaded",
+            "ordering cycle {} (each starts after the next); none of these units is loaded",
             path.join(" -> ")
         );
         let n = cycle.len();
@@ -250,7 +259,7 @@ fn prune_soft_refs(
                 let msg = format!(
                     "`{name}` {} `{dep}`, which {}; ignoring",
                     field.verb(),
-                    missing_reason(gone, dep)
+                    missing_reason(gone, names.iter(), dep)
                 );
                 diags.push(diag(Severity::Warning, &loc, msg));
             }
