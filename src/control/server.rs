@@ -208,9 +208,11 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         None => return Err("invalid request: missing \"version\"".to_string()),
         Some(v) => match v.as_u64() {
             Some(n) if n == u64::from(PROTOCOL_VERSION) => {}
-            Some(n) => return Err(format!(
+            Some(n) => {
+                return Err(format!(
                 "unsupported protocol version {n} (this vigil speaks version {PROTOCOL_VERSION})"
-            )),
+            ))
+            }
             None => {
                 return Err(format!(
                     "invalid request: \"version\" must be a number, got {v}"
@@ -226,16 +228,41 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         .map_err(|e| format!("invalid request: {e}"))
 }
 
-/// Supplementary groups of a live process from /proc/PID/status.
-fn proc_groups(pid: i32) -> Option<Vec<u32>> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("Groups:"))?;
-    Some(
-        line.trim_start_matches("Groups:")
-            .split_whitespace()
-            .filter_map(|g| g.parse().ok())
-            .collect(),
-    )
+/// SO_PEERGROUPS (Linux 4.13): not exported by the libc crate for every
+/// architecture, so spelled out here (asm-generic value unless noted).
+#[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
+const SO_PEERGROUPS: libc::c_int = 0x3d;
+#[cfg(not(any(target_arch = "sparc", target_arch = "sparc64")))]
+const SO_PEERGROUPS: libc::c_int = 59;
+
+/// The peer's supplementary groups as the kernel recorded them at connect
+/// time. Unlike /proc/PID/status this cannot be fooled by pid reuse.
+fn peer_groups(fd: RawFd) -> Option<Vec<u32>> {
+    let mut groups: Vec<libc::gid_t> = vec![0; 64];
+    for _ in 0..2 {
+        let mut len = (groups.len() * std::mem::size_of::<libc::gid_t>()) as libc::socklen_t;
+        // SAFETY: the buffer holds `len` bytes; the kernel writes at most that.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        let count = len as usize / std::mem::size_of::<libc::gid_t>();
+        if rc == 0 {
+            groups.truncate(count);
+            return Some(groups);
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::ERANGE) || count > 65536 {
+            return None;
+        }
+        // ERANGE reports the size needed; retry once with it.
+        groups.resize(count, 0);
+    }
+    None
 }
 
 /// Groups of a user by name lookup (when /proc is unavailable).
@@ -251,8 +278,10 @@ fn user_groups(uid: u32, gid: u32) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// Root, or a member of the admin group, may do everything.
-fn is_privileged(peer: &PeerCred, admin_gid: Option<u32>) -> bool {
+/// Root, or a member of the admin group, may do everything. The groups are
+/// the connecting process's (SO_PEERGROUPS), or on kernels without it the
+/// uid's groups from the group database.
+fn is_privileged(fd: RawFd, peer: &PeerCred, admin_gid: Option<u32>) -> bool {
     if peer.uid == 0 {
         return true;
     }
@@ -262,7 +291,7 @@ fn is_privileged(peer: &PeerCred, admin_gid: Option<u32>) -> bool {
     if peer.gid == admin {
         return true;
     }
-    let groups = proc_groups(peer.pid).unwrap_or_else(|| user_groups(peer.uid, peer.gid));
+    let groups = peer_groups(fd).unwrap_or_else(|| user_groups(peer.uid, peer.gid));
     groups.contains(&admin)
 }
 
@@ -397,7 +426,7 @@ impl ControlServer {
                 uid: cred.uid(),
                 gid: cred.gid(),
             };
-            let privileged = is_privileged(&peer, self.admin_gid);
+            let privileged = is_privileged(stream.as_raw_fd(), &peer, self.admin_gid);
             let id = self.next_id;
             self.next_id += 1;
             let client = Client {
@@ -718,4 +747,49 @@ fn oversized(client: &mut Client, now: Duration) {
         "request too long (limit {MAX_REQUEST_BYTES} bytes); closing connection"
     ));
     queue(client, &reply);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_request_errors_name_the_problem() {
+        assert_eq!(
+            parse_request(br#"{"version":1,"verb":"status","names":["a"]}"#),
+            Ok(Request::Status {
+                names: vec!["a".into()]
+            })
+        );
+        assert!(parse_request(b"{").unwrap_err().contains("not JSON"));
+        assert!(parse_request(b"42").unwrap_err().contains("JSON object"));
+        assert!(parse_request(br#"{"verb":"list"}"#)
+            .unwrap_err()
+            .contains("missing \"version\""));
+        assert!(parse_request(br#"{"version":"1","verb":"list"}"#)
+            .unwrap_err()
+            .contains("must be a number"));
+        assert!(parse_request(br#"{"version":9,"verb":"list"}"#)
+            .unwrap_err()
+            .contains("unsupported protocol version 9"));
+        assert!(parse_request(br#"{"version":1}"#)
+            .unwrap_err()
+            .contains("missing \"verb\""));
+        assert!(parse_request(br#"{"version":1,"verb":"stop","names":"x"}"#)
+            .unwrap_err()
+            .starts_with("invalid request:"));
+    }
+
+    #[test]
+    fn verbs_match_the_wire_names() {
+        for (req, name) in [
+            (Request::List, "list"),
+            (Request::Reload, "reload"),
+            (Request::Halt { force: false }, "halt"),
+        ] {
+            let json = serde_json::to_value(&req).unwrap();
+            assert_eq!(json["verb"], name);
+            assert_eq!(verb(&req), name);
+        }
+    }
 }
