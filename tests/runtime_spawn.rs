@@ -113,6 +113,7 @@ fn own_session_and_default_signal_state() {
         libc::sigaddset(&mut set, libc::SIGCHLD);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
     }
+    unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
     let result = spawn(&unit(&["sleep", "30"]), &ctx());
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
     let pid = result.unwrap();
@@ -127,6 +128,15 @@ fn own_session_and_default_signal_state() {
         .unwrap()
         .to_string();
     assert_eq!(blocked, "SigBlk:\t0000000000000000");
+    // This process ignores SIGUSR2 (set below) and the test harness leaves
+    // glibc's signal 32 ignored; ignored dispositions survive exec, so only
+    // an explicit reset makes this zero.
+    let ignored = status
+        .lines()
+        .find(|l| l.starts_with("SigIgn:"))
+        .unwrap()
+        .to_string();
+    assert_eq!(ignored, "SigIgn:\t0000000000000000");
     unsafe { libc::kill(-pid, libc::SIGTERM) };
     assert_eq!(wait(pid), -libc::SIGTERM);
 }

@@ -309,6 +309,12 @@ const ST_UID: u32 = 7;
 const ST_CHDIR: u32 = 8;
 const ST_EXEC: u32 = 9;
 
+/// `sizeof(sigset_t)` as the kernel sees it (_NSIG / 8).
+#[cfg(any(target_arch = "mips", target_arch = "mips64"))]
+const KERNEL_SIGSET_BYTES: libc::size_t = 16;
+#[cfg(not(any(target_arch = "mips", target_arch = "mips64")))]
+const KERNEL_SIGSET_BYTES: libc::size_t = 8;
+
 /// Everything the child needs, fully built before fork.
 struct Prepared {
     program: CString,
@@ -321,6 +327,8 @@ struct Prepared {
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
     stage_names: [String; 10],
+    /// SIGRTMAX, read before fork (it is a libc call, not a constant).
+    max_signal: libc::c_int,
 }
 
 fn prepare(def: &UnitDef, ctx: &SpawnContext) -> Result<Prepared, SpawnFailure> {
@@ -389,6 +397,7 @@ fn prepare(def: &UnitDef, ctx: &SpawnContext) -> Result<Prepared, SpawnFailure> 
         stdout,
         stderr,
         stage_names,
+        max_signal: libc::SIGRTMAX(),
     })
 }
 
@@ -504,14 +513,21 @@ unsafe fn child_after_fork(
     }
     // vigil blocks signals for its signalfd and may ignore some; services
     // must start with defaults.
-    let mut act: libc::sigaction = std::mem::zeroed();
-    act.sa_sigaction = libc::SIG_DFL;
-    libc::sigemptyset(&mut act.sa_mask);
-    for sig in 1..libc::SIGRTMAX() {
+    // The raw syscall, because glibc's sigaction refuses its two internal
+    // real-time signals (32, 33), which may arrive ignored. An all-zero
+    // kernel sigaction is SIG_DFL with no flags on every architecture.
+    let dfl = [0u64; 8];
+    for sig in 1..=prep.max_signal {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        libc::sigaction(sig, &act, std::ptr::null_mut());
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            dfl.as_ptr(),
+            std::ptr::null_mut::<libc::c_void>(),
+            KERNEL_SIGSET_BYTES,
+        );
     }
     let mut empty: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut empty);
