@@ -303,3 +303,43 @@ fn env_file_parser() {
         .unwrap_err()
         .contains("invalid variable name"));
 }
+
+#[test]
+fn send_signal_reaches_the_whole_group_and_refuses_dangerous_pids() {
+    use vigil::runtime::process::send_signal;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("child");
+    // The main process starts a grandchild in the same group, then waits.
+    let pid = spawn(&shell_to_file("sleep 30 & echo $!; wait", &out), &ctx()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let grandchild = loop {
+        if let Some(p) = std::fs::read_to_string(&out)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
+            break p;
+        }
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(unsafe { libc::getpgid(grandchild) }, pid);
+    assert!(send_signal(pid, libc::SIGTERM, true).unwrap());
+    assert_eq!(wait(pid), -libc::SIGTERM);
+    // The grandchild got it too (it is reparented and reaped elsewhere, so
+    // poll until it is gone or a zombie).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+        let gone = state.is_empty() || state.split(") ").nth(1).is_some_and(|r| r.starts_with('Z'));
+        if gone {
+            break;
+        }
+        assert!(Instant::now() < deadline, "grandchild survived: {state}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(send_signal(0, libc::SIGTERM, true).is_err());
+    assert!(send_signal(1, libc::SIGTERM, false).is_err());
+    assert!(send_signal(-5, libc::SIGTERM, false).is_err());
+    // An exited, reaped pid: not an error.
+    assert!(!send_signal(pid, 0, false).unwrap());
+}

@@ -6,6 +6,7 @@
 pub mod notify;
 pub mod pidfile;
 pub mod poller;
+pub mod process;
 pub mod reap;
 pub mod signals;
 pub mod spawn;

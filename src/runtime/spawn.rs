@@ -12,6 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::manager::SpawnFailure;
 use crate::unit::model::{Output, UnitDef, UnitKind};
@@ -449,6 +450,12 @@ pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<i32, SpawnFailure> {
     drop(write_end);
     let stage_names = prep.stage_names.clone();
     drop(prep);
+    if !wait_readable(read_end.as_raw_fd(), EXEC_REPORT_TIMEOUT) {
+        // The child is stuck before exec (a hung filesystem under chdir or
+        // execve). PID 1 must not hang with it: treat it as started; if its
+        // exec fails later, its report hits a closed pipe and it dies.
+        return Ok(pid);
+    }
     let mut report = [0u8; 8];
     let mut got = 0usize;
     while got < report.len() {
@@ -480,6 +487,35 @@ pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<i32, SpawnFailure> {
         .cloned()
         .unwrap_or_else(|| format!("stage {stage}"));
     Err(failure(name, os_error_text(errno)))
+}
+
+/// How long the parent waits for exec to succeed or fail.
+pub const EXEC_REPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Waits until `fd` is readable (data or EOF); false on timeout.
+fn wait_readable(fd: RawFd, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if rc > 0 {
+            return true;
+        }
+        if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            // Let the read below find out what is wrong.
+            return true;
+        }
+    }
 }
 
 /// Reports (stage, errno) to the parent and exits. Async-signal-safe.
