@@ -13,6 +13,18 @@
 //! through `take_fd_changes` (apply them after every call), and it reports
 //! its only timeout through `next_deadline`/`expire`: a deadline exists only
 //! while some client has a partial request line pending (slow loris).
+//!
+//! Wiring (see tests/runtime_control.rs for a complete miniature loop):
+//!
+//! ```text
+//! listener readable      -> server.accept()
+//! conn readable|hangup   -> for inc in server.on_readable(conn, now):
+//!                               Event::Request { client: inc.client, request: inc.request }
+//! conn writable          -> server.on_writable(conn)
+//! Action::Reply{client,r}-> server.send(client, &r)
+//! timer / wait timeout   -> min(manager deadline, server.next_deadline()); server.expire(now)
+//! after each of these    -> apply server.take_fd_changes() to the Poller
+//! ```
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Read;
