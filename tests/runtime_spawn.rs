@@ -113,6 +113,7 @@ fn own_session_and_default_signal_state() {
         libc::sigaddset(&mut set, libc::SIGCHLD);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
     }
+    unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
     let result = spawn(&unit(&["sleep", "30"]), &ctx());
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
     let pid = result.unwrap();
@@ -127,6 +128,15 @@ fn own_session_and_default_signal_state() {
         .unwrap()
         .to_string();
     assert_eq!(blocked, "SigBlk:\t0000000000000000");
+    // This process ignores SIGUSR2 (set below) and the test harness leaves
+    // glibc's signal 32 ignored; ignored dispositions survive exec, so only
+    // an explicit reset makes this zero.
+    let ignored = status
+        .lines()
+        .find(|l| l.starts_with("SigIgn:"))
+        .unwrap()
+        .to_string();
+    assert_eq!(ignored, "SigIgn:\t0000000000000000");
     unsafe { libc::kill(-pid, libc::SIGTERM) };
     assert_eq!(wait(pid), -libc::SIGTERM);
 }
@@ -292,4 +302,44 @@ fn env_file_parser() {
     assert!(parse_env_file("1X=2")
         .unwrap_err()
         .contains("invalid variable name"));
+}
+
+#[test]
+fn send_signal_reaches_the_whole_group_and_refuses_dangerous_pids() {
+    use vigil::runtime::process::send_signal;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("child");
+    // The main process starts a grandchild in the same group, then waits.
+    let pid = spawn(&shell_to_file("sleep 30 & echo $!; wait", &out), &ctx()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let grandchild = loop {
+        if let Some(p) = std::fs::read_to_string(&out)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
+            break p;
+        }
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(unsafe { libc::getpgid(grandchild) }, pid);
+    assert!(send_signal(pid, libc::SIGTERM, true).unwrap());
+    assert_eq!(wait(pid), -libc::SIGTERM);
+    // The grandchild got it too (it is reparented and reaped elsewhere, so
+    // poll until it is gone or a zombie).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+        let gone = state.is_empty() || state.split(") ").nth(1).is_some_and(|r| r.starts_with('Z'));
+        if gone {
+            break;
+        }
+        assert!(Instant::now() < deadline, "grandchild survived: {state}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(send_signal(0, libc::SIGTERM, true).is_err());
+    assert!(send_signal(1, libc::SIGTERM, false).is_err());
+    assert!(send_signal(-5, libc::SIGTERM, false).is_err());
+    // An exited, reaped pid: not an error.
+    assert!(!send_signal(pid, 0, false).unwrap());
 }

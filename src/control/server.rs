@@ -2,12 +2,31 @@
 //! by kernel-checked peer credentials, frames and parses request lines, and
 //! buffers replies, all without ever blocking the event loop.
 //!
+//! Two kinds of ids: a `ConnId` names a connection (the event loop's epoll
+//! token space), while every request handed out gets its own `ClientId`
+//! (the manager's reply address). Replies on one connection are written in
+//! request order whatever order the manager answers in, because the
+//! protocol has no request ids of its own; a client wanting concurrency
+//! opens more connections.
+//!
 //! The event loop owns the epoll set. The server tells it what to watch
 //! through `take_fd_changes` (apply them after every call), and it reports
 //! its only timeout through `next_deadline`/`expire`: a deadline exists only
 //! while some client has a partial request line pending (slow loris).
+//!
+//! Wiring (see tests/runtime_control.rs for a complete miniature loop):
+//!
+//! ```text
+//! listener readable      -> server.accept()
+//! conn readable|hangup   -> for inc in server.on_readable(conn, now):
+//!                               Event::Request { client: inc.client, request: inc.request }
+//! conn writable          -> server.on_writable(conn)
+//! Action::Reply{client,r}-> server.send(client, &r)
+//! timer / wait timeout   -> min(manager deadline, server.next_deadline()); server.expire(now)
+//! after each of these    -> apply server.take_fd_changes() to the Poller
+//! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Read;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
@@ -72,10 +91,16 @@ pub struct PeerCred {
     pub gid: u32,
 }
 
+/// Identifies a connection; use it (or a mapping of it) as the epoll token.
+pub type ConnId = u64;
+
 /// An authorized, parsed request to hand to the manager as `Event::Request`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incoming {
+    /// Unique per request: pass it to `send` with the reply.
     pub client: ClientId,
+    /// The connection it arrived on.
+    pub conn: ConnId,
     pub request: Request,
 }
 
@@ -85,19 +110,19 @@ pub struct Incoming {
 pub enum FdChange {
     /// A new connection: add `fd` with `interest`.
     Add {
-        client: ClientId,
+        client: ConnId,
         fd: RawFd,
         interest: Interest,
     },
     /// Change the interest of an existing connection.
     Modify {
-        client: ClientId,
+        client: ConnId,
         fd: RawFd,
         interest: Interest,
     },
     /// The connection is closed already (epoll dropped the fd with it);
     /// forget its token.
-    Remove { client: ClientId },
+    Remove { client: ConnId },
 }
 
 #[derive(Debug)]
@@ -109,8 +134,10 @@ struct Client {
     outbuf: Vec<u8>,
     /// When the current partial line started (monotonic).
     partial_since: Option<Duration>,
-    /// Requests handed out and not yet answered through `send`.
-    pending: usize,
+    /// One slot per request line still to be answered, in arrival order:
+    /// the request id (0 for server-made errors) and the encoded reply once
+    /// known. Leading filled slots move to `outbuf`.
+    slots: VecDeque<(ClientId, Option<Vec<u8>>)>,
     /// Peer closed its write side: no more requests.
     read_closed: bool,
     /// Protocol violation: flush what is queued, then close.
@@ -121,13 +148,22 @@ struct Client {
 impl Client {
     fn desired_interest(&self) -> Interest {
         Interest {
-            readable: !self.read_closed && !self.closing && self.pending < MAX_PIPELINED,
+            readable: !self.read_closed && !self.closing && self.slots.len() < MAX_PIPELINED,
             writable: !self.outbuf.is_empty(),
         }
     }
 
     fn finished(&self) -> bool {
-        (self.read_closed || self.closing) && self.pending == 0 && self.outbuf.is_empty()
+        (self.read_closed || self.closing) && self.slots.is_empty() && self.outbuf.is_empty()
+    }
+
+    /// Moves the answered prefix of `slots` into the output buffer.
+    fn release_ready(&mut self) {
+        while let Some((_, Some(_))) = self.slots.front() {
+            if let Some((_, Some(bytes))) = self.slots.pop_front() {
+                self.outbuf.extend_from_slice(&bytes);
+            }
+        }
     }
 }
 
@@ -137,8 +173,11 @@ pub struct ControlServer {
     listener: UnixListener,
     path: PathBuf,
     admin_gid: Option<u32>,
-    clients: BTreeMap<ClientId, Client>,
-    next_id: ClientId,
+    clients: BTreeMap<ConnId, Client>,
+    next_id: ConnId,
+    /// Outstanding request ids and the connection they belong to.
+    requests: BTreeMap<ClientId, ConnId>,
+    next_request: ClientId,
     changes: Vec<FdChange>,
 }
 
@@ -201,16 +240,41 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         .map_err(|e| format!("invalid request: {e}"))
 }
 
-/// Supplementary groups of a live process from /proc/PID/status.
-fn proc_groups(pid: i32) -> Option<Vec<u32>> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("Groups:"))?;
-    Some(
-        line.trim_start_matches("Groups:")
-            .split_whitespace()
-            .filter_map(|g| g.parse().ok())
-            .collect(),
-    )
+/// SO_PEERGROUPS (Linux 4.13): not exported by the libc crate for every
+/// architecture, so spelled out here (asm-generic value unless noted).
+#[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
+const SO_PEERGROUPS: libc::c_int = 0x3d;
+#[cfg(not(any(target_arch = "sparc", target_arch = "sparc64")))]
+const SO_PEERGROUPS: libc::c_int = 59;
+
+/// The peer's supplementary groups as the kernel recorded them at connect
+/// time. Unlike /proc/PID/status this cannot be fooled by pid reuse.
+fn peer_groups(fd: RawFd) -> Option<Vec<u32>> {
+    let mut groups: Vec<libc::gid_t> = vec![0; 64];
+    for _ in 0..2 {
+        let mut len = (groups.len() * std::mem::size_of::<libc::gid_t>()) as libc::socklen_t;
+        // SAFETY: the buffer holds `len` bytes; the kernel writes at most that.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        let count = len as usize / std::mem::size_of::<libc::gid_t>();
+        if rc == 0 {
+            groups.truncate(count);
+            return Some(groups);
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::ERANGE) || count > 65536 {
+            return None;
+        }
+        // ERANGE reports the size needed; retry once with it.
+        groups.resize(count, 0);
+    }
+    None
 }
 
 /// Groups of a user by name lookup (when /proc is unavailable).
@@ -226,8 +290,10 @@ fn user_groups(uid: u32, gid: u32) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// Root, or a member of the admin group, may do everything.
-fn is_privileged(peer: &PeerCred, admin_gid: Option<u32>) -> bool {
+/// Root, or a member of the admin group, may do everything. The groups are
+/// the connecting process's (SO_PEERGROUPS), or on kernels without it the
+/// uid's groups from the group database.
+fn is_privileged(fd: RawFd, peer: &PeerCred, admin_gid: Option<u32>) -> bool {
     if peer.uid == 0 {
         return true;
     }
@@ -237,7 +303,7 @@ fn is_privileged(peer: &PeerCred, admin_gid: Option<u32>) -> bool {
     if peer.gid == admin {
         return true;
     }
-    let groups = proc_groups(peer.pid).unwrap_or_else(|| user_groups(peer.uid, peer.gid));
+    let groups = peer_groups(fd).unwrap_or_else(|| user_groups(peer.uid, peer.gid));
     groups.contains(&admin)
 }
 
@@ -304,6 +370,8 @@ impl ControlServer {
             admin_gid,
             clients: BTreeMap::new(),
             next_id: 1,
+            requests: BTreeMap::new(),
+            next_request: 1,
             changes: Vec::new(),
         })
     }
@@ -324,8 +392,8 @@ impl ControlServer {
     }
 
     /// The kernel-checked credentials of a connection.
-    pub fn peer(&self, client: ClientId) -> Option<PeerCred> {
-        self.clients.get(&client).map(|c| c.peer)
+    pub fn peer(&self, conn: ConnId) -> Option<PeerCred> {
+        self.clients.get(&conn).map(|c| c.peer)
     }
 
     /// Epoll changes accumulated since the last call; apply them in order.
@@ -333,9 +401,9 @@ impl ControlServer {
         std::mem::take(&mut self.changes)
     }
 
-    /// Accepts every pending connection; returns the new client ids (their
-    /// `FdChange::Add` entries are queued).
-    pub fn accept(&mut self) -> Vec<ClientId> {
+    /// Accepts every pending connection; returns the new connection ids
+    /// (their `FdChange::Add` entries are queued).
+    pub fn accept(&mut self) -> Vec<ConnId> {
         let mut accepted = Vec::new();
         loop {
             let stream = match self.listener.accept() {
@@ -370,7 +438,7 @@ impl ControlServer {
                 uid: cred.uid(),
                 gid: cred.gid(),
             };
-            let privileged = is_privileged(&peer, self.admin_gid);
+            let privileged = is_privileged(stream.as_raw_fd(), &peer, self.admin_gid);
             let id = self.next_id;
             self.next_id += 1;
             let client = Client {
@@ -380,7 +448,7 @@ impl ControlServer {
                 inbuf: Vec::new(),
                 outbuf: Vec::new(),
                 partial_since: None,
-                pending: 0,
+                slots: VecDeque::new(),
                 read_closed: false,
                 closing: false,
                 interest: Interest::READABLE,
@@ -398,7 +466,7 @@ impl ControlServer {
 
     /// Reads what the client sent (call on readable or hangup) and returns
     /// the authorized requests; errors are answered by the server itself.
-    pub fn on_readable(&mut self, id: ClientId, now: Duration) -> Vec<Incoming> {
+    pub fn on_readable(&mut self, id: ConnId, now: Duration) -> Vec<Incoming> {
         let mut out = Vec::new();
         let admin_gid = self.admin_gid;
         let Some(client) = self.clients.get_mut(&id) else {
@@ -422,7 +490,12 @@ impl ControlServer {
                 Ok(n) => {
                     total += n;
                     client.inbuf.extend_from_slice(buf.get(..n).unwrap_or(&[]));
-                    process_lines(id, client, admin_gid, now, &mut out);
+                    let mut ids = RequestIds {
+                        conn: id,
+                        next: &mut self.next_request,
+                        map: &mut self.requests,
+                    };
+                    process_lines(&mut ids, client, admin_gid, now, &mut out);
                     if client.closing {
                         break;
                     }
@@ -452,26 +525,48 @@ impl ControlServer {
         out
     }
 
-    /// Queues a reply line and writes as much as the socket takes now.
-    /// Answers one request handed out by `on_readable`. Unknown (already
-    /// closed) clients are ignored.
-    pub fn send(&mut self, id: ClientId, reply: &Reply) {
-        let Some(client) = self.clients.get_mut(&id) else {
+    /// Answers the request `client` (from `Incoming::client`): the reply
+    /// is written, in request order, as far as the socket takes it now; the
+    /// rest waits for `on_writable`. Requests of closed connections, and
+    /// second replies, are ignored.
+    pub fn send(&mut self, client: ClientId, reply: &Reply) {
+        let Some(conn) = self.requests.remove(&client) else {
             return;
         };
-        client.pending = client.pending.saturating_sub(1);
-        queue(client, reply);
-        self.flush_and_update(id);
+        let Some(c) = self.clients.get_mut(&conn) else {
+            return;
+        };
+        if let Some(slot) = c.slots.iter_mut().find(|(id, _)| *id == client) {
+            slot.1 = Some(encode(reply));
+        }
+        self.flush_and_update(conn);
     }
 
     /// Continues writing pending replies.
-    pub fn on_writable(&mut self, id: ClientId) {
-        self.flush_and_update(id);
+    pub fn on_writable(&mut self, conn: ConnId) {
+        self.flush_and_update(conn);
     }
 
-    /// Closes a connection (its fd leaves epoll with it).
-    pub fn close(&mut self, id: ClientId) {
-        if self.clients.remove(&id).is_some() {
+    /// Closes a connection (its fd leaves epoll with it). Queued changes
+    /// for it are dropped, so the loop never touches a closed (or reused)
+    /// fd number; a client the loop never saw produces no `Remove` either.
+    pub fn close(&mut self, id: ConnId) {
+        let Some(client) = self.clients.remove(&id) else {
+            return;
+        };
+        for (request, _) in &client.slots {
+            self.requests.remove(request);
+        }
+        let never_registered = self
+            .changes
+            .iter()
+            .any(|c| matches!(c, FdChange::Add { client, .. } if *client == id));
+        self.changes.retain(|c| match c {
+            FdChange::Add { client, .. }
+            | FdChange::Modify { client, .. }
+            | FdChange::Remove { client } => *client != id,
+        });
+        if !never_registered {
             self.changes.push(FdChange::Remove { client: id });
         }
     }
@@ -488,7 +583,7 @@ impl ControlServer {
 
     /// Closes every connection whose partial line stalled past the timeout.
     pub fn expire(&mut self, now: Duration) {
-        let stale: Vec<ClientId> = self
+        let stale: Vec<ConnId> = self
             .clients
             .iter()
             .filter(|(_, c)| {
@@ -518,17 +613,18 @@ impl ControlServer {
     /// Closes all connections and removes the socket file (at shutdown or
     /// exit, so a later vigil does not find a stale socket).
     pub fn shutdown(&mut self) {
-        let ids: Vec<ClientId> = self.clients.keys().copied().collect();
+        let ids: Vec<ConnId> = self.clients.keys().copied().collect();
         for id in ids {
             self.close(id);
         }
         let _ = std::fs::remove_file(&self.path);
     }
 
-    fn flush_and_update(&mut self, id: ClientId) {
+    fn flush_and_update(&mut self, id: ConnId) {
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
+        client.release_ready();
         let mut dead = false;
         let mut written = 0usize;
         while written < client.outbuf.len() {
@@ -574,13 +670,21 @@ impl ControlServer {
     }
 }
 
+/// Queues a server-made reply behind the requests still being answered.
 fn queue(client: &mut Client, reply: &Reply) {
-    client.outbuf.extend_from_slice(&encode(reply));
+    client.slots.push_back((0, Some(encode(reply))));
+}
+
+/// Hands out request ids for one connection.
+struct RequestIds<'a> {
+    conn: ConnId,
+    next: &'a mut ClientId,
+    map: &'a mut BTreeMap<ClientId, ConnId>,
 }
 
 /// Splits complete lines off the input buffer and handles each one.
 fn process_lines(
-    id: ClientId,
+    ids: &mut RequestIds<'_>,
     client: &mut Client,
     admin_gid: Option<u32>,
     now: Duration,
@@ -621,9 +725,13 @@ fn process_lines(
                 queue(client, &reply);
             }
             Ok(request) => {
-                client.pending += 1;
+                let id = *ids.next;
+                *ids.next += 1;
+                ids.map.insert(id, ids.conn);
+                client.slots.push_back((id, None));
                 out.push(Incoming {
                     client: id,
+                    conn: ids.conn,
                     request,
                 });
             }
@@ -651,4 +759,49 @@ fn oversized(client: &mut Client, now: Duration) {
         "request too long (limit {MAX_REQUEST_BYTES} bytes); closing connection"
     ));
     queue(client, &reply);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_request_errors_name_the_problem() {
+        assert_eq!(
+            parse_request(br#"{"version":1,"verb":"status","names":["a"]}"#),
+            Ok(Request::Status {
+                names: vec!["a".into()]
+            })
+        );
+        assert!(parse_request(b"{").unwrap_err().contains("not JSON"));
+        assert!(parse_request(b"42").unwrap_err().contains("JSON object"));
+        assert!(parse_request(br#"{"verb":"list"}"#)
+            .unwrap_err()
+            .contains("missing \"version\""));
+        assert!(parse_request(br#"{"version":"1","verb":"list"}"#)
+            .unwrap_err()
+            .contains("must be a number"));
+        assert!(parse_request(br#"{"version":9,"verb":"list"}"#)
+            .unwrap_err()
+            .contains("unsupported protocol version 9"));
+        assert!(parse_request(br#"{"version":1}"#)
+            .unwrap_err()
+            .contains("missing \"verb\""));
+        assert!(parse_request(br#"{"version":1,"verb":"stop","names":"x"}"#)
+            .unwrap_err()
+            .starts_with("invalid request:"));
+    }
+
+    #[test]
+    fn verbs_match_the_wire_names() {
+        for (req, name) in [
+            (Request::List, "list"),
+            (Request::Reload, "reload"),
+            (Request::Halt { force: false }, "halt"),
+        ] {
+            let json = serde_json::to_value(&req).unwrap();
+            assert_eq!(json["verb"], name);
+            assert_eq!(verb(&req), name);
+        }
+    }
 }

@@ -209,6 +209,9 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
     shell.reap();
     loop {
         if let Some(action) = shell.power {
+            if let Some(server) = shell.server.as_mut() {
+                server.shutdown();
+            }
             return Ok(action);
         }
         shell.arm_timer();

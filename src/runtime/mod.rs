@@ -7,6 +7,7 @@ pub mod event_loop;
 pub mod notify;
 pub mod pidfile;
 pub mod poller;
+pub mod process;
 pub mod reap;
 pub mod signals;
 pub mod spawn;

@@ -12,6 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::manager::SpawnFailure;
 use crate::unit::model::{Output, UnitDef, UnitKind};
@@ -309,6 +310,12 @@ const ST_UID: u32 = 7;
 const ST_CHDIR: u32 = 8;
 const ST_EXEC: u32 = 9;
 
+/// `sizeof(sigset_t)` as the kernel sees it (_NSIG / 8).
+#[cfg(any(target_arch = "mips", target_arch = "mips64"))]
+const KERNEL_SIGSET_BYTES: libc::size_t = 16;
+#[cfg(not(any(target_arch = "mips", target_arch = "mips64")))]
+const KERNEL_SIGSET_BYTES: libc::size_t = 8;
+
 /// Everything the child needs, fully built before fork.
 struct Prepared {
     program: CString,
@@ -321,6 +328,8 @@ struct Prepared {
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
     stage_names: [String; 10],
+    /// SIGRTMAX, read before fork (it is a libc call, not a constant).
+    max_signal: libc::c_int,
 }
 
 fn prepare(def: &UnitDef, ctx: &SpawnContext) -> Result<Prepared, SpawnFailure> {
@@ -389,6 +398,7 @@ fn prepare(def: &UnitDef, ctx: &SpawnContext) -> Result<Prepared, SpawnFailure> 
         stdout,
         stderr,
         stage_names,
+        max_signal: libc::SIGRTMAX(),
     })
 }
 
@@ -440,6 +450,12 @@ pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<i32, SpawnFailure> {
     drop(write_end);
     let stage_names = prep.stage_names.clone();
     drop(prep);
+    if !wait_readable(read_end.as_raw_fd(), EXEC_REPORT_TIMEOUT) {
+        // The child is stuck before exec (a hung filesystem under chdir or
+        // execve). PID 1 must not hang with it: treat it as started; if its
+        // exec fails later, its report hits a closed pipe and it dies.
+        return Ok(pid);
+    }
     let mut report = [0u8; 8];
     let mut got = 0usize;
     while got < report.len() {
@@ -473,6 +489,35 @@ pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<i32, SpawnFailure> {
     Err(failure(name, os_error_text(errno)))
 }
 
+/// How long the parent waits for exec to succeed or fail.
+pub const EXEC_REPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Waits until `fd` is readable (data or EOF); false on timeout.
+fn wait_readable(fd: RawFd, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if rc > 0 {
+            return true;
+        }
+        if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            // Let the read below find out what is wrong.
+            return true;
+        }
+    }
+}
+
 /// Reports (stage, errno) to the parent and exits. Async-signal-safe.
 unsafe fn child_fail(pipe: RawFd, stage: u32) -> ! {
     let errno = *libc::__errno_location();
@@ -504,14 +549,21 @@ unsafe fn child_after_fork(
     }
     // vigil blocks signals for its signalfd and may ignore some; services
     // must start with defaults.
-    let mut act: libc::sigaction = std::mem::zeroed();
-    act.sa_sigaction = libc::SIG_DFL;
-    libc::sigemptyset(&mut act.sa_mask);
-    for sig in 1..libc::SIGRTMAX() {
+    // The raw syscall, because glibc's sigaction refuses its two internal
+    // real-time signals (32, 33), which may arrive ignored. An all-zero
+    // kernel sigaction is SIG_DFL with no flags on every architecture.
+    let dfl = [0u64; 8];
+    for sig in 1..=prep.max_signal {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        libc::sigaction(sig, &act, std::ptr::null_mut());
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            dfl.as_ptr(),
+            std::ptr::null_mut::<libc::c_void>(),
+            KERNEL_SIGSET_BYTES,
+        );
     }
     let mut empty: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut empty);
