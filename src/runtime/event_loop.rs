@@ -16,6 +16,7 @@ use crate::manager::{Action, Event, Level, Manager, Now, PowerAction};
 use crate::runtime::notify::NotifySocket;
 use crate::runtime::pidfile::read_pid_file;
 use crate::runtime::poller::{Interest, Poller, Ready};
+use crate::runtime::process::send_signal;
 use crate::runtime::reap::reap_all;
 use crate::runtime::signals::SignalFd;
 use crate::runtime::spawn::{spawn, SpawnContext};
@@ -250,16 +251,9 @@ impl Shell<'_> {
                 Some(Event::Spawned { unit, result })
             }
             Action::Kill { pid, signal, group } => {
-                let target = if group { -pid } else { pid };
-                if pid > 1 || (group && pid > 0) {
-                    // SAFETY: plain syscall; ESRCH for a gone group is expected.
-                    let rc = unsafe { libc::kill(target, signal) };
-                    if rc != 0 {
-                        let err = std::io::Error::last_os_error();
-                        if err.raw_os_error() != Some(libc::ESRCH) {
-                            self.log.warn(&format!("kill({target}, {signal}): {err}"));
-                        }
-                    }
+                // send_signal refuses pid <= 1, so a bogus pid can never become kill(-1).
+                if let Err(e) = send_signal(pid, signal, group) {
+                    self.log.warn(&e.to_string());
                 }
                 None
             }
