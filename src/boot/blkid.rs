@@ -192,4 +192,57 @@ pub(crate) mod tests {
             "/dev/disk/by-uuid/abcd"
         );
     }
+
+    /// The offsets above checked against images made by the real tools.
+    #[test]
+    fn probes_images_made_by_mkfs_and_mkswap() {
+        let tool = |t: &str| {
+            ["/sbin", "/usr/sbin"]
+                .iter()
+                .map(|d| format!("{d}/{t}"))
+                .find(|p| Path::new(p).exists())
+        };
+        let (Some(mkfs), Some(mkswap)) = (tool("mkfs.ext4"), tool("mkswap")) else {
+            eprintln!("mkfs.ext4/mkswap not installed; skipped");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let real = crate::boot::sys::RealSyscall;
+        let ext = dir.path().join("ext.img");
+        std::fs::File::create(&ext)
+            .unwrap()
+            .set_len(8 << 20)
+            .unwrap();
+        let uuid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+        let st = std::process::Command::new(&mkfs)
+            .args(["-q", "-F", "-U", uuid, "-L", "vigil-data"])
+            .arg(&ext)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let buf = real.read_at(&ext, 0, PROBE_LEN).unwrap();
+        let p = probe_superblock(&buf).unwrap();
+        assert_eq!(
+            (p.kind, p.uuid.as_deref(), p.label.as_deref()),
+            ("ext", Some(uuid), Some("vigil-data"))
+        );
+
+        let sw = dir.path().join("swap.img");
+        std::fs::File::create(&sw)
+            .unwrap()
+            .set_len(1 << 20)
+            .unwrap();
+        let st = std::process::Command::new(&mkswap)
+            .args(["-U", uuid, "-L", "vigil-swap"])
+            .arg(&sw)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let p = probe_superblock(&real.read_at(&sw, 0, PROBE_LEN).unwrap()).unwrap();
+        assert_eq!(
+            (p.kind, p.uuid.as_deref(), p.label.as_deref()),
+            ("swap", Some(uuid), Some("vigil-swap"))
+        );
+    }
 }

@@ -132,6 +132,186 @@ fn init_flags(path: &Path) -> u32 {
     }
 }
 
+/// Modules to load before and after one module (names or aliases).
+pub type SoftDeps = (Vec<String>, Vec<String>);
+
+/// What /lib/modules/$(uname -r) says, for loading without modprobe.
+#[derive(Debug, Clone, Default)]
+pub struct ModuleDb {
+    pub base: PathBuf,
+    pub deps: BTreeMap<String, DepEntry>,
+    pub builtin: BTreeSet<String>,
+    /// Exact (non-glob) aliases from modules.alias: alias -> module names.
+    pub aliases: BTreeMap<String, Vec<String>>,
+    /// `softdep MOD pre: ... post: ...` from modules.softdep.
+    pub softdeps: BTreeMap<String, SoftDeps>,
+}
+
+impl ModuleDb {
+    /// Read modules.dep (required), modules.builtin, modules.alias and
+    /// modules.softdep (optional) of the running kernel.
+    pub fn read(sys: &dyn Syscall) -> Result<ModuleDb, String> {
+        let release = sys
+            .kernel_release()
+            .ok_or("no modprobe and uname failed: cannot find the module tree")?;
+        let base = PathBuf::from("/lib/modules").join(&release);
+        let dep_file = base.join("modules.dep");
+        let deps = sys
+            .read_to_string(&dep_file)
+            .map(|t| parse_modules_dep(&t, &base))
+            .map_err(|e| format!("no modprobe and cannot read {}: {e}", dep_file.display()))?;
+        let read = |f: &str| sys.read_to_string(&base.join(f)).unwrap_or_default();
+        let builtin = read("modules.builtin")
+            .lines()
+            .map(|l| module_name_of(Path::new(l.trim())))
+            .collect();
+        let mut aliases: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for l in read("modules.alias").lines() {
+            let mut w = l.split_whitespace();
+            if let (Some("alias"), Some(a), Some(m)) = (w.next(), w.next(), w.next()) {
+                if !a.contains(['*', '?', '[']) {
+                    aliases.entry(normalize(a)).or_default().push(normalize(m));
+                }
+            }
+        }
+        let softdeps = read("modules.softdep")
+            .lines()
+            .filter_map(parse_softdep)
+            .collect();
+        Ok(ModuleDb {
+            base,
+            deps,
+            builtin,
+            aliases,
+            softdeps,
+        })
+    }
+}
+
+/// `softdep MOD pre: a b post: c` -> (MOD, ([a, b], [c])).
+pub fn parse_softdep(line: &str) -> Option<(String, SoftDeps)> {
+    let mut w = line.split_whitespace();
+    if w.next() != Some("softdep") {
+        return None;
+    }
+    let module = normalize(w.next()?);
+    let (mut pre, mut post) = (Vec::new(), Vec::new());
+    let mut into_pre = true;
+    for word in w {
+        match word {
+            "pre:" => into_pre = true,
+            "post:" => into_pre = false,
+            m if into_pre => pre.push(m.to_string()),
+            m => post.push(m.to_string()),
+        }
+    }
+    Some((module, (pre, post)))
+}
+
+/// finit_module loading: aliases resolved, softdeps (best effort) around
+/// each module, dependencies first, every file once.
+struct DirectLoader<'a> {
+    sys: &'a dyn Syscall,
+    db: &'a ModuleDb,
+    done: BTreeSet<PathBuf>,
+    /// Files that failed once are not tried again in this run.
+    failed: BTreeSet<PathBuf>,
+    visiting: BTreeSet<String>,
+}
+
+impl DirectLoader<'_> {
+    /// Load `name`; failures go to `step` as errors, or as notes when
+    /// `optional` (softdeps). Returns whether it is now loaded.
+    fn load(&mut self, name: &str, step: &mut StepBuilder, optional: bool) -> bool {
+        let key = normalize(name);
+        if !self.visiting.insert(key.clone()) {
+            return true;
+        }
+        let ok = self.load_inner(name, &key, step, optional);
+        self.visiting.remove(&key);
+        ok
+    }
+
+    fn report(step: &mut StepBuilder, optional: bool, msg: String) {
+        if optional {
+            step.note(msg);
+        } else {
+            step.error(msg);
+        }
+    }
+
+    fn load_inner(
+        &mut self,
+        name: &str,
+        key: &str,
+        step: &mut StepBuilder,
+        optional: bool,
+    ) -> bool {
+        if self.db.builtin.contains(key) {
+            return true;
+        }
+        let Some(order) = load_order(&self.db.deps, key) else {
+            if let Some(targets) = self.db.aliases.get(key) {
+                let targets = targets.clone();
+                let mut any = false;
+                for t in targets {
+                    any |= self.load(&t, step, true);
+                }
+                if !any {
+                    Self::report(
+                        step,
+                        optional,
+                        format!("module {name}: no module for this alias loaded"),
+                    );
+                }
+                return any;
+            }
+            Self::report(
+                step,
+                optional,
+                format!(
+                    "module {name}: not found in {}",
+                    self.db.base.join("modules.dep").display()
+                ),
+            );
+            return false;
+        };
+        let mut ok = true;
+        for path in order {
+            let m = module_name_of(&path);
+            if self.failed.contains(&path) {
+                ok = false;
+                continue;
+            }
+            if self.done.contains(&path) || self.sys.exists(&Path::new("/sys/module").join(&m)) {
+                continue;
+            }
+            let (pre, post) = self.db.softdeps.get(&m).cloned().unwrap_or_default();
+            for p in pre {
+                self.load(&p, step, true);
+            }
+            match self.sys.finit_module(&path, "", init_flags(&path)) {
+                Ok(()) | Err(Errno::EEXIST) => {
+                    self.done.insert(path);
+                }
+                Err(e) => {
+                    ok = false;
+                    self.failed.insert(path.clone());
+                    Self::report(
+                        step,
+                        optional,
+                        format!("module {name}: loading {}: {}", path.display(), e.desc()),
+                    );
+                }
+            }
+            for p in post {
+                self.load(&p, step, true);
+            }
+        }
+        ok
+    }
+}
+
 /// Load every module in `names`. Each failure is one error message; the
 /// rest still load. Blocks (bounded by MODPROBE_TIMEOUT per module).
 pub fn load_modules(sys: &dyn Syscall, names: &[String]) -> StepReport {
@@ -163,69 +343,23 @@ pub fn load_modules(sys: &dyn Syscall, names: &[String]) -> StepReport {
                 }
             }
         }
-        None => {
-            let Some(release) = sys.kernel_release() else {
-                step.error("no modprobe and uname failed: cannot find the module tree");
-                return step.finish("");
-            };
-            let base = PathBuf::from("/lib/modules").join(&release);
-            let deps = match sys.read_to_string(&base.join("modules.dep")) {
-                Ok(t) => parse_modules_dep(&t, &base),
-                Err(e) => {
-                    step.error(format!(
-                        "no modprobe and cannot read {}: {e}",
-                        base.join("modules.dep").display()
-                    ));
-                    return step.finish("");
-                }
-            };
-            let builtin: BTreeSet<String> = sys
-                .read_to_string(&base.join("modules.builtin"))
-                .map(|t| {
-                    t.lines()
-                        .map(|l| module_name_of(Path::new(l.trim())))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let mut done: BTreeSet<PathBuf> = BTreeSet::new();
-            for name in names {
-                if builtin.contains(&normalize(name)) {
-                    step.note(format!("module {name}: built into the kernel"));
-                    loaded.push(name.as_str());
-                    continue;
-                }
-                let Some(order) = load_order(&deps, name) else {
-                    step.error(format!(
-                        "module {name}: not found in {}",
-                        base.join("modules.dep").display()
-                    ));
-                    continue;
+        None => match ModuleDb::read(sys) {
+            Ok(db) => {
+                let mut loader = DirectLoader {
+                    sys,
+                    db: &db,
+                    done: BTreeSet::new(),
+                    failed: BTreeSet::new(),
+                    visiting: BTreeSet::new(),
                 };
-                let mut ok = true;
-                for path in order {
-                    let already = Path::new("/sys/module").join(module_name_of(&path));
-                    if done.contains(&path) || sys.exists(&already) {
-                        continue;
+                for name in names {
+                    if loader.load(name, &mut step, false) {
+                        loaded.push(name.as_str());
                     }
-                    match sys.finit_module(&path, "", init_flags(&path)) {
-                        Ok(()) | Err(Errno::EEXIST) => {
-                            done.insert(path);
-                        }
-                        Err(e) => {
-                            ok = false;
-                            step.error(format!(
-                                "module {name}: loading {}: {}",
-                                path.display(),
-                                e.desc()
-                            ));
-                        }
-                    }
-                }
-                if ok {
-                    loaded.push(name.as_str());
                 }
             }
-        }
+            Err(msg) => step.error(msg),
+        },
     }
     step.finish(format!("loaded {}", loaded.join(" ")))
 }
@@ -334,6 +468,48 @@ kernel/drivers/block/loop.ko:\n";
         }
         // virtio_ring already in /sys/module: skipped.
         assert_eq!(loads(&sys), ["loop.ko", "virtio.ko"]);
+    }
+
+    #[test]
+    fn softdeps_through_aliases_load_first_best_effort() {
+        let sys = host();
+        sys.add_file(
+            "/lib/modules/6.1.0-test/modules.dep",
+            format!(
+                "{DEP}kernel/crypto/crc32c_generic.ko:\nkernel/arch/x86/crypto/crc32c-intel.ko:\n"
+            ),
+        );
+        sys.add_file(
+            "/lib/modules/6.1.0-test/modules.softdep",
+            "# comment\nsoftdep ext4 pre: crypto-crc32c\nsoftdep jbd2 pre: crypto-crc32c\n",
+        );
+        sys.add_file(
+            "/lib/modules/6.1.0-test/modules.alias",
+            "alias crypto-crc32c crc32c_intel\nalias crypto-crc32c crc32c_generic\nalias pci:v*d* virtio_pci\n",
+        );
+        sys.fail(
+            "finit_module /lib/modules/6.1.0-test/kernel/arch/x86/crypto/crc32c-intel.ko",
+            Errno::ENODEV,
+            None,
+        );
+        let r = load_modules(&sys, &["ext4".into(), "crypto-crc32c".into()]);
+        assert!(r.is_ok(), "{r}");
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("crc32c-intel.ko: No such device")),
+            "{r}"
+        );
+        assert_eq!(
+            loads(&sys),
+            [
+                "crc32c-intel.ko",
+                "crc32c_generic.ko",
+                "jbd2.ko.xz",
+                "crc16.ko.xz",
+                "ext4.ko.xz"
+            ]
+        );
     }
 
     #[test]

@@ -556,3 +556,69 @@ impl Syscall for Recording {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn real_run_reports_exit_code_stderr_and_timeout() {
+        let r = RealSyscall;
+        let out = r
+            .run(
+                &argv(&["/bin/sh", "-c", "echo oops >&2; exit 3"]),
+                Duration::from_secs(30),
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            CommandOutcome::Exited {
+                code: 3,
+                stderr: "oops".into()
+            }
+        );
+        let out = r
+            .run(
+                &argv(&["/bin/sh", "-c", "sleep 30"]),
+                Duration::from_millis(200),
+            )
+            .unwrap();
+        assert_eq!(out, CommandOutcome::TimedOut);
+        assert!(r
+            .run(&argv(&["/nonexistent/modprobe"]), Duration::from_secs(1))
+            .is_err());
+        assert!(r.run(&[], Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn real_file_access() {
+        let r = RealSyscall;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        r.write_file(&f, "0123456789").unwrap();
+        assert_eq!(r.read_at(&f, 4, 3).unwrap(), b"456");
+        assert_eq!(r.read_at(&f, 8, 100).unwrap(), b"89");
+        r.create_dir_all(&dir.path().join("a/b")).unwrap();
+        assert_eq!(r.read_dir(dir.path()).unwrap(), ["a", "f"]);
+        let l = dir.path().join("l");
+        r.symlink(Path::new("/x"), &l).unwrap();
+        r.symlink(Path::new("/y"), &l).unwrap();
+        assert_eq!(r.read_link(&l).unwrap(), PathBuf::from("/y"));
+    }
+
+    #[test]
+    fn recording_scripts_fail_n_times_then_succeed() {
+        let f = Recording::new();
+        f.fail("umount /a", Errno::EBUSY, Some(1));
+        assert_eq!(
+            f.umount2(Path::new("/a"), MntFlags::empty()),
+            Err(Errno::EBUSY)
+        );
+        assert_eq!(f.umount2(Path::new("/a"), MntFlags::empty()), Ok(()));
+        assert_eq!(f.texts(), ["umount /a", "umount /a"]);
+    }
+}
