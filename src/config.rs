@@ -565,6 +565,30 @@ args = ["38400", "tty1"]
     }
 
     #[test]
+    fn nested_errors_are_located() {
+        let text = "locale = { LANG = \"C.UTF-8\", LC_TIME = 5, PATH = \"/x\" }\n[tty]\ndevice = \"ttyS0\"\n";
+        let (c, p) = parse_config(text, "f");
+        assert_eq!(c.locale.get("LANG").map(String::as_str), Some("C.UTF-8"));
+        assert_eq!(c.locale.len(), 1);
+        assert!(c.tty.is_empty());
+        assert_eq!(
+            p,
+            [
+                "f:1:40: locale.LC_TIME: expected a string, found integer",
+                "f:1:43: locale.PATH: not a locale variable (LANG, LANGUAGE or LC_*)",
+                "f:2:1: tty: expected an array of tables ([[tty]]), found table",
+            ]
+        );
+        let (c, p) = parse_config(
+            "tty = [{ device = \"ttyS2\", baud = \"fast\" }, { device = \"hvc0\" }]",
+            "f",
+        );
+        assert_eq!(c.tty.len(), 1);
+        assert_eq!(c.tty[0].device, "hvc0");
+        assert_eq!(p, ["f:1:35: tty[0].baud: \"fast\" is not a baud rate"]);
+    }
+
+    #[test]
     fn syntax_error_is_located_and_defaults_apply() {
         let (c, p) = parse_config("hostname = \"a\"\nmodules = [\n", "v.toml");
         assert_eq!(c, SystemConfig::default());
