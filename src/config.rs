@@ -1,9 +1,19 @@
-//! System settings from /etc/vigil/vigil.toml. (Skeleton: the boot helper
-//! fills this in; fields here are the contract other modules rely on.)
+//! System settings from /etc/vigil/vigil.toml. Every problem is returned as
+//! a message naming file:line:col and the field, and the rest still applies,
+//! so one typo never costs a machine its gettys. See docs/config.md.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
+use toml::{Spanned, Value};
+
+use crate::manager::Level;
+
+/// Where PID 1 reads its settings.
+pub const CONFIG_PATH: &str = "/etc/vigil/vigil.toml";
 
 /// What to do on Ctrl-Alt-Del (SIGINT to PID 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -15,19 +25,583 @@ pub enum CtrlAltDel {
     Ignore,
 }
 
+/// What SIGTERM to PID 1 means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SigtermAction {
+    #[default]
+    Poweroff,
+    Reboot,
+}
+
+/// Which device manager to run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum UdevSetting {
+    /// Look for systemd-udevd, eudev's udevd, then busybox mdev.
+    #[default]
+    Auto,
+    /// Run none.
+    None,
+    /// Run this argv (mdev mode when the program's name contains "mdev").
+    Command(Vec<String>),
+}
+
+/// One `[[tty]]` entry: a getty generated as a supervised service.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TtyConfig {
+    /// `ttyS1` or `/dev/ttyS1`.
+    pub device: String,
+    /// Default /sbin/agetty.
+    pub getty: Option<PathBuf>,
+    /// Replaces the default `-L BAUD DEVICE TERM` argv tail when set.
+    pub args: Option<Vec<String>>,
+    pub baud: Option<u32>,
+    pub term: Option<String>,
+}
+
 /// The parsed vigil.toml. A missing file is the default configuration.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SystemConfig {
     /// Members of this group may use every control verb (root always may).
     pub admin_group: Option<String>,
     /// Target to bring up when neither `--target` nor `vigil.target=` says.
     pub default_target: Option<String>,
     pub ctrl_alt_del: CtrlAltDel,
+    /// Else /etc/hostname.
+    pub hostname: Option<String>,
+    /// A zoneinfo name such as `Europe/Paris`.
+    pub timezone: Option<String>,
+    /// LANG / LC_* for services; empty: /etc/locale.conf.
+    pub locale: BTreeMap<String, String>,
+    pub modules: Vec<String>,
+    /// Extra swap devices or files (paths, or UUID=/LABEL=).
+    pub swap: Vec<String>,
+    pub udev: UdevSetting,
+    pub tty: Vec<TtyConfig>,
+    pub sigterm: SigtermAction,
+    /// Upper bound on the whole shutdown sequence.
+    pub shutdown_timeout: Duration,
+    pub log_level: Level,
 }
+
+impl Default for SystemConfig {
+    fn default() -> Self {
+        SystemConfig {
+            admin_group: None,
+            default_target: None,
+            ctrl_alt_del: CtrlAltDel::Reboot,
+            hostname: None,
+            timezone: None,
+            locale: BTreeMap::new(),
+            modules: Vec::new(),
+            swap: Vec::new(),
+            udev: UdevSetting::Auto,
+            tty: Vec::new(),
+            sigterm: SigtermAction::Poweroff,
+            shutdown_timeout: Duration::from_secs(90),
+            log_level: Level::Info,
+        }
+    }
+}
+
+/// Every top-level key, for unknown-key hints.
+pub const KEYS: [&str; 13] = [
+    "hostname",
+    "timezone",
+    "locale",
+    "modules",
+    "swap",
+    "udev",
+    "tty",
+    "ctrl_alt_del",
+    "sigterm",
+    "shutdown_timeout",
+    "default_target",
+    "admin_group",
+    "log_level",
+];
+const TTY_KEYS: [&str; 5] = ["device", "getty", "args", "baud", "term"];
 
 /// Read and validate vigil.toml; problems are returned as readable messages
 /// naming file, line and field, and the rest of the file still applies.
 pub fn load_config(path: &Path) -> (SystemConfig, Vec<String>) {
-    let _ = path;
-    (SystemConfig::default(), Vec::new())
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_config(&text, &path.display().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (SystemConfig::default(), Vec::new()),
+        Err(e) => (
+            SystemConfig::default(),
+            vec![format!("{}: cannot read: {e}", path.display())],
+        ),
+    }
+}
+
+type SpannedTable = BTreeMap<Spanned<String>, Spanned<Value>>;
+
+#[derive(Deserialize)]
+struct TtySpans {
+    #[serde(default)]
+    tty: Vec<SpannedTable>,
+}
+
+#[derive(Deserialize)]
+struct LocaleSpans {
+    locale: SpannedTable,
+}
+
+/// Turns byte offsets into `file:line:col` messages.
+struct Ctx<'a> {
+    text: &'a str,
+    file: &'a str,
+    problems: Vec<(usize, String)>,
+}
+
+impl Ctx<'_> {
+    fn at(&mut self, span: Range<usize>, msg: String) {
+        let before = self.text.get(..span.start).unwrap_or(self.text);
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        self.problems
+            .push((span.start, format!("{}:{line}:{col}: {msg}", self.file)));
+    }
+}
+
+/// Parse vigil.toml text; `file` names it in messages.
+pub fn parse_config(text: &str, file: &str) -> (SystemConfig, Vec<String>) {
+    let mut cfg = SystemConfig::default();
+    let mut ctx = Ctx {
+        text,
+        file,
+        problems: Vec::new(),
+    };
+    let table: SpannedTable = match toml::from_str(text) {
+        Ok(t) => t,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            ctx.at(span, format!("syntax error: {}", e.message().trim()));
+            return (cfg, ctx.problems.into_iter().map(|p| p.1).collect());
+        }
+    };
+    for (key, value) in &table {
+        let name = key.get_ref().as_str();
+        let span = value.span();
+        let v = value.get_ref();
+        let res: Result<(), String> = match name {
+            "hostname" => string(v).and_then(|s| {
+                valid_hostname(&s)?;
+                cfg.hostname = Some(s);
+                Ok(())
+            }),
+            "timezone" => string(v).and_then(|s| {
+                if s.is_empty() || s.starts_with('/') || s.split('/').any(|p| p == "..") {
+                    return Err(format!(
+                        "{s:?} is not a zoneinfo name such as \"Europe/Paris\""
+                    ));
+                }
+                cfg.timezone = Some(s);
+                Ok(())
+            }),
+            "locale" => match v {
+                Value::String(s) => {
+                    cfg.locale.insert("LANG".into(), s.clone());
+                    Ok(())
+                }
+                Value::Table(_) => {
+                    locale_table(text, &mut ctx, &mut cfg);
+                    Ok(())
+                }
+                other => Err(format!(
+                    "expected a LANG string or a table of LANG/LC_* strings, found {}",
+                    other.type_str()
+                )),
+            },
+            "modules" => strings(v).map(|l| cfg.modules = l),
+            "swap" => strings(v).map(|l| cfg.swap = l),
+            "udev" => udev(v).map(|u| cfg.udev = u),
+            "tty" => {
+                if matches!(v, Value::Array(a) if a.iter().all(|t| t.is_table())) {
+                    ttys(text, &mut ctx, &mut cfg);
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "expected an array of tables ([[tty]]), found {}",
+                        v.type_str()
+                    ))
+                }
+            }
+            "ctrl_alt_del" => one_of(v, &["reboot", "poweroff", "ignore"]).map(|s| {
+                cfg.ctrl_alt_del = match s {
+                    "poweroff" => CtrlAltDel::Poweroff,
+                    "ignore" => CtrlAltDel::Ignore,
+                    _ => CtrlAltDel::Reboot,
+                }
+            }),
+            "sigterm" => one_of(v, &["poweroff", "reboot"]).map(|s| {
+                cfg.sigterm = if s == "reboot" {
+                    SigtermAction::Reboot
+                } else {
+                    SigtermAction::Poweroff
+                }
+            }),
+            "shutdown_timeout" => duration(v).map(|d| cfg.shutdown_timeout = d),
+            "default_target" => string(v).map(|s| cfg.default_target = Some(s)),
+            "admin_group" => string(v).map(|s| cfg.admin_group = Some(s)),
+            "log_level" => one_of(v, &["debug", "info", "warning", "error"]).map(|s| {
+                cfg.log_level = crate::boot::cmdline::parse_level(s).unwrap_or(Level::Info)
+            }),
+            _ => {
+                ctx.at(key.span(), unknown_key(name, &KEYS));
+                Ok(())
+            }
+        };
+        if let Err(msg) = res {
+            ctx.at(span, format!("{name}: {msg}"));
+        }
+    }
+    ctx.problems.sort_by_key(|p| p.0);
+    (cfg, ctx.problems.into_iter().map(|p| p.1).collect())
+}
+
+fn locale_table(text: &str, ctx: &mut Ctx<'_>, cfg: &mut SystemConfig) {
+    let Ok(spans) = toml::from_str::<LocaleSpans>(text) else {
+        return;
+    };
+    for (k, v) in spans.locale {
+        let key = k.get_ref();
+        if key != "LANG" && key != "LANGUAGE" && !key.starts_with("LC_") {
+            ctx.at(
+                k.span(),
+                format!("locale.{key}: not a locale variable (LANG, LANGUAGE or LC_*)"),
+            );
+            continue;
+        }
+        match v.get_ref() {
+            Value::String(s) => {
+                cfg.locale.insert(key.clone(), s.clone());
+            }
+            other => ctx.at(
+                v.span(),
+                format!(
+                    "locale.{key}: expected a string, found {}",
+                    other.type_str()
+                ),
+            ),
+        }
+    }
+}
+
+fn ttys(text: &str, ctx: &mut Ctx<'_>, cfg: &mut SystemConfig) {
+    let Ok(spans) = toml::from_str::<TtySpans>(text) else {
+        return;
+    };
+    for (i, table) in spans.tty.iter().enumerate() {
+        let mut tty = TtyConfig::default();
+        let mut ok = true;
+        let mut first = None;
+        for (k, v) in table {
+            let key = k.get_ref().as_str();
+            first = Some(first.map_or(k.span().start, |f: usize| f.min(k.span().start)));
+            let val = v.get_ref();
+            let res = match key {
+                "device" => string(val).map(|s| tty.device = s),
+                "getty" => string(val).map(|s| tty.getty = Some(PathBuf::from(s))),
+                "args" => strings(val).map(|a| tty.args = Some(a)),
+                "baud" => match val {
+                    Value::Integer(n) => u32::try_from(*n)
+                        .map(|b| tty.baud = Some(b))
+                        .map_err(|_| format!("{n} is not a baud rate")),
+                    Value::String(s) => s
+                        .parse()
+                        .map(|b| tty.baud = Some(b))
+                        .map_err(|_| format!("{s:?} is not a baud rate")),
+                    other => Err(format!("expected an integer, found {}", other.type_str())),
+                },
+                "term" => string(val).map(|s| tty.term = Some(s)),
+                _ => {
+                    ctx.at(k.span(), format!("tty: {}", unknown_key(key, &TTY_KEYS)));
+                    continue;
+                }
+            };
+            if let Err(msg) = res {
+                ok = false;
+                ctx.at(v.span(), format!("tty[{i}].{key}: {msg}"));
+            }
+        }
+        if tty.device.is_empty() {
+            ok = false;
+            let at = first.unwrap_or(0);
+            ctx.at(
+                at..at,
+                format!("tty[{i}]: `device` is required; entry ignored"),
+            );
+        }
+        if ok {
+            cfg.tty.push(tty);
+        }
+    }
+}
+
+fn string(v: &Value) -> Result<String, String> {
+    v.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("expected a string, found {}", v.type_str()))
+}
+
+fn strings(v: &Value) -> Result<Vec<String>, String> {
+    let Value::Array(a) = v else {
+        return Err(format!(
+            "expected an array of strings, found {}",
+            v.type_str()
+        ));
+    };
+    a.iter()
+        .map(|x| {
+            x.as_str().map(str::to_string).ok_or_else(|| {
+                format!(
+                    "expected an array of strings, found a {} in it",
+                    x.type_str()
+                )
+            })
+        })
+        .collect()
+}
+
+fn one_of<'a>(v: &Value, choices: &[&'a str]) -> Result<&'a str, String> {
+    let s = string(v)?;
+    choices.iter().copied().find(|c| *c == s).ok_or_else(|| {
+        format!(
+            "{s:?} is not one of {}{}",
+            choices.join(", "),
+            did_you_mean(&s, choices)
+        )
+    })
+}
+
+fn udev(v: &Value) -> Result<UdevSetting, String> {
+    match v {
+        Value::String(s) if s == "auto" => Ok(UdevSetting::Auto),
+        Value::String(s) if s == "none" => Ok(UdevSetting::None),
+        Value::String(s) => match shlex::split(s) {
+            Some(argv) if !argv.is_empty() => Ok(UdevSetting::Command(argv)),
+            _ => Err(format!("{s:?} is not a command line")),
+        },
+        Value::Array(_) => {
+            let argv = strings(v)?;
+            if argv.is_empty() {
+                Err("empty command".to_string())
+            } else {
+                Ok(UdevSetting::Command(argv))
+            }
+        }
+        other => Err(format!(
+            "expected \"auto\", \"none\", a command string or an argv array, found {}",
+            other.type_str()
+        )),
+    }
+}
+
+fn duration(v: &Value) -> Result<Duration, String> {
+    match v {
+        Value::Integer(n) => u64::try_from(*n)
+            .map(Duration::from_secs)
+            .map_err(|_| format!("{n} is negative")),
+        Value::String(s) => parse_duration(s),
+        other => Err(format!(
+            "expected a duration such as \"90s\", found {}",
+            other.type_str()
+        )),
+    }
+}
+
+/// `"500ms"`, `"90s"`, `"2m"`, `"1h"`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as \"90s\" or \"500ms\""))?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "m" | "min" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        "h" => Ok(Duration::from_secs(n.saturating_mul(3600))),
+        u => Err(format!("{s:?}: unknown unit {u:?} (use ms, s, m or h)")),
+    }
+}
+
+fn valid_hostname(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && !s.starts_with(['-', '.']);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a valid hostname (1-64 letters, digits, '-' and '.')"
+        ))
+    }
+}
+
+fn unknown_key(key: &str, known: &[&str]) -> String {
+    format!("unknown key `{key}`{}", did_you_mean(key, known))
+}
+
+/// ` (did you mean `x`?)` when some known word is close, else empty.
+pub fn did_you_mean(word: &str, known: &[&str]) -> String {
+    known
+        .iter()
+        .map(|k| (levenshtein(word, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default()
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
+            let del = prev.get(j + 1).copied().unwrap_or(0) + 1;
+            let ins = cur.last().copied().unwrap_or(0) + 1;
+            cur.push(sub.min(del).min(ins));
+        }
+        prev = cur;
+    }
+    prev.last().copied().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_is_default() {
+        let (c, p) = load_config(Path::new("/nonexistent/vigil.toml"));
+        assert_eq!(c, SystemConfig::default());
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn example_file_loads_cleanly() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/vigil.toml");
+        let (c, p) = load_config(&path);
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(c.hostname.as_deref(), Some("vigil-demo"));
+        assert_eq!(c.tty.len(), 2);
+        assert_eq!(c.modules, ["virtio_pci", "virtio_blk", "ext4", "loop"]);
+        assert_eq!(c.ctrl_alt_del, CtrlAltDel::Reboot);
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn full_settings() {
+        let text = r#"
+hostname = "box"
+timezone = "Europe/Paris"
+locale = { LANG = "en_US.UTF-8", LC_TIME = "C.UTF-8" }
+modules = ["loop"]
+swap = ["/swapfile"]
+udev = "/sbin/udevd --debug"
+ctrl_alt_del = "ignore"
+sigterm = "reboot"
+shutdown_timeout = "500ms"
+default_target = "multi-user"
+admin_group = "wheel"
+log_level = "debug"
+
+[[tty]]
+device = "ttyS1"
+baud = 9600
+term = "xterm"
+
+[[tty]]
+device = "/dev/tty1"
+getty = "/sbin/getty"
+args = ["38400", "tty1"]
+"#;
+        let (c, p) = parse_config(text, "vigil.toml");
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(c.timezone.as_deref(), Some("Europe/Paris"));
+        assert_eq!(c.locale.get("LC_TIME").map(String::as_str), Some("C.UTF-8"));
+        assert_eq!(
+            c.udev,
+            UdevSetting::Command(vec!["/sbin/udevd".into(), "--debug".into()])
+        );
+        assert_eq!(c.ctrl_alt_del, CtrlAltDel::Ignore);
+        assert_eq!(c.sigterm, SigtermAction::Reboot);
+        assert_eq!(c.shutdown_timeout, Duration::from_millis(500));
+        assert_eq!(c.log_level, Level::Debug);
+        assert_eq!(c.tty[0].baud, Some(9600));
+        assert_eq!(
+            c.tty[1].args.as_deref(),
+            Some(&["38400".to_string(), "tty1".to_string()][..])
+        );
+        let (c, _) = parse_config("locale = \"C.UTF-8\"\nudev = \"none\"", "f");
+        assert_eq!(c.locale.get("LANG").map(String::as_str), Some("C.UTF-8"));
+        assert_eq!(c.udev, UdevSetting::None);
+    }
+
+    #[test]
+    fn errors_name_line_col_and_field_and_the_rest_applies() {
+        let text = "hostname = \"ok-host\"\nhostnme = \"x\"\nctrl_alt_del = \"rebot\"\nmodules = [\"a\", 3]\n\n[[tty]]\ndevice = \"ttyS0\"\nbuad = 9600\n\n[[tty]]\nterm = \"vt100\"\n";
+        let (c, p) = parse_config(text, "/etc/vigil/vigil.toml");
+        assert_eq!(c.hostname.as_deref(), Some("ok-host"));
+        assert_eq!(c.tty.len(), 1, "the tty with an unknown key still applies");
+        assert_eq!(c.tty[0].device, "ttyS0");
+        assert_eq!(
+            p,
+            [
+                "/etc/vigil/vigil.toml:2:1: unknown key `hostnme` (did you mean `hostname`?)",
+                "/etc/vigil/vigil.toml:3:16: ctrl_alt_del: \"rebot\" is not one of reboot, poweroff, ignore (did you mean `reboot`?)",
+                "/etc/vigil/vigil.toml:4:11: modules: expected an array of strings, found a integer in it",
+                "/etc/vigil/vigil.toml:8:1: tty: unknown key `buad` (did you mean `baud`?)",
+                "/etc/vigil/vigil.toml:11:1: tty[1]: `device` is required; entry ignored",
+            ]
+        );
+    }
+
+    #[test]
+    fn nested_errors_are_located() {
+        let text = "locale = { LANG = \"C.UTF-8\", LC_TIME = 5, PATH = \"/x\" }\n[tty]\ndevice = \"ttyS0\"\n";
+        let (c, p) = parse_config(text, "f");
+        assert_eq!(c.locale.get("LANG").map(String::as_str), Some("C.UTF-8"));
+        assert_eq!(c.locale.len(), 1);
+        assert!(c.tty.is_empty());
+        assert_eq!(
+            p,
+            [
+                "f:1:40: locale.LC_TIME: expected a string, found integer",
+                "f:1:43: locale.PATH: not a locale variable (LANG, LANGUAGE or LC_*)",
+                "f:2:1: tty: expected an array of tables ([[tty]]), found table",
+            ]
+        );
+        let (c, p) = parse_config(
+            "tty = [{ device = \"ttyS2\", baud = \"fast\" }, { device = \"hvc0\" }]",
+            "f",
+        );
+        assert_eq!(c.tty.len(), 1);
+        assert_eq!(c.tty[0].device, "hvc0");
+        assert_eq!(p, ["f:1:35: tty[0].baud: \"fast\" is not a baud rate"]);
+    }
+
+    #[test]
+    fn syntax_error_is_located_and_defaults_apply() {
+        let (c, p) = parse_config("hostname = \"a\"\nmodules = [\n", "v.toml");
+        assert_eq!(c, SystemConfig::default());
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("v.toml:"), "{p:?}");
+        assert!(p[0].contains("syntax error"), "{p:?}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("s").is_err());
+    }
 }

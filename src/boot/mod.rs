@@ -1,1 +1,147 @@
-//! Early-boot steps run when vigil is PID 1. (Skeleton: the boot helper fills this in.)
+//! Early-boot steps run when vigil is PID 1, before the event loop. Each
+//! step returns a `StepReport`; none panics and none stops the boot.
+//! `run_early_boot` runs them all in order and hands back what the event
+//! loop needs: the base environment and the generated units.
+
+pub mod blkid;
+pub mod cmdline;
+pub mod fsmount;
+pub mod fstab;
+pub mod host;
+pub mod modules;
+pub mod mountinfo;
+pub mod mounts;
+pub mod report;
+pub mod sys;
+pub mod units;
+
+use std::path::Path;
+
+pub use cmdline::CmdlineOptions;
+pub use report::{Outcome, StepBuilder, StepReport};
+pub use sys::{RealSyscall, Recording, Syscall};
+
+use crate::config::SystemConfig;
+use crate::unit::UnitDef;
+
+/// What boot produced for the rest of vigil.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BootOutput {
+    /// Environment every service starts from (PATH, TZ, LANG/LC_*), in order.
+    pub base_env: Vec<(String, String)>,
+    /// Getty and udev units, to add to the loaded unit set.
+    pub generated_units: Vec<UnitDef>,
+    /// `vigil.target=` / `vigil.log=` from /proc/cmdline.
+    pub cmdline: CmdlineOptions,
+}
+
+/// Parse /proc/cmdline (empty options if unreadable).
+pub fn kernel_cmdline(sys: &dyn Syscall) -> CmdlineOptions {
+    sys.read_to_string(Path::new("/proc/cmdline"))
+        .map(|t| cmdline::parse_cmdline(&t))
+        .unwrap_or_default()
+}
+
+/// Every early-boot step in order: essential mounts, Ctrl-Alt-Del off,
+/// kernel command line, hostname, modules, fstab, swap, timezone/locale,
+/// udev units, getty units. Blocking (modprobe has a timeout per module).
+pub fn run_early_boot(sys: &dyn Syscall, cfg: &SystemConfig) -> (Vec<StepReport>, BootOutput) {
+    let mut reports = vec![
+        mounts::mount_essential(sys),
+        crate::shutdown::disable_ctrl_alt_del(sys),
+    ];
+    let step = StepBuilder::start("cmdline");
+    let cmd = kernel_cmdline(sys);
+    let mut step = step;
+    for p in &cmd.problems {
+        step.note(p.clone());
+    }
+    let summary = format!(
+        "target={} log={}",
+        cmd.target.as_deref().unwrap_or("-"),
+        cmd.log_level
+            .map_or("-".to_string(), |l| format!("{l:?}").to_lowercase())
+    );
+    reports.push(step.finish(summary));
+    reports.push(host::set_hostname(sys, cfg));
+    let names = modules::module_list(sys, &cfg.modules);
+    reports.push(modules::load_modules(sys, &names));
+    let (entries, errors) = fsmount::read_fstab(sys);
+    reports.push(fsmount::mount_fstab(sys, &entries, &errors));
+    reports.push(fsmount::activate_swap(sys, &entries, &cfg.swap));
+    let (r, base_env) = host::host_environment(sys, cfg);
+    reports.push(r);
+    let (r, mut generated_units) = units::udev_units(sys, &cfg.udev);
+    reports.push(r);
+    let (r, gettys) = units::getty_units(sys, &cfg.tty);
+    reports.push(r);
+    generated_units.extend(gettys);
+    (
+        reports,
+        BootOutput {
+            base_env,
+            generated_units,
+            cmdline: cmd,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{TtyConfig, UdevSetting};
+    use nix::errno::Errno;
+
+    #[test]
+    fn full_boot_on_a_fake_host_goes_on_past_failures() {
+        let sys = Recording::new();
+        sys.add_dir("/proc").add_dir("/sys").add_dir("/dev");
+        sys.add_file(
+            "/proc/cmdline",
+            "console=ttyS0 vigil.target=rescue vigil.log=bogus\n",
+        );
+        sys.add_file("/etc/fstab", "/dev/vdb /mnt/data ext4 defaults 0 2\n");
+        sys.add_file(
+            "/lib/modules/6.1.0-test/modules.dep",
+            "kernel/drivers/block/loop.ko:\n",
+        );
+        sys.fail("mount /proc", Errno::EPERM, None);
+        let cfg = SystemConfig {
+            hostname: Some("h".into()),
+            modules: vec!["loop".into(), "missing".into()],
+            udev: UdevSetting::None,
+            tty: vec![TtyConfig {
+                device: "ttyS1".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let (reports, out) = run_early_boot(&sys, &cfg);
+        let names: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "essential-mounts",
+                "ctrl-alt-del",
+                "cmdline",
+                "hostname",
+                "modules",
+                "fstab",
+                "swap",
+                "timezone-locale",
+                "udev",
+                "gettys"
+            ]
+        );
+        assert!(!reports[0].is_ok());
+        assert!(!reports[4].is_ok());
+        assert!(reports[5].is_ok(), "{}", reports[5]);
+        assert_eq!(out.cmdline.target.as_deref(), Some("rescue"));
+        assert_eq!(out.cmdline.problems.len(), 1);
+        assert_eq!(out.generated_units.len(), 1);
+        assert_eq!(out.base_env.first().map(|e| e.0.as_str()), Some("PATH"));
+        let texts = sys.texts();
+        assert!(texts.contains(&"mount /mnt/data".to_string()));
+        assert!(texts.contains(&"cad false".to_string()));
+    }
+}
