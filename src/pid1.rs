@@ -1,10 +1,21 @@
 //! vigil as the machine's init: early boot, the event loop, final shutdown.
+//! Nothing here may end the process: every failure is logged and the boot
+//! (or the shutdown) goes on.
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use crate::config::SystemConfig;
+use crate::boot::{run_early_boot_with, RealSyscall, StepReport};
+use crate::config::{load_config, SigtermAction, SystemConfig};
 use crate::log::Logger;
+use crate::manager::{Level, PowerAction};
+use crate::runtime::event_loop::{run, LoopOptions, HANDLED_SIGNALS};
+use crate::runtime::reap::reap_all;
+use crate::shutdown::{final_reboot, final_steps};
+
+/// How long processes left after the units stopped get between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(3);
 
 /// The gid of vigil.toml's `admin_group`, if set and known.
 pub fn admin_gid(config: &SystemConfig, log: &mut Logger) -> Option<u32> {
@@ -26,15 +37,116 @@ pub fn admin_gid(config: &SystemConfig, log: &mut Logger) -> Option<u32> {
     }
 }
 
-/// Boot the machine, supervise until a power action, shut down. Never
-/// returns normally on a real machine: it ends in reboot(2).
+/// Block the signals vigil handles, so that any that arrive during early
+/// boot stay pending (the kernel drops unhandled signals to PID 1 unless they
+/// are blocked) and are read from the signalfd once the loop runs.
+fn block_signals(log: &mut Logger) {
+    let mut set = nix::sys::signal::SigSet::empty();
+    for sig in HANDLED_SIGNALS {
+        if let Ok(s) = nix::sys::signal::Signal::try_from(sig) {
+            set.add(s);
+        }
+    }
+    if let Err(e) = set.thread_block() {
+        log.error(&format!("blocking signals: {e}"));
+    }
+}
+
+fn log_step(log: &mut Logger, report: &StepReport) {
+    let level = if report.is_ok() {
+        Level::Info
+    } else {
+        Level::Warning
+    };
+    for line in report.to_string().lines() {
+        log.log(level, line.trim_start());
+    }
+}
+
+/// Reap what exited; false once no child is left at all.
+fn children_left() -> bool {
+    reap_all();
+    !matches!(
+        nix::sys::wait::waitpid(
+            nix::unistd::Pid::from_raw(-1),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG)
+        ),
+        Err(nix::errno::Errno::ECHILD)
+    )
+}
+
+/// Boot the machine, supervise until a power action, shut down. On a real
+/// machine it ends in reboot(2); if the kernel refuses, vigil stays alive
+/// reaping children rather than exit (which would panic the kernel).
 pub fn main(
     units: &Path,
-    config: &Path,
+    config_path: &Path,
     socket: &Path,
     target: Option<String>,
     log: &mut Logger,
 ) -> ExitCode {
-    let _ = (units, config, socket, target, log);
-    ExitCode::FAILURE
+    block_signals(log);
+    log.info(&format!(
+        "vigil {} starting as PID 1",
+        env!("CARGO_PKG_VERSION")
+    ));
+    let sys = RealSyscall;
+    let (config, problems) = load_config(config_path);
+    log.set_level(config.log_level);
+    for p in &problems {
+        log.error(p);
+    }
+    let boot_started = crate::runtime::timer::monotonic_now();
+    let (_, out) = run_early_boot_with(&sys, &config, &mut |report| {
+        log_step(log, report);
+        // /dev/kmsg exists once the first step has mounted /dev; a no-op after that.
+        log.attach_kmsg(Path::new("/dev/kmsg"));
+    });
+    if let Some(level) = out.cmdline.log_level {
+        log.set_level(level);
+    }
+    log.info(&format!(
+        "early boot done in {}ms",
+        crate::runtime::timer::monotonic_now()
+            .saturating_sub(boot_started)
+            .as_millis()
+    ));
+    let target = target
+        .or_else(|| out.cmdline.target.clone())
+        .or_else(|| config.default_target.clone())
+        .unwrap_or_else(|| "default".to_string());
+    let opts = LoopOptions {
+        units_dir: units.to_path_buf(),
+        socket_path: socket.to_path_buf(),
+        notify_path: socket.with_file_name("notify"),
+        target,
+        pid1: true,
+        admin_gid: admin_gid(&config, log),
+        base_env: out.base_env,
+        generated: out.generated_units,
+        sigterm_action: match config.sigterm {
+            SigtermAction::Poweroff => PowerAction::Poweroff,
+            SigtermAction::Reboot => PowerAction::Reboot,
+        },
+        ctrl_alt_del: config.ctrl_alt_del,
+        shutdown_timeout: config.shutdown_timeout,
+    };
+    let action = match run(opts, log) {
+        Ok(action) => action,
+        Err(e) => {
+            log.error(&format!("{e}; cannot supervise, powering off"));
+            PowerAction::Poweroff
+        }
+    };
+    log.info(&format!("shutting down: {action:?}"));
+    for report in final_steps(&sys, KILL_GRACE, &mut children_left) {
+        log_step(log, &report);
+    }
+    let report = final_reboot(&sys, action);
+    log_step(log, &report);
+    // Still here: reboot(2) failed. Never exit as PID 1.
+    loop {
+        reap_all();
+        std::thread::sleep(Duration::from_secs(60));
+    }
 }

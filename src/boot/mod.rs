@@ -45,14 +45,23 @@ pub fn kernel_cmdline(sys: &dyn Syscall) -> CmdlineOptions {
 /// Every early-boot step in order: essential mounts, Ctrl-Alt-Del off,
 /// kernel command line, hostname, modules, fstab, swap, timezone/locale,
 /// udev units, getty units. Blocking (modprobe has a timeout per module).
-pub fn run_early_boot(sys: &dyn Syscall, cfg: &SystemConfig) -> (Vec<StepReport>, BootOutput) {
-    let mut reports = vec![
-        mounts::mount_essential(sys),
-        crate::shutdown::disable_ctrl_alt_del(sys),
-    ];
-    let step = StepBuilder::start("cmdline");
+/// `on_step` sees each report as soon as its step ends, so a step that hangs
+/// is visible in the log (the first one mounts /dev, after which the caller
+/// can attach /dev/kmsg).
+pub fn run_early_boot_with(
+    sys: &dyn Syscall,
+    cfg: &SystemConfig,
+    on_step: &mut dyn FnMut(&StepReport),
+) -> (Vec<StepReport>, BootOutput) {
+    let mut reports = Vec::new();
+    let mut push = |r: StepReport, reports: &mut Vec<StepReport>| {
+        on_step(&r);
+        reports.push(r);
+    };
+    push(mounts::mount_essential(sys), &mut reports);
+    push(crate::shutdown::disable_ctrl_alt_del(sys), &mut reports);
+    let mut step = StepBuilder::start("cmdline");
     let cmd = kernel_cmdline(sys);
-    let mut step = step;
     for p in &cmd.problems {
         step.note(p.clone());
     }
@@ -62,19 +71,22 @@ pub fn run_early_boot(sys: &dyn Syscall, cfg: &SystemConfig) -> (Vec<StepReport>
         cmd.log_level
             .map_or("-".to_string(), |l| format!("{l:?}").to_lowercase())
     );
-    reports.push(step.finish(summary));
-    reports.push(host::set_hostname(sys, cfg));
+    push(step.finish(summary), &mut reports);
+    push(host::set_hostname(sys, cfg), &mut reports);
     let names = modules::module_list(sys, &cfg.modules);
-    reports.push(modules::load_modules(sys, &names));
+    push(modules::load_modules(sys, &names), &mut reports);
     let (entries, errors) = fsmount::read_fstab(sys);
-    reports.push(fsmount::mount_fstab(sys, &entries, &errors));
-    reports.push(fsmount::activate_swap(sys, &entries, &cfg.swap));
+    push(fsmount::mount_fstab(sys, &entries, &errors), &mut reports);
+    push(
+        fsmount::activate_swap(sys, &entries, &cfg.swap),
+        &mut reports,
+    );
     let (r, base_env) = host::host_environment(sys, cfg);
-    reports.push(r);
+    push(r, &mut reports);
     let (r, mut generated_units) = units::udev_units(sys, &cfg.udev);
-    reports.push(r);
+    push(r, &mut reports);
     let (r, gettys) = units::getty_units(sys, &cfg.tty);
-    reports.push(r);
+    push(r, &mut reports);
     generated_units.extend(gettys);
     (
         reports,
@@ -84,6 +96,11 @@ pub fn run_early_boot(sys: &dyn Syscall, cfg: &SystemConfig) -> (Vec<StepReport>
             cmdline: cmd,
         },
     )
+}
+
+/// `run_early_boot_with` without a per-step callback.
+pub fn run_early_boot(sys: &dyn Syscall, cfg: &SystemConfig) -> (Vec<StepReport>, BootOutput) {
+    run_early_boot_with(sys, cfg, &mut |_| {})
 }
 
 #[cfg(test)]
