@@ -1,0 +1,30 @@
+#!/bin/bash
+# The whole test suite of vigil, runnable on a fresh Debian machine as root:
+#   1. installs what the tests need (rig/fetch.sh: qemu, busybox, kmod, udev, agetty,
+#      Debian's kernel unpacked into .rig-cache; systemd-notify for notify tests),
+#   2. checks formatting and lints,
+#   3. builds vigil and the qemu test image,
+#   4. runs every test: unit tests, integration tests of the real binaries, and the
+#      end-to-end boots of Debian's kernel with vigil as PID 1 (VIGIL_BOOT_TESTS=1).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "host packages and kernel"
+if ! command -v systemd-notify >/dev/null || ! command -v setpriv >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd util-linux >&2
+fi
+rig/fetch.sh
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+
+step "build"
+cargo build --release --bins
+rig/build-image.sh --system rig/systems/test
+
+step "tests"
+VIGIL_BOOT_TESTS=1 cargo test --all-targets -- "$@"
