@@ -117,6 +117,7 @@ pub fn main(
         .unwrap_or_else(|| "default".to_string());
     let opts = LoopOptions {
         units_dir: units.to_path_buf(),
+        config_path: config_path.to_path_buf(),
         socket_path: socket.to_path_buf(),
         notify_path: socket.with_file_name("notify"),
         target,

@@ -102,6 +102,7 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| "default".to_string());
     let opts = LoopOptions {
         units_dir: args.units.clone(),
+        config_path: args.config.clone(),
         notify_path: args.socket.with_file_name("notify"),
         socket_path: args.socket.clone(),
         target,
@@ -111,7 +112,7 @@ fn main() -> ExitCode {
         generated: Vec::new(),
         sigterm_action: PowerAction::Exit,
         ctrl_alt_del: config.ctrl_alt_del,
-        shutdown_timeout: std::time::Duration::from_secs(90),
+        shutdown_timeout: config.shutdown_timeout,
     };
     log.info(&format!(
         "vigil {} supervising {} (pid {})",

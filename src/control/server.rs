@@ -377,6 +377,13 @@ impl ControlServer {
     }
 
     /// Register this for readability; call `accept` when it fires.
+    /// Change the admin group (a config reload). Rights are fixed when a
+    /// connection is accepted, so this applies to new connections.
+    pub fn set_admin_gid(&mut self, admin_gid: Option<u32>) {
+        self.admin_gid = admin_gid;
+    }
+
+    /// The listening socket, for the event loop's epoll set.
     pub fn listener_fd(&self) -> RawFd {
         self.listener.as_raw_fd()
     }

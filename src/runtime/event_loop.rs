@@ -46,6 +46,8 @@ pub const HANDLED_SIGNALS: [i32; 8] = [
 #[derive(Debug, Clone)]
 pub struct LoopOptions {
     pub units_dir: PathBuf,
+    /// vigil.toml: re-read on reload; the settings that can apply live do.
+    pub config_path: PathBuf,
     pub socket_path: PathBuf,
     pub notify_path: PathBuf,
     pub target: String,
@@ -265,16 +267,7 @@ impl Shell<'_> {
                 self.send(client, &reply);
                 None
             }
-            Action::Reload { client } => {
-                let (units, diagnostics, broken) =
-                    load_units(&self.opts.units_dir, &self.opts.generated);
-                Some(Event::Reloaded {
-                    units,
-                    diagnostics,
-                    broken,
-                    client,
-                })
-            }
+            Action::Reload { client } => Some(self.reload(client)),
             Action::Log { level, message } => {
                 self.log.log(level, &message);
                 None
@@ -399,18 +392,47 @@ impl Shell<'_> {
                 });
             }
             libc::SIGHUP | libc::SIGUSR1 => {
-                self.log.info("reloading units on signal");
-                let (units, diagnostics, broken) =
-                    load_units(&self.opts.units_dir, &self.opts.generated);
-                self.feed(Event::Reloaded {
-                    units,
-                    diagnostics,
-                    broken,
-                    client: None,
-                });
+                self.log.info("reloading configuration on signal");
+                let event = self.reload(None);
+                self.feed(event);
             }
             libc::SIGUSR2 => self.dump_state(),
             other => self.log.debug(&format!("ignoring signal {other}")),
+        }
+    }
+
+    /// Re-read vigil.toml (applying what can change live: admin group,
+    /// Ctrl-Alt-Del and SIGTERM actions, shutdown timeout) and the
+    /// units directory; returns the event for the manager. A broken vigil.toml
+    /// keeps the previous settings for what it could not parse.
+    fn reload(&mut self, client: Option<u64>) -> Event {
+        let (config, problems) = crate::config::load_config(&self.opts.config_path);
+        let mut diagnostics: Vec<String> = problems;
+        for p in &diagnostics {
+            self.log.error(p);
+        }
+        if diagnostics.is_empty() {
+            self.opts.admin_gid = crate::pid1::admin_gid(&config, self.log);
+            if let Some(server) = self.server.as_mut() {
+                server.set_admin_gid(self.opts.admin_gid);
+            }
+            self.opts.ctrl_alt_del = config.ctrl_alt_del;
+            self.opts.shutdown_timeout = config.shutdown_timeout;
+            if self.opts.pid1 {
+                self.opts.sigterm_action = match config.sigterm {
+                    crate::config::SigtermAction::Poweroff => PowerAction::Poweroff,
+                    crate::config::SigtermAction::Reboot => PowerAction::Reboot,
+                };
+            }
+        }
+        let (units, unit_diagnostics, broken) =
+            load_units(&self.opts.units_dir, &self.opts.generated);
+        diagnostics.extend(unit_diagnostics);
+        Event::Reloaded {
+            units,
+            diagnostics,
+            broken,
+            client,
         }
     }
 
