@@ -182,6 +182,8 @@ pub struct Manager {
     shutdown: Option<PowerAction>,
     power_off_sent: bool,
     waiters: Vec<Waiter>,
+    /// Why the boot is degraded beyond failed units (a missing target).
+    boot_problem: Option<String>,
     /// Removed by a reload: deleted once stopped.
     doomed: BTreeSet<String>,
     actions: Vec<Action>,
@@ -208,6 +210,7 @@ impl Manager {
             power_off_sent: false,
             waiters: Vec::new(),
             doomed: BTreeSet::new(),
+            boot_problem: None,
             actions: Vec::new(),
             now,
         }
@@ -306,7 +309,9 @@ impl Manager {
             "stopping"
         } else if self.boot != BootState::Reached {
             "starting"
-        } else if self.services.values().any(|s| s.phase == Phase::Failed) {
+        } else if self.boot_problem.is_some()
+            || self.services.values().any(|s| s.phase == Phase::Failed)
+        {
             "degraded"
         } else {
             "running"
@@ -317,15 +322,22 @@ impl Manager {
 
     fn on_boot(&mut self) {
         if !self.services.contains_key(&self.target) {
-            self.log(
-                Level::Error,
-                format!(
-                    "boot target {:?} does not exist; starting nothing (the control socket stays up)",
-                    self.target
-                ),
-            );
-            self.boot = BootState::Reached;
-            return;
+            // A typo'd vigil.target= must not leave the machine without its
+            // gettys and services: fall back to the default target, degraded.
+            let problem = format!("boot target {:?} does not exist", self.target);
+            if self.target != DEFAULT_TARGET && self.services.contains_key(DEFAULT_TARGET) {
+                self.log(
+                    Level::Error,
+                    format!("{problem}; starting {DEFAULT_TARGET:?} instead"),
+                );
+                self.target = DEFAULT_TARGET.to_string();
+            } else {
+                self.log(Level::Error, format!("{problem}; starting nothing"));
+                self.boot_problem = Some(problem);
+                self.boot = BootState::Reached;
+                return;
+            }
+            self.boot_problem = Some(problem);
         }
         self.log(Level::Info, format!("starting target {}", self.target));
         self.boot = BootState::Starting;
@@ -1440,6 +1452,9 @@ impl Manager {
         self.actions.push(Action::Log { level, message });
     }
 }
+
+/// The target booted when nothing else is asked for; implicit if no file defines it.
+pub const DEFAULT_TARGET: &str = "default";
 
 /// After SIGKILL, how long to wait for the exit before giving up on a process.
 const ABANDON_AFTER: Duration = Duration::from_secs(5);

@@ -669,3 +669,25 @@ fn unprivileged_view_list_contains_reason() {
         .unwrap()
         .starts_with("could not start"));
 }
+
+#[test]
+fn missing_boot_target_falls_back_to_default_degraded() {
+    let mut map: BTreeMap<String, UnitDef> = BTreeMap::new();
+    map.insert("default".into(), target("default"));
+    map.insert("getty".into(), svc("getty"));
+    let mut m = Manager::new(map, "resuce", true, now(Duration::ZERO));
+    let acts = m.handle(Event::Boot, now(Duration::ZERO));
+    assert_eq!(spawned(&acts), vec!["getty"]);
+    assert!(logs(&acts)
+        .iter()
+        .any(|l| l == "boot target \"resuce\" does not exist; starting \"default\" instead"));
+    let acts = m.handle(
+        Event::Spawned {
+            unit: "getty".into(),
+            result: Ok(5),
+        },
+        now(Duration::ZERO),
+    );
+    assert!(logs(&acts).iter().any(|l| l.starts_with("started getty")));
+    assert_eq!(m.system_state(), "degraded");
+}
