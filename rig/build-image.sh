@@ -15,6 +15,7 @@
 #   --ctl FILE    installed as /usr/bin/vigilctl with poweroff/reboot/halt/shutdown linked
 #                 to it (default target/release/vigilctl when --init is the default).
 #                 --no-ctl keeps busybox's power applets instead.
+#   --overlay DIR copied over the root last (repeatable), e.g. /etc/rig for a shell init
 #   --gzip        compress the initramfs (smaller file, slower boot under TCG)
 set -euo pipefail
 
@@ -28,6 +29,7 @@ INIT=
 CTL=
 NO_CTL=0
 GZIP=0
+OVERLAYS=()
 while [ $# -gt 0 ]; do
   case "$1" in
   --system) SYSTEM=$2; shift 2 ;;
@@ -35,8 +37,9 @@ while [ $# -gt 0 ]; do
   --init) INIT=$2; shift 2 ;;
   --ctl) CTL=$2; shift 2 ;;
   --no-ctl) NO_CTL=1; shift ;;
+  --overlay) OVERLAYS+=("$2"); shift 2 ;;
   --gzip) GZIP=1; shift ;;
-  -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
   *) echo "rig/build-image: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -144,10 +147,10 @@ declare -A LIBS=()
 for elf in "${ELFS[@]}"; do
   while read -r lib; do
     [ -n "$lib" ] && LIBS[$lib]=1
-  done < <(ldd "$elf" 2>/dev/null | awk '/=> \// {print $3} /^\s*\/[^ ]+ \(/ {print $1}')
+  done < <(ldd "$elf" 2>/dev/null | awk '/=> \// {print $3} /^[ \t]*\/[^ ]+ \(/ {print $1}')
 done
 for lib in "${!LIBS[@]}"; do
-  [ -e "$ROOT$lib" ] || [ -L "$ROOT$lib" ] || put "$lib" "$lib" 644
+  [ -e "$ROOT$lib" ] || [ -L "$ROOT$lib" ] || put "$lib" "$lib" 755
 done
 
 # ---- kernel modules ---------------------------------------------------------------
@@ -207,6 +210,7 @@ mkdir -p "$ROOT/etc/vigil/units"
 if [ -d "$SYSTEM/units" ]; then cp -r "$SYSTEM/units/." "$ROOT/etc/vigil/units/"; fi
 # Free-form overlay (scripts, modules-load.d, mount points...).
 if [ -d "$SYSTEM/rootfs" ]; then cp -a --remove-destination "$SYSTEM/rootfs/." "$ROOT/"; fi
+for o in "${OVERLAYS[@]}"; do cp -a --remove-destination "$o/." "$ROOT/"; done
 # Mount points named in fstab exist in the image.
 if [ -f "$ROOT/etc/fstab" ]; then
   awk '$1 !~ /^#/ && $2 ~ /^\// {print $2}' "$ROOT/etc/fstab" | while read -r mp; do mkdir -p "$ROOT$mp"; done
