@@ -66,6 +66,7 @@ DATA_SIZE=32M
 SWAP_UUID=5a1e0000-0000-4000-8000-00000000543a
 SWAP_SIZE=32M
 EXTRA_MODULES=
+WITH_UDEV=1 # 0: no systemd-udevd in the image (the boot benchmark)
 # shellcheck source=/dev/null
 [ -f "$SYSTEM/disk.env" ] && . "$SYSTEM/disk.env"
 
@@ -115,15 +116,18 @@ put /sbin/agetty /usr/sbin/agetty
 put /bin/kmod /usr/bin/kmod
 for t in modprobe insmod rmmod lsmod depmod modinfo; do link /usr/bin/kmod "/usr/sbin/$t"; done
 rm -f "$ROOT/usr/bin/lsmod" # busybox puts lsmod in /bin, kmod's is in /sbin
-put /bin/udevadm /usr/bin/udevadm
-link /usr/bin/udevadm /usr/lib/systemd/systemd-udevd
-link /usr/lib/systemd/systemd-udevd /usr/sbin/udevd
-mkdir -p "$ROOT/usr/lib/udev" "$ROOT/etc/udev/rules.d"
-# Rules and helpers; hwdb.bin (~10 MB of vendor names) is left out on purpose.
-(cd /usr/lib/udev && find . ! -name hwdb.bin ! -path './hwdb.d*' | cpio -pdm --quiet "$ROOT/usr/lib/udev")
-for f in "$ROOT"/usr/lib/udev/*; do
-  [ -f "$f" ] && [ "$(head -c4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ] && ELFS+=("$f")
-done
+if [ "${WITH_UDEV:-1}" = 1 ]; then
+  put /bin/udevadm /usr/bin/udevadm
+  link /usr/bin/udevadm /usr/lib/systemd/systemd-udevd
+  link /usr/lib/systemd/systemd-udevd /usr/sbin/udevd
+  mkdir -p "$ROOT/usr/lib/udev" "$ROOT/etc/udev/rules.d"
+  # Rules and helpers; hwdb.bin (~10 MB of vendor names) is left out on purpose.
+  (cd /usr/lib/udev && find . ! -name hwdb.bin ! -path './hwdb.d*' | cpio -pdm --quiet "$ROOT/usr/lib/udev")
+  for f in "$ROOT"/usr/lib/udev/*; do
+    if [ -f "$f" ] && [ "$(head -c4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ]; then ELFS+=("$f"); fi
+  done
+  printf 'udev_log=info\n' >"$ROOT/etc/udev/udev.conf"
+fi
 # systemd-notify drags in libsystemd-shared (3 MB): only for systems that ask.
 if [ "${WANT_SYSTEMD_NOTIFY:-0}" = 1 ]; then put /bin/systemd-notify /usr/bin/systemd-notify; fi
 
@@ -202,7 +206,6 @@ printf '127.0.0.1 localhost\n' >"$ROOT/etc/hosts"
 printf 'PRETTY_NAME="vigil rig (%s)"\nID=vigil-rig\n' "$NAME" >"$ROOT/etc/os-release"
 printf 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin\n' >"$ROOT/etc/profile"
 ln -s /proc/self/mounts "$ROOT/etc/mtab"
-printf 'udev_log=info\n' >"$ROOT/etc/udev/udev.conf"
 [ -f "$SYSTEM/hostname" ] && cp "$SYSTEM/hostname" "$ROOT/etc/hostname"
 [ -f "$SYSTEM/fstab" ] && cp "$SYSTEM/fstab" "$ROOT/etc/fstab"
 mkdir -p "$ROOT/etc/vigil/units"
@@ -235,7 +238,7 @@ rm -rf "$datadir"
 mkdir -p "$datadir"
 if [ -d "$SYSTEM/data" ]; then cp -a "$SYSTEM/data/." "$datadir/"; fi
 rm -f "$OUT/data.ext4" "$OUT/swap.img"
-mkfs.ext4 -q -F -L "$DATA_LABEL" -U "$DATA_UUID" -E root_owner=0:0 -d "$datadir" "$OUT/data.ext4" "$DATA_SIZE"
+mkfs.ext4 -q -F -L "$DATA_LABEL" -U "$DATA_UUID" -E root_owner=0:0 -d "$datadir" "$OUT/data.ext4" "$DATA_SIZE" >/dev/null
 truncate -s "$SWAP_SIZE" "$OUT/swap.img"
 mkswap -q -L vigilswap -U "$SWAP_UUID" "$OUT/swap.img" >/dev/null
 

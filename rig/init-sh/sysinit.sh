@@ -2,8 +2,10 @@
 # A plain shell-script init that does a test system's early boot the obvious way.
 # Two jobs: prove the rig's pieces (modules, udevd, fstab, swap, agetty on ttyS1)
 # independently of vigil, and be the baseline of rig/bench-boot.sh.
-# Reads /etc/rig/modules (names, one a line) and runs every /etc/rig/services/*
-# in the background. SIGUSR2/SIGTERM (busybox poweroff/reboot) power the guest off.
+# Reads /etc/rig/modules (names, one a line), starts udev when /etc/rig/udev says 1,
+# runs every /etc/rig/services/* in the background, then /etc/rig/up (if any) in the
+# foreground, and keeps an agetty on ttyS1 when /etc/rig/getty exists.
+# SIGUSR2/SIGTERM (busybox poweroff) power the guest off; SIGINT reboots.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin
 t0=$(cut -d' ' -f1 /proc/uptime 2>/dev/null)
 mount -t proc proc /proc
@@ -35,7 +37,8 @@ trap 'reboot -f' INT
 for s in /etc/rig/services/*; do
   [ -x "$s" ] && "$s" &
 done
-if [ -e /dev/ttyS1 ] && [ -x /sbin/agetty ]; then
+[ -x /etc/rig/up ] && /etc/rig/up
+if [ -f /etc/rig/getty ] && [ -e /dev/ttyS1 ]; then
   ( while :; do setsid /sbin/agetty -L 115200 ttyS1 vt100; sleep 1; done ) &
 fi
 echo "sh-init: up at uptime $(cut -d' ' -f1 /proc/uptime)"
