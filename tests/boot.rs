@@ -1,0 +1,857 @@
+//! End-to-end boot tests: Debian's kernel under qemu with vigil as PID 1
+//! (issue 3 boot tests 1-7, issue 4 power-off variants), plus a self-test of the
+//! rig with a shell-script init so a rig problem is told apart from a vigil one.
+//!
+//! They need the rig: `rig/fetch.sh` (qemu, kernel, busybox, udev, ...). The
+//! image is built here from the freshly compiled binaries by rig/build-image.sh.
+//! They run only with `VIGIL_BOOT_TESTS=1` (CI sets it); then anything missing
+//! FAILS them. Without it they print a note and return, so `cargo test` on a box
+//! without qemu stays green.
+//!
+//! Every log string the tests look for lives in `expect`, in one place.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// What the guest is expected to print or contain. Adjust here, nowhere else.
+mod expect {
+    /// Test system's hostname from vigil.toml (wins over /etc/hostname).
+    pub const HOSTNAME: &str = "vigil-test";
+    /// Data disk identity (rig/build-image.sh defaults; fstab uses the UUID).
+    pub const DATA_UUID: &str = "5a1e0000-0000-4000-8000-00000000da7a";
+    /// Filesystems vigil must have mounted: (fstype, mount point).
+    pub const ESSENTIAL_MOUNTS: &[(&str, &str)] = &[
+        ("proc", "/proc"),
+        ("sysfs", "/sys"),
+        ("devtmpfs", "/dev"),
+        ("devpts", "/dev/pts"),
+        ("tmpfs", "/dev/shm"),
+        ("tmpfs", "/run"),
+    ];
+    /// Modules from vigil.toml and /etc/modules-load.d that must be loaded.
+    pub const LOADED_MODULES: &[&str] = &["loop", "virtio_blk", "ext4", "virtio_console"];
+    /// The module in vigil.toml that does not exist.
+    pub const MISSING_MODULE: &str = "vigil_no_such_module";
+    /// Words one of which a failure log line must carry next to its subject.
+    pub const MISSING_WORDS: &[&str] = &[
+        "not found",
+        "No such",
+        "no such",
+        "missing",
+        "ENOENT",
+        "ENODEV",
+        "not exist",
+        "cannot resolve",
+        "unresolved",
+    ];
+    pub const EINVAL_WORDS: &[&str] = &["Invalid argument", "EINVAL", "invalid argument"];
+    /// fstab entries (rig/systems/test/fstab).
+    pub const GOOD_MOUNT: &str = "/data";
+    pub const MISSING_DEVICE_MOUNT: &str = "/mnt/missing";
+    pub const BAD_OPTION_MOUNT: &str = "/mnt/badopt";
+    pub const NOFAIL_MOUNT: &str = "/mnt/optional";
+    pub const SWAP_DEVICE: &str = "/dev/vdb";
+    /// Services of the default target in dependency order (each appends
+    /// "NAME UPTIME" to ORDER_LOG when it starts).
+    pub const ORDER: &[&str] = &["order-a", "order-b", "order-c"];
+    pub const ORDER_LOG: &str = "/run/order.log";
+    /// Units `vigilctl list` must show.
+    pub const LISTED_UNITS: &[&str] = &["order-a", "order-b", "order-c", "heartbeat"];
+    /// Kernel's last words per outcome (KERN_EMERG: shown even with `quiet`).
+    pub const POWER_DOWN: &str = "reboot: Power down";
+    pub const RESTART: &str = "reboot: Restarting system";
+    pub const HALTED: &str = "reboot: System halted";
+    pub const PANIC: &str = "Kernel panic";
+}
+
+// ---------------------------------------------------------------------------
+// Rig: locate artifacts, build the image once per test binary.
+
+const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+const CMD_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Some(()) when the boot tests should run; None (with a note) when they are
+/// not asked for. Asked for but impossible is a failure, not a skip.
+fn enabled(test: &str) -> bool {
+    if std::env::var("VIGIL_BOOT_TESTS").as_deref() != Ok("1") {
+        eprintln!("note: {test}: boot test not run (set VIGIL_BOOT_TESTS=1 after rig/fetch.sh)");
+        return false;
+    }
+    true
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("RIG_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".rig-cache"))
+}
+
+/// An image build's outcome, by name (a failed build fails every test using it).
+type Built = (String, Result<PathBuf, String>);
+
+/// Build an image of `system` with `init` into target/rig-images/NAME; once per name.
+fn image(name: &str, args: &[&str]) -> PathBuf {
+    static BUILT: OnceLock<Mutex<Vec<Built>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, r)) = built.iter().find(|(n, _)| n == name) {
+        return r.clone().unwrap_or_else(|e| panic!("{e}"));
+    }
+    let r = build_image(name, args);
+    built.push((name.to_string(), r.clone()));
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn build_image(name: &str, args: &[&str]) -> Result<PathBuf, String> {
+    let kenv = cache_dir().join("kernel.env");
+    if !kenv.exists() {
+        return Err(format!(
+            "rig artifacts missing: {} does not exist; run rig/fetch.sh",
+            kenv.display()
+        ));
+    }
+    for tool in ["qemu-system-x86_64", "e2fsck", "cpio", "mkfs.ext4"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !found {
+            return Err(format!("rig tool missing: {tool}; run rig/fetch.sh"));
+        }
+    }
+    let out = repo().join("target").join("rig-images").join(name);
+    let res = Command::new("bash")
+        .arg(repo().join("rig/build-image.sh"))
+        .args(args)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .map_err(|e| format!("cannot run rig/build-image.sh: {e}"))?;
+    if !res.status.success() {
+        return Err(format!(
+            "rig/build-image.sh {args:?} failed ({}):\n{}",
+            res.status,
+            String::from_utf8_lossy(&res.stderr)
+        ));
+    }
+    Ok(out)
+}
+
+/// The test system with the vigil and vigilctl this `cargo test` just built.
+fn vigil_image() -> PathBuf {
+    image(
+        "test-vigil",
+        &[
+            "--system",
+            &repo().join("rig/systems/test").to_string_lossy(),
+            "--init",
+            env!("CARGO_BIN_EXE_vigil"),
+            "--ctl",
+            env!("CARGO_BIN_EXE_vigilctl"),
+        ],
+    )
+}
+
+/// The same system booted by rig/init-sh/sysinit.sh: proves the rig itself.
+fn shell_image() -> PathBuf {
+    image(
+        "test-sh",
+        &[
+            "--system",
+            &repo().join("rig/systems/test").to_string_lossy(),
+            "--init",
+            &repo().join("rig/init-sh/sysinit.sh").to_string_lossy(),
+            "--no-ctl",
+            "--overlay",
+            &repo().join("rig/systems/sh-overlay").to_string_lossy(),
+        ],
+    )
+}
+
+// ---------------------------------------------------------------------------
+// At most two guests at once: each TCG guest keeps a core busy.
+
+static SLOTS: Mutex<usize> = Mutex::new(0);
+static SLOT_FREED: Condvar = Condvar::new();
+const MAX_GUESTS: usize = 2;
+
+struct Slot;
+impl Slot {
+    fn take() -> Slot {
+        let mut n = SLOTS.lock().unwrap_or_else(|e| e.into_inner());
+        while *n >= MAX_GUESTS {
+            n = SLOT_FREED.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+        *n += 1;
+        Slot
+    }
+}
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut n = SLOTS.lock().unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        SLOT_FREED.notify_one();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// One booted guest.
+
+struct Vm {
+    child: Child,
+    run: tempfile::TempDir,
+    tty: Option<Tty>,
+    _slot: Slot,
+}
+
+impl Vm {
+    fn boot(image: &Path) -> Vm {
+        let slot = Slot::take();
+        let run = tempfile::Builder::new()
+            .prefix("vigil-boot-")
+            .tempdir()
+            .unwrap();
+        let child = Command::new("bash")
+            .arg(repo().join("rig/boot.sh"))
+            .arg("--image")
+            .arg(image)
+            .arg("--run")
+            .arg(run.path())
+            .args(["--mode", "test"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(run.path().join("qemu.stderr")).unwrap(),
+            ))
+            .spawn()
+            .expect("cannot start rig/boot.sh");
+        Vm {
+            child,
+            run,
+            tty: None,
+            _slot: slot,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.run.path().join(name)
+    }
+
+    /// Everything the guest printed on its console (ttyS0) so far.
+    fn console(&self) -> String {
+        let bytes = std::fs::read(self.path("console.log")).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).replace('\r', "")
+    }
+
+    /// A failure message with the evidence: the console's tail and qemu's stderr.
+    fn fail(&self, what: &str) -> String {
+        let console = self.console();
+        let tail: Vec<&str> = console.lines().rev().take(60).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        let stderr = std::fs::read_to_string(self.path("qemu.stderr")).unwrap_or_default();
+        format!(
+            "{what}\n--- console (last 60 lines) ---\n{}\n--- qemu stderr ---\n{stderr}",
+            tail.join("\n")
+        )
+    }
+
+    fn wait_console(&mut self, needle: &str, timeout: Duration) -> Result<(), String> {
+        let end = Instant::now() + timeout;
+        loop {
+            if self.console().contains(needle) {
+                return Ok(());
+            }
+            if let Ok(Some(st)) = self.child.try_wait() {
+                if self.console().contains(needle) {
+                    return Ok(());
+                }
+                return Err(self.fail(&format!("qemu exited ({st}) before {needle:?} showed")));
+            }
+            if Instant::now() > end {
+                return Err(self.fail(&format!("{needle:?} not on the console after {timeout:?}")));
+            }
+            sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus, String> {
+        let end = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(st)) => return Ok(st),
+                Ok(None) if Instant::now() > end => {
+                    return Err(self.fail(&format!("qemu still running after {timeout:?}")))
+                }
+                Ok(None) => sleep(Duration::from_millis(200)),
+                Err(e) => return Err(format!("waiting for qemu: {e}")),
+            }
+        }
+    }
+
+    /// Log in as root (empty password) on the getty of ttyS1 and make the shell
+    /// quiet (no echo, no prompt) so command output can be cut out exactly.
+    fn login(&mut self) -> Result<(), String> {
+        let sock = self.path("ttyS1.sock");
+        let end = Instant::now() + BOOT_TIMEOUT;
+        let stream = loop {
+            match UnixStream::connect(&sock) {
+                Ok(s) => break s,
+                Err(_) if Instant::now() < end => sleep(Duration::from_millis(200)),
+                Err(e) => return Err(self.fail(&format!("cannot connect to {sock:?}: {e}"))),
+            }
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .map_err(|e| e.to_string())?;
+        let mut tty = Tty {
+            stream,
+            buf: Vec::new(),
+            mark: 0,
+            next: 0,
+        };
+        // A getty prints "login:" once; whatever it printed before we connected is
+        // lost, so poke it with carriage returns until the prompt shows.
+        let mut poked = Instant::now() - Duration::from_secs(10);
+        loop {
+            if tty.seen_since_mark("login:") {
+                break;
+            }
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Err(self.fail(&format!("qemu exited ({st}) before a login prompt")));
+            }
+            if Instant::now() > end {
+                return Err(self.fail(&format!(
+                    "no \"login:\" on ttyS1 after {BOOT_TIMEOUT:?}; ttyS1 said: {:?}",
+                    tty.text()
+                )));
+            }
+            if poked.elapsed() > Duration::from_secs(2) {
+                tty.send("\r")?;
+                poked = Instant::now();
+            }
+            tty.fill(Duration::from_millis(300))
+                .map_err(|e| self.fail(&format!("waiting for login: {e}")))?;
+        }
+        tty.mark = tty.buf.len();
+        tty.send("root\r")?;
+        // The shell is up when it evaluates this (the echo shows the unexpanded text).
+        let ready = "__READY_2__";
+        let end = Instant::now() + CMD_TIMEOUT;
+        let mut poked = Instant::now();
+        tty.send("stty -echo; PS1=''; export PS1; echo __READY_$((1+1))__\r")?;
+        while !tty.seen_since_mark(ready) {
+            if Instant::now() > end {
+                return Err(self.fail(&format!(
+                    "no shell after logging in as root on ttyS1; ttyS1 said: {:?}",
+                    tty.text()
+                )));
+            }
+            if poked.elapsed() > Duration::from_secs(5) {
+                tty.send("stty -echo; PS1=''; export PS1; echo __READY_$((1+1))__\r")?;
+                poked = Instant::now();
+            }
+            tty.fill(Duration::from_millis(300))
+                .map_err(|e| self.fail(&format!("logging in: {e}")))?;
+        }
+        tty.fill(Duration::from_millis(300))
+            .map_err(|e| self.fail(&format!("logging in: {e}")))?;
+        tty.mark = tty.buf.len();
+        self.tty = Some(tty);
+        Ok(())
+    }
+
+    /// Run a shell command on ttyS1; returns (exit status, output). Needs `login`.
+    fn sh(&mut self, cmd: &str) -> Result<(i32, String), String> {
+        let Some(mut tty) = self.tty.take() else {
+            return Err("sh() before login()".into());
+        };
+        let r = self.sh_on(&mut tty, cmd);
+        self.tty = Some(tty);
+        r
+    }
+
+    fn sh_on(&mut self, tty: &mut Tty, cmd: &str) -> Result<(i32, String), String> {
+        tty.next += 1;
+        let tag = format!("__DONE_{}_", tty.next);
+        tty.mark = tty.buf.len();
+        tty.send(&format!("{cmd}\recho {tag}$?__\r"))?;
+        let end = Instant::now() + CMD_TIMEOUT;
+        loop {
+            let text = tty.text();
+            if let Some(at) = text.find(&tag) {
+                let rest = &text[at + tag.len()..];
+                if let Some(close) = rest.find("__") {
+                    if let Ok(code) = rest[..close].parse::<i32>() {
+                        let out = text[..at].replace('\r', "");
+                        return Ok((code, out));
+                    }
+                }
+            }
+            if Instant::now() > end {
+                return Err(self.fail(&format!(
+                    "command {cmd:?} did not finish in {CMD_TIMEOUT:?}; ttyS1 said: {text:?}"
+                )));
+            }
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Err(self.fail(&format!("qemu exited ({st}) while running {cmd:?}")));
+            }
+            tty.fill(Duration::from_millis(200))
+                .map_err(|e| self.fail(&format!("running {cmd:?}: {e}")))?;
+        }
+    }
+
+    /// Run a command that must succeed; its output.
+    fn ok(&mut self, cmd: &str) -> String {
+        match self.sh(cmd) {
+            Ok((0, out)) => out,
+            Ok((code, out)) => panic!("{}", self.fail(&format!("{cmd:?} exited {code}:\n{out}"))),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Send a command line to qemu's human monitor (e.g. "sendkey ctrl-alt-delete").
+    fn monitor(&self, cmd: &str) -> Result<(), String> {
+        let mut s = UnixStream::connect(self.path("monitor.sock"))
+            .map_err(|e| format!("qemu monitor: {e}"))?;
+        s.write_all(format!("{cmd}\n").as_bytes())
+            .map_err(|e| format!("qemu monitor: {e}"))?;
+        sleep(Duration::from_millis(500));
+        Ok(())
+    }
+
+    /// Console text plus the guest's kernel log: vigil logs to both.
+    fn logs(&mut self) -> String {
+        let mut all = self.console();
+        if self.tty.is_some() {
+            if let Ok((_, dmesg)) = self.sh("dmesg") {
+                all.push('\n');
+                all.push_str(&dmesg);
+            }
+        }
+        all
+    }
+
+    /// `e2fsck -n -f` on this boot's data disk (after qemu exited).
+    fn fsck_data(&self) -> Result<String, String> {
+        let out = Command::new("e2fsck")
+            .args(["-n", "-f"])
+            .arg(self.path("data.ext4"))
+            .output()
+            .map_err(|e| format!("cannot run e2fsck: {e}"))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.status.success() && !text.contains("recovery") {
+            Ok(text)
+        } else {
+            Err(format!("e2fsck -n -f data.ext4: {}\n{text}", out.status))
+        }
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::env::var_os("VIGIL_RIG_KEEP").is_some() {
+            let keep = self.run.path().with_extension("kept");
+            let _ = std::fs::rename(self.run.path(), &keep);
+            eprintln!("kept run directory {}", keep.display());
+        }
+    }
+}
+
+/// The guest end of the ttyS1 socket with everything received so far.
+struct Tty {
+    stream: UnixStream,
+    buf: Vec<u8>,
+    /// Start of the current command's output in `buf`.
+    mark: usize,
+    next: u32,
+}
+
+impl Tty {
+    fn send(&mut self, s: &str) -> Result<(), String> {
+        self.stream
+            .write_all(s.as_bytes())
+            .map_err(|e| format!("writing to ttyS1: {e}"))
+    }
+
+    /// Read what is there for up to `wait`.
+    fn fill(&mut self, wait: Duration) -> Result<(), String> {
+        let end = Instant::now() + wait;
+        let mut chunk = [0u8; 4096];
+        while Instant::now() < end {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err("ttyS1 socket closed".into()),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e) => return Err(format!("reading ttyS1: {e}")),
+            }
+        }
+        Ok(())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buf[self.mark.min(self.buf.len())..]).into_owned()
+    }
+
+    fn seen_since_mark(&self, needle: &str) -> bool {
+        self.text().contains(needle)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Assertion helpers.
+
+/// A line of `logs` naming `subject` together with one of `words`.
+fn logged(logs: &str, subject: &str, words: &[&str]) -> bool {
+    logs.lines()
+        .any(|l| l.contains(subject) && words.iter().any(|w| l.contains(w)))
+}
+
+fn step(name: &str) {
+    eprintln!("boot test step: {name}");
+}
+
+// ---------------------------------------------------------------------------
+// The tests.
+
+/// Issue 3 boot tests 1-6 on ONE booted guest, each a named step.
+#[test]
+fn vigil_boots_the_test_system() {
+    if !enabled("vigil_boots_the_test_system") {
+        return;
+    }
+    let image = vigil_image();
+    let mut vm = Vm::boot(&image);
+    step("6a. a getty on ttyS1 lets root log in");
+    vm.login().unwrap_or_else(|e| panic!("{e}"));
+
+    step("1. essential filesystems mounted");
+    let mounts = vm.ok("cat /proc/mounts");
+    for (fstype, at) in expect::ESSENTIAL_MOUNTS {
+        let found = mounts.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(1) == Some(at) && f.get(2) == Some(fstype)
+        });
+        assert!(
+            found,
+            "step 1: no {fstype} on {at} in /proc/mounts:\n{mounts}"
+        );
+    }
+
+    step("2. modules from config loaded; a missing one logged");
+    let modules = vm.ok("cat /proc/modules");
+    for m in expect::LOADED_MODULES {
+        assert!(
+            modules.lines().any(|l| l.split(' ').next() == Some(m)),
+            "step 2: module {m} not in /proc/modules:\n{modules}"
+        );
+    }
+    let logs = vm.logs();
+    assert!(
+        logged(&logs, expect::MISSING_MODULE, expect::MISSING_WORDS),
+        "{}",
+        vm.fail(&format!(
+            "step 2: no log line names the missing module {} with a reason like {:?}",
+            expect::MISSING_MODULE,
+            expect::MISSING_WORDS
+        ))
+    );
+
+    step("3. fstab: good entry mounted, bad ones logged with cause, swap on");
+    let data_line = mounts
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(expect::GOOD_MOUNT));
+    match data_line {
+        Some(l) => {
+            assert!(
+                l.starts_with("/dev/vda ") && l.contains(" ext4 ") && l.contains("noatime"),
+                "step 3: {} mounted, but not as /dev/vda ext4 with noatime: {l}",
+                expect::GOOD_MOUNT
+            );
+        }
+        None => panic!(
+            "{}",
+            vm.fail(&format!(
+                "step 3: fstab entry UUID={} on {} not mounted:\n{mounts}",
+                expect::DATA_UUID,
+                expect::GOOD_MOUNT
+            ))
+        ),
+    }
+    let readme = vm.ok("cat /data/README");
+    assert!(
+        readme.contains("image builder"),
+        "step 3: /data/README: {readme:?}"
+    );
+    for bad in [
+        expect::MISSING_DEVICE_MOUNT,
+        expect::BAD_OPTION_MOUNT,
+        expect::NOFAIL_MOUNT,
+    ] {
+        assert!(
+            !mounts
+                .lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(bad)),
+            "step 3: {bad} is mounted but must not be:\n{mounts}"
+        );
+    }
+    assert!(
+        logged(&logs, expect::MISSING_DEVICE_MOUNT, expect::MISSING_WORDS),
+        "{}",
+        vm.fail(&format!(
+            "step 3: no log line says why {} failed (missing device; words {:?})",
+            expect::MISSING_DEVICE_MOUNT,
+            expect::MISSING_WORDS
+        ))
+    );
+    assert!(
+        logged(&logs, expect::BAD_OPTION_MOUNT, expect::EINVAL_WORDS),
+        "{}",
+        vm.fail(&format!(
+            "step 3: no log line says why {} failed (typo'd option; words {:?})",
+            expect::BAD_OPTION_MOUNT,
+            expect::EINVAL_WORDS
+        ))
+    );
+    let swaps = vm.ok("cat /proc/swaps");
+    assert!(
+        swaps.lines().any(|l| l.starts_with(expect::SWAP_DEVICE)),
+        "step 3: {} not in /proc/swaps:\n{swaps}",
+        expect::SWAP_DEVICE
+    );
+
+    step("4. hostname set; default target's services up in dependency order");
+    let host = vm.ok("hostname");
+    assert_eq!(host.trim(), expect::HOSTNAME, "step 4: hostname");
+    let mut order = String::new();
+    let end = Instant::now() + CMD_TIMEOUT;
+    while Instant::now() < end {
+        order = vm.ok(&format!("cat {} 2>/dev/null; true", expect::ORDER_LOG));
+        if order.lines().count() >= expect::ORDER.len() {
+            break;
+        }
+        sleep(Duration::from_secs(1));
+    }
+    let seen: Vec<(String, f64)> = order
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            Some((it.next()?.to_string(), it.next()?.parse().ok()?))
+        })
+        .collect();
+    let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        expect::ORDER,
+        "step 4: services started out of dependency order ({}):\n{order}",
+        expect::ORDER_LOG
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0].1 <= w[1].1),
+        "step 4: uptimes not increasing:\n{order}"
+    );
+    let ps = vm.ok("ps -o pid,args");
+    assert!(
+        ps.contains("sleep 2147483647"),
+        "step 4: order-c (long-running) is not running:\n{ps}"
+    );
+    let beat = vm.ok("cat /data/heartbeat");
+    assert!(
+        beat.trim().parse::<f64>().is_ok(),
+        "step 4: heartbeat service wrote nothing usable to /data/heartbeat: {beat:?}"
+    );
+
+    step("5. systemd-udevd running and coldplug done");
+    let (code, pids) = vm
+        .sh("pidof systemd-udevd")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        code == 0 && !pids.trim().is_empty(),
+        "{}",
+        vm.fail("step 5: systemd-udevd is not running")
+    );
+    // Coldplug proof: udev's persistent-storage rules ran for the data disk.
+    let byuuid = vm.ok("ls /dev/disk/by-uuid/ 2>&1; true");
+    assert!(
+        byuuid.contains(expect::DATA_UUID),
+        "{}",
+        vm.fail(&format!(
+            "step 5: /dev/disk/by-uuid/{} missing: coldplug not done? ls said:\n{byuuid}",
+            expect::DATA_UUID
+        ))
+    );
+
+    step("6b. vigilctl list from the root shell");
+    let (code, list) = vm.sh("vigilctl list").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(code, 0, "step 6: vigilctl list exited {code}:\n{list}");
+    for u in expect::LISTED_UNITS {
+        assert!(
+            list.contains(u),
+            "step 6: vigilctl list does not show {u}:\n{list}"
+        );
+    }
+    let panicked = vm.console().contains(expect::PANIC);
+    assert!(!panicked, "{}", vm.fail("kernel panic on the console"));
+}
+
+/// Boot, log in, run `cmd` (or send `monitor_cmd` to qemu), and expect the
+/// kernel's `last_words` on the console; `exits` tells whether qemu ends by
+/// itself (halt does not). Returns the VM for further checks.
+fn power_variant(
+    shell_cmd: Option<&str>,
+    monitor_cmd: Option<&str>,
+    last_words: &str,
+    exits: bool,
+) -> Vm {
+    let image = vigil_image();
+    let mut vm = Vm::boot(&image);
+    vm.login().unwrap_or_else(|e| panic!("{e}"));
+    // Give the heartbeat service something to have written to the data disk.
+    let _ = vm.ok("sleep 1; cat /data/heartbeat");
+    if let Some(cmd) = shell_cmd {
+        let tty = vm.tty.as_mut().unwrap();
+        tty.send(&format!("{cmd}\r")).unwrap();
+    }
+    if let Some(cmd) = monitor_cmd {
+        vm.monitor(cmd).unwrap_or_else(|e| panic!("{e}"));
+    }
+    vm.wait_console(last_words, BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    if exits {
+        let st = vm
+            .wait_exit(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(st.success(), "{}", vm.fail(&format!("qemu exited {st}")));
+    } else {
+        let _ = vm.child.kill();
+        let _ = vm.child.wait();
+    }
+    let console = vm.console();
+    assert!(
+        !console.contains(expect::PANIC),
+        "{}",
+        vm.fail("kernel panic")
+    );
+    vm.fsck_data().unwrap_or_else(|e| panic!("{}", vm.fail(&e)));
+    vm
+}
+
+/// Issue 3 boot test 7: `vigilctl poweroff` powers off cleanly; disk is clean.
+#[test]
+fn vigilctl_poweroff_is_clean() {
+    if !enabled("vigilctl_poweroff_is_clean") {
+        return;
+    }
+    let vm = power_variant(Some("vigilctl poweroff"), None, expect::POWER_DOWN, true);
+    // The heartbeat's last write reached the disk.
+    let out = Command::new("debugfs")
+        .args(["-R", "cat /heartbeat"])
+        .arg(vm.path("data.ext4"))
+        .output()
+        .unwrap();
+    let beat = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        beat.trim().parse::<f64>().is_ok(),
+        "heartbeat missing from the data disk after power-off: {beat:?}"
+    );
+}
+
+/// Issue 4: the power commands and signals a Linux init answers.
+#[test]
+fn reboot_link_restarts() {
+    if enabled("reboot_link_restarts") {
+        power_variant(Some("reboot"), None, expect::RESTART, true);
+    }
+}
+
+#[test]
+fn halt_halts() {
+    if enabled("halt_halts") {
+        power_variant(Some("halt"), None, expect::HALTED, false);
+    }
+}
+
+#[test]
+fn forced_poweroff_is_clean() {
+    if enabled("forced_poweroff_is_clean") {
+        power_variant(Some("poweroff -f"), None, expect::POWER_DOWN, true);
+    }
+}
+
+#[test]
+fn ctrl_alt_del_reboots() {
+    if enabled("ctrl_alt_del_reboots") {
+        power_variant(None, Some("sendkey ctrl-alt-delete"), expect::RESTART, true);
+    }
+}
+
+#[test]
+fn sigterm_to_pid1_powers_off() {
+    if enabled("sigterm_to_pid1_powers_off") {
+        power_variant(Some("kill -TERM 1"), None, expect::POWER_DOWN, true);
+    }
+}
+
+/// The rig on its own, with a shell-script init: kernel, modules, udev, fstab,
+/// swap and the ttyS1 login all work. If this fails, the rig is broken, not vigil.
+#[test]
+fn rig_selftest_with_shell_init() {
+    if !enabled("rig_selftest_with_shell_init") {
+        return;
+    }
+    let image = shell_image();
+    let mut vm = Vm::boot(&image);
+    vm.login().unwrap_or_else(|e| panic!("{e}"));
+    let mounts = vm.ok("cat /proc/mounts");
+    assert!(
+        mounts.contains("/dev/vda /data ext4"),
+        "rig: data disk not mounted by the shell init:\n{mounts}"
+    );
+    let swaps = vm.ok("cat /proc/swaps");
+    assert!(
+        swaps.contains(expect::SWAP_DEVICE),
+        "rig: swap off:\n{swaps}"
+    );
+    let byuuid = vm.ok("ls /dev/disk/by-uuid/");
+    assert!(
+        byuuid.contains(expect::DATA_UUID),
+        "rig: udev coldplug made no by-uuid link:\n{byuuid}"
+    );
+    let modules = vm.ok("cat /proc/modules");
+    assert!(
+        modules.contains("loop "),
+        "rig: loop not loaded:\n{modules}"
+    );
+    let (code, _) = vm.sh("false").unwrap();
+    assert_eq!(
+        code, 1,
+        "rig: exit status of a failing command not reported"
+    );
+    // busybox poweroff signals PID 1 (USR2); the shell init powers off.
+    vm.tty.as_mut().unwrap().send("poweroff\r").unwrap();
+    vm.wait_console(expect::POWER_DOWN, BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let st = vm
+        .wait_exit(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(st.success(), "rig: qemu exited {st}");
+    vm.fsck_data().unwrap_or_else(|e| panic!("{e}"));
+}
