@@ -203,6 +203,7 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
     shell.reap();
     loop {
         if let Some(action) = shell.power {
+            shell.remove_sockets();
             return Ok(action);
         }
         shell.arm_timer();
@@ -397,6 +398,17 @@ impl Shell<'_> {
             }
             libc::SIGUSR2 => self.dump_state(),
             other => self.log.debug(&format!("ignoring signal {other}")),
+        }
+    }
+
+    /// Remove the control and notify socket files on the way out, so that
+    /// nothing points clients at a vigil that is gone.
+    fn remove_sockets(&mut self) {
+        if let Some(server) = self.server.as_mut() {
+            server.shutdown();
+        }
+        if let Some(notify) = self.notify.as_ref() {
+            let _ = std::fs::remove_file(notify.path());
         }
     }
 
