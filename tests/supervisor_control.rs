@@ -104,7 +104,10 @@ fn unprivileged_users_may_only_list_and_status() {
     let r = v.request(json!({"verb": "restart", "names": ["svc"]}));
     assert_eq!(r["ok"], json!(true), "{r}");
     let st = v.wait_state("svc", "running");
-    assert_ne!(st["summary"]["pid"], pid, "restart as root did nothing: {st}");
+    assert_ne!(
+        st["summary"]["pid"], pid,
+        "restart as root did nothing: {st}"
+    );
 }
 
 #[test]
@@ -205,7 +208,8 @@ fn a_slow_client_does_not_block_others() {
     );
 
     // The slow client is eventually told off or closed, not kept forever.
-    slow.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let mut r = BufReader::new(slow);
     let mut line = String::new();
     let n = r.read_line(&mut line).unwrap_or(0);

@@ -86,7 +86,10 @@ fn sockets_are_removed_when_vigil_exits() {
     v.start();
     v.wait_state("a", "running");
     let notify = v.socket().with_file_name("notify");
-    assert!(notify.exists(), "no notify socket beside the control socket");
+    assert!(
+        notify.exists(),
+        "no notify socket beside the control socket"
+    );
     v.signal(libc::SIGTERM);
     let status = v.wait_exit(Duration::from_secs(15)).unwrap();
     assert_eq!(status.code(), Some(0));

@@ -9,7 +9,8 @@ use serde_json::json;
 
 const WANTED: &str = "wanted_by = [\"default\"]\n";
 /// Fast restarts and no start limit in the way.
-const QUICK: &str = "restart_delay = \"50ms\"\nrestart_delay_max = \"100ms\"\nstart_limit_burst = 1000\n";
+const QUICK: &str =
+    "restart_delay = \"50ms\"\nrestart_delay_max = \"100ms\"\nstart_limit_burst = 1000\n";
 
 fn runs(v: &Vigil, name: &str) -> usize {
     v.events().iter().filter(|e| e.name == name).count()
@@ -22,7 +23,10 @@ fn restart_policies() {
         let script = format!("{}; sleep 0.1; exit {code}", v.mark(name, "run"));
         v.write_unit(
             name,
-            &format!("restart = \"{restart}\"\n{QUICK}{}{WANTED}", Vigil::sh(&script)),
+            &format!(
+                "restart = \"{restart}\"\n{QUICK}{}{WANTED}",
+                Vigil::sh(&script)
+            ),
         );
     };
     unit(&v, "always_clean", "always", 0);
@@ -46,7 +50,11 @@ fn restart_policies() {
         let code = if name == "always_clean" { 0 } else { 1 };
         for e in &st["exits"].as_array().unwrap()[..2] {
             assert_eq!(e["code"], json!(code), "{name}: {st}");
-            assert_eq!(e["outcome"], json!(format!("exited {code}")), "{name}: {st}");
+            assert_eq!(
+                e["outcome"],
+                json!(format!("exited {code}")),
+                "{name}: {st}"
+            );
             assert!(e["pid"].as_i64().unwrap() > 0, "{name}: {st}");
             assert!(e["at_unix"].as_f64().unwrap() > 1.0e9, "{name}: {st}");
             // Each run slept 100 ms.

@@ -50,7 +50,10 @@ fn bad_units_are_skipped_with_file_line_column_messages() {
 
     let names = v.list_names();
     for skipped in ["typo", "syntax", "cy1", "cy2"] {
-        assert!(!names.contains(&skipped.to_string()), "{skipped} loaded: {names:?}");
+        assert!(
+            !names.contains(&skipped.to_string()),
+            "{skipped} loaded: {names:?}"
+        );
     }
     assert!(names.contains(&"good".to_string()), "{names:?}");
     // A unit requiring a skipped one does not run (it is skipped or failed).
@@ -145,7 +148,10 @@ fn start_and_stop_of_unknown_units_are_reported() {
     let results = &r["body"]["results"];
     assert_eq!(results[0]["ok"], json!(false), "{r}");
     assert!(
-        results[0]["message"].as_str().unwrap().contains("no such unit"),
+        results[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no such unit"),
         "{r}"
     );
     let r = v.request(json!({"verb": "status", "names": ["a", "nope"]}));
