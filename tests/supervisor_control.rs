@@ -218,3 +218,72 @@ fn a_slow_client_does_not_block_others() {
         assert_eq!(reply["ok"], json!(false), "{reply}");
     }
 }
+
+#[test]
+fn pipelined_replies_come_in_request_order() {
+    let mut v = Vigil::new();
+    let slow = format!(
+        "sleep 1; {}; /usr/bin/systemd-notify --ready; exec sleep 60",
+        v.mark("slow", "ready")
+    );
+    v.write_unit("slow", &format!("type = \"notify\"\n{}", Vigil::sh(&slow)));
+    v.start();
+    let mut s = v.connect();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    // A blocking start, then a list, in one write: one reply per request,
+    // in the order asked (the protocol has no request ids).
+    s.write_all(
+        b"{\"version\":1,\"verb\":\"start\",\"names\":[\"slow\"]}\n{\"version\":1,\"verb\":\"list\"}\n",
+    )
+    .unwrap();
+    let first = read_reply(&mut r);
+    let second = read_reply(&mut r);
+    assert_eq!(
+        first["body"]["kind"],
+        json!("jobs"),
+        "first reply is not the start's: {first}"
+    );
+    assert_eq!(second["body"]["kind"], json!("list"), "{second}");
+}
+
+#[test]
+fn idle_connections_of_an_unprivileged_user_do_not_lock_out_root() {
+    let v = running_vigil();
+    // nobody opens many connections and sends nothing on them.
+    const HOG: &str = r#"
+import socket, sys, time
+socks = []
+for i in range(200):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    socks.append(s)
+print("ready", flush=True)
+time.sleep(30)
+"#;
+    let mut hog = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            HOG,
+        ])
+        .arg(v.socket())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(hog.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    std::thread::sleep(Duration::from_millis(200));
+    let r = v.request(json!({"verb": "status", "names": ["svc"]}));
+    let _ = hog.kill();
+    let _ = hog.wait();
+    assert_eq!(
+        r["ok"],
+        json!(true),
+        "root was refused while nobody held idle connections: {r}"
+    );
+}

@@ -19,7 +19,9 @@ fn a_killed_service_is_recorded_and_restarted() {
     let mut v = Vigil::new();
     v.write_unit(
         "victim",
-        &format!("exec = [\"sleep\", \"60\"]\nrestart = \"on-failure\"\nrestart_delay = \"0\"\n{WANTED}"),
+        &format!(
+            "exec = [\"sleep\", \"60\"]\nrestart = \"on-failure\"\nrestart_delay = \"0\"\n{WANTED}"
+        ),
     );
     v.start();
     let first = pid(&v.wait_state("victim", "running"));
@@ -39,7 +41,10 @@ fn a_killed_service_is_recorded_and_restarted() {
     let exit = &st["exits"][0];
     assert_eq!(exit["pid"], json!(first), "{st}");
     assert_eq!(exit["signal"], json!("SIGKILL"), "{st}");
-    assert!(exit["outcome"].as_str().unwrap().contains("SIGKILL"), "{st}");
+    assert!(
+        exit["outcome"].as_str().unwrap().contains("SIGKILL"),
+        "{st}"
+    );
     v.wait_log(&format!("victim: pid {first} killed by SIGKILL"));
 }
 
@@ -88,13 +93,13 @@ fn oneshot_with_remain_after_exit_stays_up() {
     let mut v = Vigil::new();
     v.write_unit(
         "setup",
-        &format!(
-            "type = \"oneshot\"\nremain_after_exit = true\nexec = [\"/bin/true\"]\n{WANTED}"
-        ),
+        &format!("type = \"oneshot\"\nremain_after_exit = true\nexec = [\"/bin/true\"]\n{WANTED}"),
     );
     v.write_unit(
         "after_setup",
-        &format!("exec = [\"sleep\", \"60\"]\nrequires = [\"setup\"]\nafter = [\"setup\"]\n{WANTED}"),
+        &format!(
+            "exec = [\"sleep\", \"60\"]\nrequires = [\"setup\"]\nafter = [\"setup\"]\n{WANTED}"
+        ),
     );
     v.start();
     v.wait_state("after_setup", "running");
@@ -158,7 +163,9 @@ fn start_replies_when_the_job_is_done() {
     assert_eq!(r["ok"], json!(true), "{r}");
     // The reply came after READY=1, not when the job was queued.
     assert!(
-        v.events().iter().any(|e| e.name == "slow" && e.what == "ready"),
+        v.events()
+            .iter()
+            .any(|e| e.name == "slow" && e.what == "ready"),
         "start replied before the unit was ready: {r}"
     );
     assert_eq!(v.state("slow"), "running");
