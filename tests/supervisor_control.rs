@@ -228,22 +228,35 @@ fn pipelined_replies_come_in_request_order() {
     );
     v.write_unit("slow", &format!("type = \"notify\"\n{}", Vigil::sh(&slow)));
     v.start();
+    v.write_unit("quick", "exec = [\"sleep\", \"60\"]\n");
     let mut s = v.connect();
     let mut r = BufReader::new(s.try_clone().unwrap());
-    // A blocking start, then a list, in one write: one reply per request,
-    // in the order asked (the protocol has no request ids).
+    // A blocking start, garbage, a start that finishes first, and a list, in
+    // one write: one reply per request, in the order asked (the protocol
+    // has no request ids).
     s.write_all(
-        b"{\"version\":1,\"verb\":\"start\",\"names\":[\"slow\"]}\n{\"version\":1,\"verb\":\"list\"}\n",
+        concat!(
+            "{\"version\":1,\"verb\":\"start\",\"names\":[\"slow\"]}\n",
+            "garbage\n",
+            "{\"version\":1,\"verb\":\"start\",\"names\":[\"quick\"]}\n",
+            "{\"version\":1,\"verb\":\"list\"}\n",
+        )
+        .as_bytes(),
     )
     .unwrap();
-    let first = read_reply(&mut r);
-    let second = read_reply(&mut r);
+    let replies: Vec<Value> = (0..4).map(|_| read_reply(&mut r)).collect();
     assert_eq!(
-        first["body"]["kind"],
-        json!("jobs"),
-        "first reply is not the start's: {first}"
+        replies[0]["body"]["results"][0]["name"],
+        json!("slow"),
+        "first reply is not the first start's: {replies:?}"
     );
-    assert_eq!(second["body"]["kind"], json!("list"), "{second}");
+    assert_eq!(replies[1]["ok"], json!(false), "{replies:?}");
+    assert_eq!(
+        replies[2]["body"]["results"][0]["name"],
+        json!("quick"),
+        "{replies:?}"
+    );
+    assert_eq!(replies[3]["body"]["kind"], json!("list"), "{replies:?}");
 }
 
 #[test]
