@@ -7,7 +7,7 @@
 //! its only timeout through `next_deadline`/`expire`: a deadline exists only
 //! while some client has a partial request line pending (slow loris).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Read;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
@@ -35,6 +35,10 @@ pub const MAX_CLIENTS: usize = 128;
 pub const MAX_PIPELINED: usize = 64;
 /// Bytes read from one client per readiness event, for fairness.
 const READ_CHUNK: usize = 64 * 1024;
+/// The ids handed to the manager are `connection << SEQ_BITS | sequence`, so
+/// that replies finishing out of order still go out in request order.
+const SEQ_BITS: u32 = 16;
+const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
 
 /// Errors from setting up the control socket.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +80,8 @@ pub struct PeerCred {
 /// An authorized, parsed request to hand to the manager as `Event::Request`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incoming {
+    /// Names the connection and this request's place in its order; answer
+    /// with `send(client, ...)` (replies go out in request order).
     pub client: ClientId,
     pub request: Request,
 }
@@ -112,6 +118,11 @@ struct Client {
     partial_since: Option<Duration>,
     /// Requests handed out and not yet answered through `send`.
     pending: usize,
+    /// Sequence number of the next request line.
+    next_seq: u64,
+    /// One entry per request line in arrival order: its reply once known.
+    /// Replies leave for `outbuf` only from the front, keeping the order.
+    slots: VecDeque<(u64, Option<Vec<u8>>)>,
     /// Peer closed its write side: no more requests.
     read_closed: bool,
     /// Protocol violation: flush what is queued, then close.
@@ -122,7 +133,10 @@ struct Client {
 impl Client {
     fn desired_interest(&self) -> Interest {
         Interest {
-            readable: !self.read_closed && !self.closing && self.pending < MAX_PIPELINED,
+            readable: !self.read_closed
+                && !self.closing
+                && self.pending < MAX_PIPELINED
+                && self.slots.len() < MAX_PIPELINED,
             writable: !self.outbuf.is_empty(),
         }
     }
@@ -389,6 +403,8 @@ impl ControlServer {
                 outbuf: Vec::new(),
                 partial_since: None,
                 pending: 0,
+                next_seq: 0,
+                slots: VecDeque::new(),
                 read_closed: false,
                 closing: false,
                 interest: Interest::READABLE,
@@ -463,12 +479,22 @@ impl ControlServer {
     /// Queues a reply line and writes as much as the socket takes now.
     /// Answers one request handed out by `on_readable`. Unknown (already
     /// closed) clients are ignored.
-    pub fn send(&mut self, id: ClientId, reply: &Reply) {
+    pub fn send(&mut self, tagged: ClientId, reply: &Reply) {
+        let id = tagged >> SEQ_BITS;
+        let seq = tagged & SEQ_MASK;
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
         client.pending = client.pending.saturating_sub(1);
-        queue(client, reply);
+        match client
+            .slots
+            .iter_mut()
+            .find(|(s, r)| *s & SEQ_MASK == seq && r.is_none())
+        {
+            Some(slot) => slot.1 = Some(encode(reply)),
+            None => client.slots.push_back((seq, Some(encode(reply)))),
+        }
+        release(client);
         self.flush_and_update(id);
     }
 
@@ -582,8 +608,21 @@ impl ControlServer {
     }
 }
 
+/// Queues a reply that needs no manager (errors, denials) in request order.
 fn queue(client: &mut Client, reply: &Reply) {
-    client.outbuf.extend_from_slice(&encode(reply));
+    let seq = client.next_seq;
+    client.next_seq = client.next_seq.wrapping_add(1);
+    client.slots.push_back((seq, Some(encode(reply))));
+    release(client);
+}
+
+/// Moves the answered replies at the front of the order into `outbuf`.
+fn release(client: &mut Client) {
+    while let Some((_, Some(_))) = client.slots.front() {
+        if let Some((_, Some(line))) = client.slots.pop_front() {
+            client.outbuf.extend_from_slice(&line);
+        }
+    }
 }
 
 /// Splits complete lines off the input buffer and handles each one.
@@ -629,9 +668,12 @@ fn process_lines(
                 queue(client, &reply);
             }
             Ok(request) => {
+                let seq = client.next_seq;
+                client.next_seq = client.next_seq.wrapping_add(1);
+                client.slots.push_back((seq, None));
                 client.pending += 1;
                 out.push(Incoming {
-                    client: id,
+                    client: (id << SEQ_BITS) | (seq & SEQ_MASK),
                     request,
                 });
             }
