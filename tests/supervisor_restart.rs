@@ -64,7 +64,7 @@ fn restart_policies() {
 
     // The others ran once and stay down.
     let clean = v.wait_state("onfail_clean", "exited");
-    let bad = v.wait_state("never_bad", "failed");
+    v.wait_state("never_bad", "failed");
     // Give a wrong restart time to happen.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(runs(&v, "onfail_clean"), 1, "{:?}", v.events());
