@@ -175,3 +175,131 @@ fn start_replies_when_the_job_is_done() {
     assert_eq!(r["ok"], json!(true), "{r}");
     assert!(wait_until(TIMEOUT, || v.state("slow") != "running"));
 }
+
+#[test]
+fn notify_from_an_unprivileged_service() {
+    let mut v = Vigil::new();
+    v.write_unit(
+        "unpriv",
+        &format!(
+            "type = \"notify\"\nuser = \"nobody\"\n{}{WANTED}",
+            Vigil::sh("/usr/bin/systemd-notify --ready --status=fine; exec sleep 60")
+        ),
+    );
+    v.start();
+    let st = v.wait_state("unpriv", "running");
+    assert_eq!(st["status_text"], json!("fine"), "{st}");
+}
+
+#[test]
+fn notify_mainpid_hands_over_the_main_process() {
+    let mut v = Vigil::new();
+    let launcher_file = v.dir().join("launcher.pid");
+    v.write_unit(
+        "handover",
+        &format!(
+            "type = \"notify\"\nrestart = \"never\"\n{}{WANTED}",
+            Vigil::sh(&format!(
+                "echo $$ > {}; sleep 60 < /dev/null > /dev/null 2>&1 & /usr/bin/systemd-notify --ready --pid=$!; sleep 0.5; exit 0",
+                launcher_file.display()
+            ))
+        ),
+    );
+    v.start();
+    let st = v.wait_state("handover", "running");
+    let launcher: i32 = std::fs::read_to_string(&launcher_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let main = pid(&st);
+    assert_ne!(main, launcher, "MAINPID= ignored: {st}");
+    // After the launcher exits, the unit is still running with the new main pid.
+    assert!(
+        wait_until(TIMEOUT, || !pid_alive(launcher)),
+        "launcher {launcher} never exited"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let st = v.status("handover");
+    assert_eq!(st["summary"]["state"], json!("running"), "{st}");
+    assert_eq!(pid(&st), main, "{st}");
+    assert!(pid_alive(main));
+    let r = v.request(json!({"verb": "stop", "names": ["handover"]}));
+    assert_eq!(r["ok"], json!(true), "{r}");
+    assert!(wait_until(TIMEOUT, || !pid_alive(main)));
+}
+
+#[test]
+fn custom_stop_signal_is_sent() {
+    let mut v = Vigil::new();
+    let script = format!(
+        "trap '{}; exit 0' INT; trap '{}; exit 0' TERM; while :; do sleep 0.05; done",
+        v.mark("sig", "int"),
+        v.mark("sig", "term")
+    );
+    v.write_unit(
+        "sig",
+        &format!("stop_signal = \"SIGINT\"\n{}{WANTED}", Vigil::sh(&script)),
+    );
+    v.start();
+    v.wait_state("sig", "running");
+    std::thread::sleep(Duration::from_millis(200));
+    let r = v.request(json!({"verb": "stop", "names": ["sig"]}));
+    assert_eq!(r["ok"], json!(true), "{r}");
+    v.event_at("sig", "int");
+    assert!(
+        !v.events().iter().any(|e| e.what == "term"),
+        "{:?}",
+        v.events()
+    );
+}
+
+#[test]
+fn sigterm_while_a_unit_is_starting() {
+    let mut v = Vigil::new();
+    v.write_unit(
+        "never_ready",
+        &format!("type = \"notify\"\n{}{WANTED}", Vigil::sh("exec sleep 60")),
+    );
+    v.start();
+    let p = pid(&v.wait_state("never_ready", "starting"));
+    v.signal(libc::SIGTERM);
+    let st = v.wait_exit(TIMEOUT);
+    assert_eq!(st.and_then(|s| s.code()), Some(0), "log:\n{}", v.log());
+    assert!(!pid_alive(p));
+}
+
+#[test]
+fn missing_environment_file_fails_the_start_unless_optional() {
+    let mut v = Vigil::new();
+    v.write_unit(
+        "strict",
+        &format!("environment_file = \"/nonexistent/env\"\nexec = [\"sleep\", \"60\"]\n{WANTED}"),
+    );
+    v.write_unit(
+        "lenient",
+        &format!("environment_file = \"-/nonexistent/env\"\nexec = [\"sleep\", \"60\"]\n{WANTED}"),
+    );
+    v.start();
+    let st = v.wait_state("strict", "failed");
+    let reason = st["summary"]["reason"].as_str().unwrap_or("");
+    assert!(reason.starts_with("could not start"), "{st}");
+    assert!(reason.contains("/nonexistent/env"), "{st}");
+    v.wait_state("lenient", "running");
+}
+
+#[test]
+fn restart_verb_starts_an_inactive_unit_and_replaces_a_running_one() {
+    let mut v = Vigil::new();
+    v.write_unit("manual", "exec = [\"sleep\", \"60\"]\n");
+    v.start();
+    assert_eq!(v.state("manual"), "inactive");
+    let r = v.request(json!({"verb": "restart", "names": ["manual"]}));
+    assert_eq!(r["ok"], json!(true), "{r}");
+    let first = pid(&v.wait_state("manual", "running"));
+    let r = v.request(json!({"verb": "restart", "names": ["manual"]}));
+    assert_eq!(r["body"]["results"][0]["ok"], json!(true), "{r}");
+    let second = pid(&v.wait_state("manual", "running"));
+    assert_ne!(first, second);
+    assert!(wait_until(TIMEOUT, || !pid_alive(first)));
+}
