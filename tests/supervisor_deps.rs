@@ -177,3 +177,97 @@ fn stop_of_a_notify_unit_that_is_still_starting() {
     v.signal(libc::SIGTERM);
     assert_eq!(v.wait_exit(TIMEOUT).and_then(|s| s.code()), Some(0));
 }
+
+#[test]
+fn stopping_a_required_unit_stops_its_dependents_first() {
+    let mut v = Vigil::new();
+    let graceful = |v: &Vigil, name: &str| {
+        Vigil::sh(&format!(
+            "trap '{}; sleep 0.3; {}; exit 0' TERM; while :; do sleep 0.05; done",
+            v.mark(name, "term"),
+            v.mark(name, "gone")
+        ))
+    };
+    v.write_unit("db", &format!("{}{WANTED}", graceful(&v, "db")));
+    v.write_unit(
+        "web",
+        &format!(
+            "requires = [\"db\"]\nafter = [\"db\"]\n{}{WANTED}",
+            graceful(&v, "web")
+        ),
+    );
+    v.start();
+    v.wait_state("db", "running");
+    v.wait_state("web", "running");
+    std::thread::sleep(Duration::from_millis(200));
+    let r = v.request(json!({"verb": "stop", "names": ["db"]}));
+    assert_eq!(r["ok"], json!(true), "{r}");
+    let web_gone = v.event_at("web", "gone");
+    let db_term = v.event_at("db", "term");
+    assert!(
+        web_gone <= db_term,
+        "db was stopped before its dependent web: {:?}",
+        v.events()
+    );
+    v.wait_state("db", "inactive");
+    assert_ne!(v.state("web"), "running");
+}
+
+#[test]
+fn ordering_after_a_failed_unit_still_starts() {
+    let mut v = Vigil::new();
+    v.write_unit(
+        "fails",
+        &format!("type = \"oneshot\"\nexec = [\"/bin/false\"]\n{WANTED}"),
+    );
+    v.write_unit("later", &format!("after = [\"fails\"]\n{SLEEP}{WANTED}"));
+    v.start();
+    v.wait_state("fails", "failed");
+    v.wait_state("later", "running");
+}
+
+#[test]
+fn forking_unit_whose_pid_file_never_appears_fails() {
+    let mut v = Vigil::new();
+    v.write_unit(
+        "nopid",
+        &format!(
+            "type = \"forking\"\npid_file = \"{}\"\nstart_timeout = \"1s\"\nexec = [\"/bin/true\"]\n{WANTED}",
+            v.dir().join("never.pid").display()
+        ),
+    );
+    v.start();
+    let st = v.wait_state("nopid", "failed");
+    assert!(
+        st["summary"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("pid file"),
+        "{st}"
+    );
+}
+
+#[test]
+fn large_replies_are_delivered_whole() {
+    const N: usize = 600;
+    let mut v = Vigil::new();
+    let mut names = Vec::new();
+    for i in 0..N {
+        let name = format!("group{i:04}");
+        v.write_unit(
+            &name,
+            &format!(
+                "type = \"target\"\ndescription = \"{}\"\n{WANTED}",
+                "a long description to make the reply large ".repeat(8)
+            ),
+        );
+        names.push(name);
+    }
+    v.start();
+    let r = v.request(json!({"verb": "status", "names": names}));
+    assert_eq!(r["ok"], json!(true));
+    assert_eq!(r["body"]["units"].as_array().unwrap().len(), N);
+    assert!(r.to_string().len() > 300_000, "reply too small to test");
+    let r = v.request(json!({"verb": "list"}));
+    assert_eq!(r["body"]["units"].as_array().unwrap().len(), N + 1);
+}
