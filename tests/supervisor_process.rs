@@ -210,3 +210,50 @@ fn stop_escalates_to_sigkill_for_a_service_ignoring_sigterm() {
     assert_ne!(st["summary"]["state"], json!("running"), "{st}");
     assert_no_zombies(&v);
 }
+
+#[test]
+fn many_simultaneous_exits_are_all_reaped() {
+    const N: usize = 40;
+    let mut v = Vigil::new();
+    for i in 0..N {
+        v.write_unit(
+            &format!("burst{i}"),
+            &format!(
+                "type = \"oneshot\"\n{}{WANTED}",
+                Vigil::sh("(sleep 0.2 &) ; sleep 0.2; exit 0")
+            ),
+        );
+    }
+    v.start();
+    for i in 0..N {
+        v.wait_state(&format!("burst{i}"), "exited");
+    }
+    assert_no_zombies(&v);
+    assert!(
+        wait_until(TIMEOUT, || children_of(v.pid()).is_empty()),
+        "children left: {:?}",
+        children_of(v.pid())
+    );
+}
+
+#[test]
+fn a_client_that_leaves_before_its_reply_does_no_harm() {
+    let mut v = Vigil::new();
+    v.write_unit(
+        "slow",
+        &format!(
+            "type = \"notify\"\n{}",
+            Vigil::sh("sleep 0.5; /usr/bin/systemd-notify --ready; exec sleep 60")
+        ),
+    );
+    v.start();
+    {
+        use std::io::Write;
+        let mut s = v.connect();
+        s.write_all(b"{\"version\":1,\"verb\":\"start\",\"names\":[\"slow\"]}\n")
+            .unwrap();
+    }
+    v.wait_state("slow", "running");
+    assert!(v.alive());
+    assert_eq!(v.list_names().len(), 2);
+}
