@@ -157,3 +157,29 @@ fn start_and_stop_of_unknown_units_are_reported() {
     let r = v.request(json!({"verb": "status", "names": ["a", "nope"]}));
     assert_eq!(r["body"]["unknown"], json!(["nope"]), "{r}");
 }
+
+#[test]
+fn target_option_and_enablement_links() {
+    let mut v = Vigil::new();
+    v.write_unit("rescue", "type = \"target\"\ndescription = \"Rescue\"\n");
+    v.write_unit("shell", &format!("{SLEEP}wanted_by = [\"rescue\"]\n"));
+    v.write_unit("normal", &format!("{SLEEP}{WANTED}"));
+    // `linked` is enabled for rescue by a link; `masked` is disabled by a
+    // /dev/null link although its file says wanted_by rescue.
+    v.write_unit("linked", SLEEP);
+    let wants = v.units_dir().join("rescue.wants");
+    std::fs::create_dir(&wants).unwrap();
+    std::os::unix::fs::symlink("../linked.toml", wants.join("linked.toml")).unwrap();
+    v.write_unit("masked", &format!("{SLEEP}wanted_by = [\"rescue\"]\n"));
+    std::os::unix::fs::symlink("/dev/null", wants.join("masked.toml")).unwrap();
+    v.start_with_args(&["--target", "rescue"]);
+
+    v.wait_state("rescue", "running");
+    v.wait_state("shell", "running");
+    v.wait_state("linked", "running");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(v.state("normal"), "inactive");
+    assert_eq!(v.state("masked"), "inactive");
+    let r = v.request(json!({"verb": "status"}));
+    assert_eq!(r["body"]["target"], json!("rescue"), "{r}");
+}
