@@ -129,3 +129,37 @@ fn start_limit_fails_the_unit_until_a_manual_start() {
         v.events()
     );
 }
+
+#[test]
+fn stop_wins_over_restart_always() {
+    let mut v = Vigil::new();
+    v.write_unit(
+        "forever",
+        &format!("restart = \"always\"\n{QUICK}exec = [\"sleep\", \"60\"]\n{WANTED}"),
+    );
+    let looping = format!("{}; exit 1", v.mark("looping", "run"));
+    v.write_unit(
+        "looping",
+        &format!(
+            "restart = \"always\"\nrestart_delay = \"2s\"\nrestart_delay_max = \"2s\"\n{}{WANTED}",
+            Vigil::sh(&looping)
+        ),
+    );
+    v.start();
+    let pid = v.wait_state("forever", "running")["summary"]["pid"]
+        .as_i64()
+        .unwrap();
+    let r = v.request(json!({"verb": "stop", "names": ["forever"]}));
+    assert_eq!(r["body"]["results"][0]["ok"], json!(true), "{r}");
+    // Stopped during its restart delay.
+    assert!(wait_until(TIMEOUT, || v.status("looping")["restarts"] == json!(1)));
+    let r = v.request(json!({"verb": "stop", "names": ["looping"]}));
+    assert_eq!(r["body"]["results"][0]["ok"], json!(true), "{r}");
+    std::thread::sleep(Duration::from_millis(2500));
+    let st = v.status("forever");
+    assert_eq!(st["summary"]["state"], json!("inactive"), "{st}");
+    assert!(!common::pid_alive(pid as i32));
+    let st = v.status("looping");
+    assert_eq!(st["summary"]["state"], json!("inactive"), "{st}");
+    assert_eq!(runs(&v, "looping"), 1, "{:?}", v.events());
+}
