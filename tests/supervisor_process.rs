@@ -257,3 +257,91 @@ fn a_client_that_leaves_before_its_reply_does_no_harm() {
     assert!(v.alive());
     assert_eq!(v.list_names().len(), 2);
 }
+
+/// A root process outside vigil's tree, killed when the test ends.
+struct Bystander(std::process::Child);
+
+impl Bystander {
+    fn spawn() -> Self {
+        Bystander(
+            std::process::Command::new("sleep")
+                .arg("60")
+                .spawn()
+                .unwrap(),
+        )
+    }
+    fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+}
+
+impl Drop for Bystander {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+#[ignore = "BUG: vigil trusts MAINPID= from any unit process and signals that pid on stop"]
+fn an_unprivileged_service_cannot_make_vigil_kill_a_foreign_pid_via_mainpid() {
+    let victim = Bystander::spawn();
+    let mut v = Vigil::new();
+    v.write_unit(
+        "liar",
+        &format!(
+            "type = \"notify\"\nuser = \"nobody\"\nstop_timeout = \"1s\"\n{}{WANTED}",
+            Vigil::sh(&format!(
+                "/usr/bin/systemd-notify --ready --pid={}; exec sleep 60",
+                victim.pid()
+            ))
+        ),
+    );
+    v.start();
+    v.wait_state("liar", "running");
+    std::thread::sleep(Duration::from_millis(200));
+    let r = v.request(json!({"verb": "stop", "names": ["liar"]}));
+    assert_eq!(r["ok"], json!(true), "{r}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        pid_alive(victim.pid()),
+        "vigil killed pid {} (not part of the unit) because the unit said MAINPID={}; log:\n{}",
+        victim.pid(),
+        victim.pid(),
+        v.log()
+    );
+}
+
+#[test]
+#[ignore = "BUG: vigil trusts a pid file written by an unprivileged daemon and signals that pid on stop"]
+fn an_unprivileged_daemon_cannot_make_vigil_kill_a_foreign_pid_via_its_pid_file() {
+    let victim = Bystander::spawn();
+    let mut v = Vigil::new();
+    let run = v.dir().join("run");
+    std::fs::create_dir(&run).unwrap();
+    nix::unistd::chown(&run, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+    let pid_file = run.join("liar.pid");
+    v.write_unit(
+        "liar",
+        &format!(
+            "type = \"forking\"\nuser = \"nobody\"\npid_file = \"{}\"\nstop_timeout = \"1s\"\n{}{WANTED}",
+            pid_file.display(),
+            Vigil::sh(&format!(
+                "sleep 60 < /dev/null > /dev/null 2>&1 & echo {} > {}; exit 0",
+                victim.pid(),
+                pid_file.display()
+            ))
+        ),
+    );
+    v.start();
+    assert!(wait_until(TIMEOUT, || v.state("liar") != "starting"));
+    let r = v.request(json!({"verb": "stop", "names": ["liar"]}));
+    assert_eq!(r["ok"], json!(true), "{r}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        pid_alive(victim.pid()),
+        "vigil killed pid {} named by a pid file that user nobody wrote; log:\n{}",
+        victim.pid(),
+        v.log()
+    );
+}
