@@ -345,3 +345,31 @@ fn an_unprivileged_daemon_cannot_make_vigil_kill_a_foreign_pid_via_its_pid_file(
         v.log()
     );
 }
+
+#[test]
+fn a_core_dump_is_reported() {
+    let mut v = Vigil::new();
+    v.write_unit(
+        "crashy",
+        &format!(
+            "working_directory = \"{}\"\n{}{WANTED}",
+            v.dir().display(),
+            Vigil::sh("ulimit -c unlimited; kill -SEGV $$")
+        ),
+    );
+    v.start();
+    let st = v.wait_state("crashy", "failed");
+    let exit = &st["exits"][0];
+    assert_eq!(exit["signal"], json!("SIGSEGV"), "{st}");
+    let outcome = exit["outcome"].as_str().unwrap();
+    let core = std::fs::read_dir(v.dir())
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("core"));
+    if core {
+        assert!(outcome.contains("core dumped"), "{st}");
+        v.wait_log("killed by SIGSEGV (core dumped)");
+    } else {
+        v.wait_log("killed by SIGSEGV");
+    }
+}
