@@ -212,9 +212,7 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
     shell.reap();
     loop {
         if let Some(action) = shell.power {
-            if let Some(server) = shell.server.as_mut() {
-                server.shutdown();
-            }
+            shell.remove_sockets();
             return Ok(action);
         }
         shell.arm_timer();
@@ -433,6 +431,17 @@ impl Shell<'_> {
             diagnostics,
             broken,
             client,
+        }
+    }
+
+    /// Remove the control and notify socket files on the way out, so that
+    /// nothing points clients at a vigil that is gone.
+    fn remove_sockets(&mut self) {
+        if let Some(server) = self.server.as_mut() {
+            server.shutdown();
+        }
+        if let Some(notify) = self.notify.as_ref() {
+            let _ = std::fs::remove_file(notify.path());
         }
     }
 
