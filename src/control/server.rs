@@ -46,7 +46,8 @@ use crate::runtime::poller::Interest;
 pub const PARTIAL_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reply bytes a client may leave unread before it is dropped.
 pub const MAX_PENDING_OUTPUT: usize = 1024 * 1024;
-/// Connections beyond this are told so and closed at once.
+/// Unprivileged connections beyond this are told so and closed at once
+/// (privileged peers have as many slots again of their own).
 pub const MAX_CLIENTS: usize = 128;
 /// While this many requests of one client await replies, vigil stops reading
 /// from it (backpressure instead of unbounded queues).
@@ -423,7 +424,25 @@ impl ControlServer {
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
-            if self.clients.len() >= MAX_CLIENTS {
+            let Ok(cred) = getsockopt(&stream, sockopt::PeerCredentials) else {
+                continue;
+            };
+            let peer = PeerCred {
+                pid: cred.pid(),
+                uid: cred.uid(),
+                gid: cred.gid(),
+            };
+            let privileged = is_privileged(stream.as_raw_fd(), &peer, self.admin_gid);
+            // Unprivileged peers share MAX_CLIENTS slots; root and the admin
+            // group get as many again, so idle connections of an ordinary
+            // user can never lock the administrator out.
+            let unprivileged = self.clients.values().filter(|c| !c.privileged).count();
+            let full = if privileged {
+                self.clients.len() >= 2 * MAX_CLIENTS
+            } else {
+                unprivileged >= MAX_CLIENTS
+            };
+            if full {
                 let line = encode(&Reply::error("too many connections; try again later"));
                 // Best effort: a fresh socket buffer takes a short line.
                 // SAFETY: non-blocking send on a valid socket.
@@ -437,15 +456,6 @@ impl ControlServer {
                 };
                 continue;
             }
-            let Ok(cred) = getsockopt(&stream, sockopt::PeerCredentials) else {
-                continue;
-            };
-            let peer = PeerCred {
-                pid: cred.pid(),
-                uid: cred.uid(),
-                gid: cred.gid(),
-            };
-            let privileged = is_privileged(stream.as_raw_fd(), &peer, self.admin_gid);
             let id = self.next_id;
             self.next_id += 1;
             let client = Client {
