@@ -39,6 +39,15 @@ pub struct SpawnFailure {
     pub error: String,
 }
 
+/// Why a forking unit's pid file gave no pid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PidFileError {
+    /// Missing, empty or stale: the daemon may not have written it yet; retried.
+    NotReady(String),
+    /// Untrustworthy (names another user's process): the start fails at once.
+    Refused(String),
+}
+
 /// One sd_notify datagram, parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NotifyMessage {
@@ -82,7 +91,7 @@ pub enum Event {
     /// Result of an `Action::ReadPidFile`.
     PidFile {
         unit: String,
-        result: Result<i32, String>,
+        result: Result<i32, PidFileError>,
     },
     /// The deadline from `next_deadline` has passed.
     Timer,
@@ -515,7 +524,7 @@ impl Manager {
         }
     }
 
-    fn on_pid_file(&mut self, name: &str, result: Result<i32, String>) {
+    fn on_pid_file(&mut self, name: &str, result: Result<i32, PidFileError>) {
         let now = self.now.mono;
         let Some(svc) = self.services.get_mut(name) else {
             return;
@@ -534,7 +543,16 @@ impl Manager {
                     format!("started {name} (pid {pid} from pid file)"),
                 );
             }
-            Err(why) => {
+            Err(PidFileError::Refused(why)) => {
+                svc.reason = Some(why.clone());
+                if svc.job == Some(Job::Start) {
+                    svc.job = None;
+                }
+                self.log(Level::Error, format!("{name}: {why}"));
+                // Whatever the launcher left in its process group goes with it.
+                self.begin_stop(name, true);
+            }
+            Err(PidFileError::NotReady(why)) => {
                 // Daemons often write the file just after the launcher exits: retry
                 // until the start timeout.
                 let retry = now + Duration::from_millis(50);

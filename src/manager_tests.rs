@@ -464,7 +464,7 @@ fn forking_unit_reads_pid_file_with_retry() {
     assert_eq!(sim.state("forky"), UnitState::Starting);
     sim.feed(Event::PidFile {
         unit: "forky".into(),
-        result: Err("missing".into()),
+        result: Err(PidFileError::NotReady("missing".into())),
     });
     let acts = sim.advance(ms(50));
     assert!(acts.iter().any(|a| matches!(a, Action::ReadPidFile { .. })));
@@ -690,4 +690,23 @@ fn missing_boot_target_falls_back_to_default_degraded() {
     );
     assert!(logs(&acts).iter().any(|l| l.starts_with("started getty")));
     assert_eq!(m.system_state(), "degraded");
+}
+
+#[test]
+fn refused_pid_file_fails_at_once_and_kills_the_launchers_group() {
+    let mut f = svc("liar");
+    f.kind = UnitKind::Forking;
+    f.pid_file = Some("/run/liar.pid".into());
+    let mut sim = Sim::new(vec![f]);
+    sim.feed(Event::Boot);
+    let launcher = sim.pid("liar");
+    sim.exit("liar", ExitStatus::Exited(0));
+    let acts = sim.feed(Event::PidFile {
+        unit: "liar".into(),
+        result: Err(PidFileError::Refused("names pid 1 of another user".into())),
+    });
+    assert_eq!(sim.state("liar"), UnitState::Failed);
+    assert!(kills(&acts).contains(&(launcher, libc::SIGKILL, true)));
+    assert!(!kills(&acts).iter().any(|(p, _, _)| *p == 1));
+    assert_eq!(sim.m.next_deadline(), None, "no retry after a refusal");
 }

@@ -283,7 +283,6 @@ impl Drop for Bystander {
 }
 
 #[test]
-#[ignore = "BUG: vigil trusts MAINPID= from any unit process and signals that pid on stop"]
 fn an_unprivileged_service_cannot_make_vigil_kill_a_foreign_pid_via_mainpid() {
     let victim = Bystander::spawn();
     let mut v = Vigil::new();
@@ -313,7 +312,6 @@ fn an_unprivileged_service_cannot_make_vigil_kill_a_foreign_pid_via_mainpid() {
 }
 
 #[test]
-#[ignore = "BUG: vigil trusts a pid file written by an unprivileged daemon and signals that pid on stop"]
 fn an_unprivileged_daemon_cannot_make_vigil_kill_a_foreign_pid_via_its_pid_file() {
     let victim = Bystander::spawn();
     let mut v = Vigil::new();

@@ -12,9 +12,9 @@ use crate::config::CtrlAltDel;
 use crate::control::protocol::{Reply, ReplyBody, Request};
 use crate::control::server::{ControlServer, FdChange};
 use crate::log::Logger;
-use crate::manager::{Action, Event, Level, Manager, Now, PowerAction};
+use crate::manager::{Action, Event, Level, Manager, Now, PidFileError, PowerAction};
 use crate::runtime::notify::NotifySocket;
-use crate::runtime::pidfile::read_pid_file;
+use crate::runtime::pidfile::{check_pid_file_owner, may_adopt, read_pid_file};
 use crate::runtime::poller::{Interest, Poller, Ready};
 use crate::runtime::process::send_signal;
 use crate::runtime::reap::reap_all;
@@ -259,7 +259,12 @@ impl Shell<'_> {
             }
             Action::ReadPidFile { unit, path } => Some(Event::PidFile {
                 unit,
-                result: read_pid_file(&path),
+                result: match read_pid_file(&path) {
+                    Ok(pid) => check_pid_file_owner(&path, pid)
+                        .map(|()| pid)
+                        .map_err(PidFileError::Refused),
+                    Err(why) => Err(PidFileError::NotReady(why)),
+                },
             }),
             Action::Reply { client, reply } => {
                 self.send(client, &reply);
@@ -313,7 +318,16 @@ impl Shell<'_> {
                     .as_ref()
                     .map(|n| n.recv_all())
                     .unwrap_or_default();
-                for msg in received {
+                for mut msg in received {
+                    if let Some(main) = msg.message.main_pid {
+                        if !may_adopt(msg.uid, main) {
+                            self.log.warn(&format!(
+                                "ignoring MAINPID={main} from pid {} (uid {:?}): not a process of that user",
+                                msg.pid, msg.uid
+                            ));
+                            msg.message.main_pid = None;
+                        }
+                    }
                     self.feed(Event::Notify {
                         pid: msg.pid,
                         session: msg.session,

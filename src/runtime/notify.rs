@@ -56,6 +56,9 @@ pub struct NotifyReceived {
     /// exited and was reaped). Equals the service's main pid for services
     /// spawned by vigil, which each start a new session.
     pub session: Option<i32>,
+    /// The sender's uid from SCM_CREDENTIALS; decides whether its MAINPID=
+    /// may name a process (see `event_loop`).
+    pub uid: Option<u32>,
     pub message: NotifyMessage,
 }
 
@@ -112,7 +115,7 @@ impl NotifySocket {
             let mut cmsg = nix::cmsg_space!(libc::ucred, [RawFd; 16]);
             let mut iov = [IoSliceMut::new(&mut buf)];
             let mut received_fds: Vec<RawFd> = Vec::new();
-            let (len, cred_pid) = match recvmsg::<UnixAddr>(
+            let (len, cred_pid, cred_uid) = match recvmsg::<UnixAddr>(
                 self.sock.as_raw_fd(),
                 &mut iov,
                 Some(&mut cmsg),
@@ -120,11 +123,13 @@ impl NotifySocket {
             ) {
                 Ok(msg) => {
                     let mut pid = None;
+                    let mut uid = None;
                     if let Ok(cmsgs) = msg.cmsgs() {
                         for c in cmsgs {
                             match c {
                                 ControlMessageOwned::ScmCredentials(cred) => {
                                     pid = Some(cred.pid());
+                                    uid = Some(cred.uid());
                                 }
                                 ControlMessageOwned::ScmRights(fds) => {
                                     received_fds.extend(fds);
@@ -133,7 +138,7 @@ impl NotifySocket {
                             }
                         }
                     }
-                    (msg.bytes, pid)
+                    (msg.bytes, pid, uid)
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(_) => break,
@@ -160,6 +165,7 @@ impl NotifySocket {
             out.push(NotifyReceived {
                 pid,
                 session,
+                uid: cred_uid,
                 message,
             });
         }
