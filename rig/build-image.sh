@@ -113,6 +113,9 @@ for applet in $(/bin/busybox --list-full); do
   [ -e "$ROOT/usr/$applet" ] || [ -L "$ROOT/usr/$applet" ] || link /usr/bin/busybox "/usr/$applet"
 done
 put /sbin/agetty /usr/sbin/agetty
+# root logs in to Debian's bash: busybox's ash runs its own poweroff/reboot/halt
+# applets (which signal PID 1 busybox-style) instead of the vigilctl links on PATH.
+put /bin/bash /usr/bin/bash
 put /bin/kmod /usr/bin/kmod
 for t in modprobe insmod rmmod lsmod depmod modinfo; do link /usr/bin/kmod "/usr/sbin/$t"; done
 rm -f "$ROOT/usr/bin/lsmod" # busybox puts lsmod in /bin, kmod's is in /sbin
@@ -170,7 +173,7 @@ depmod -b "$ROOT" "$KVER"
 
 # ---- /etc -------------------------------------------------------------------------
 cat >"$ROOT/etc/passwd" <<'EOF'
-root:x:0:0:root:/root:/bin/sh
+root:x:0:0:root:/root:/bin/bash
 daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
 nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
 EOF
