@@ -148,8 +148,12 @@ fn build_image(name: &str, args: &[&str]) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// The test system with the vigil and vigilctl this `cargo test` just built.
+/// The test system with the vigil and vigilctl this `cargo test` just built, or
+/// the prebuilt image directory named by VIGIL_BOOT_IMAGE (e.g. a release build).
 fn vigil_image() -> PathBuf {
+    if let Some(dir) = std::env::var_os("VIGIL_BOOT_IMAGE") {
+        return PathBuf::from(dir);
+    }
     image(
         "test-vigil",
         &[
@@ -724,8 +728,10 @@ fn power_variant(
     let image = vigil_image();
     let mut vm = Vm::boot(&image);
     vm.login().unwrap_or_else(|e| panic!("{e}"));
-    // Give the heartbeat service something to have written to the data disk.
-    let _ = vm.ok("sleep 1; cat /data/heartbeat");
+    // Let the heartbeat service write to the data disk first (not asserted here:
+    // vigil_boots_the_test_system does; vigilctl_poweroff_is_clean reads it back).
+    let _ =
+        vm.sh("for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /data/heartbeat ] && break; sleep 1; done");
     if let Some(cmd) = shell_cmd {
         let tty = vm.tty.as_mut().unwrap();
         tty.send(&format!("{cmd}\r")).unwrap();
