@@ -44,6 +44,7 @@ echo "WITH_UDEV=0" >"$SYS/disk.env"
 cat >"$SYS/vigil.toml" <<'EOF'
 hostname = "vigil-bench"
 modules = []
+udev = "none"   # the shell init runs no device manager either (and busybox has mdev)
 EOF
 echo vigil-bench >"$SYS/hostname"
 after=""

@@ -48,6 +48,7 @@ mod expect {
         "not exist",
         "cannot resolve",
         "unresolved",
+        "no device",
     ];
     pub const EINVAL_WORDS: &[&str] = &["Invalid argument", "EINVAL", "invalid argument"];
     /// fstab entries (rig/systems/test/fstab).
@@ -60,8 +61,15 @@ mod expect {
     /// "NAME UPTIME" to ORDER_LOG when it starts).
     pub const ORDER: &[&str] = &["order-a", "order-b", "order-c"];
     pub const ORDER_LOG: &str = "/run/order.log";
-    /// Units `vigilctl list` must show.
-    pub const LISTED_UNITS: &[&str] = &["order-a", "order-b", "order-c", "heartbeat"];
+    /// Units `vigilctl list` must show (udev's are generated: docs/config.md).
+    pub const LISTED_UNITS: &[&str] = &[
+        "order-a",
+        "order-b",
+        "order-c",
+        "heartbeat",
+        "udevd",
+        "udev-coldplug",
+    ];
     /// Kernel's last words per outcome (KERN_EMERG: shown even with `quiet`).
     pub const POWER_DOWN: &str = "reboot: Power down";
     pub const RESTART: &str = "reboot: Restarting system";
