@@ -14,7 +14,6 @@ set -euo pipefail
 
 RIG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$RIG_DIR")
-CACHE=${RIG_CACHE:-$REPO/.rig-cache}
 RUNS=3
 NSVC=20
 ONLY=

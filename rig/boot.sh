@@ -24,7 +24,7 @@ CACHE=${RIG_CACHE:-$REPO/.rig-cache}
 
 IMAGE=$CACHE/images/test
 RUN=
-MODE=test
+MODE="test"
 APPEND=
 MEM=256M
 SMP=1
@@ -71,7 +71,7 @@ args=(
 )
 rm -f "$RUN/ttyS1.sock" "$RUN/monitor.sock"
 if [ "$MODE" = demo ]; then
-  args+=(-chardev stdio,id=s0,mux=on,signal=off -serial chardev:s0 -mon chardev=s0,mode=readline)
+  args+=(-chardev "stdio,id=s0,mux=on,signal=off" -serial chardev:s0 -mon "chardev=s0,mode=readline")
 else
   args+=(-chardev "file,id=s0,path=$RUN/console.log" -serial chardev:s0)
 fi

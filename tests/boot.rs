@@ -786,6 +786,29 @@ fn vigilctl_poweroff_is_clean() {
         beat.trim().parse::<f64>().is_ok(),
         "heartbeat missing from the data disk after power-off: {beat:?}"
     );
+    // The service's last write, made when it was stopped, is on disk: services
+    // were stopped before the data disk was unmounted.
+    let out = Command::new("debugfs")
+        .args(["-R", "cat /heartbeat-stopped"])
+        .arg(vm.path("data.ext4"))
+        .output()
+        .unwrap();
+    let stopped = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stopped.contains("stopped"),
+        "{}",
+        vm.fail(&format!(
+            "the heartbeat service's stop-time write is not on the data disk: {stopped:?}"
+        ))
+    );
+}
+
+/// Issue 4: `shutdown -h now` (a link to vigilctl) powers off.
+#[test]
+fn shutdown_h_now_powers_off() {
+    if enabled("shutdown_h_now_powers_off") {
+        power_variant(Some("shutdown -h now"), None, expect::POWER_DOWN, true);
+    }
 }
 
 /// Issue 4: the power commands and signals a Linux init answers.
