@@ -405,7 +405,7 @@ impl Vm {
                 let rest = &text[at + tag.len()..];
                 if let Some(close) = rest.find("__") {
                     if let Ok(code) = rest[..close].parse::<i32>() {
-                        let out = text[..at].replace('\r', "");
+                        let out = strip_csi(&text[..at]).replace('\r', "");
                         return Ok((code, out));
                     }
                 }
@@ -530,6 +530,30 @@ impl Tty {
 
 // ---------------------------------------------------------------------------
 // Assertion helpers.
+
+/// Drop terminal control sequences (ash asks for the cursor position, `ESC[6n`).
+fn strip_csi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn strip_csi_removes_cursor_queries() {
+    assert_eq!(strip_csi("a\x1b[6nb\x1b[1;31mc"), "abc");
+}
 
 /// A line of `logs` naming `subject` together with one of `words`.
 fn logged(logs: &str, subject: &str, words: &[&str]) -> bool {
