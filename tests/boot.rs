@@ -75,6 +75,9 @@ mod expect {
     pub const RESTART: &str = "reboot: Restarting system";
     pub const HALTED: &str = "reboot: System halted";
     pub const PANIC: &str = "Kernel panic";
+    /// `vigilctl status` (no argument) of a boot with a failed unit.
+    pub const DEGRADED: &str = "degraded";
+    pub const BROKEN_UNIT: &str = "broken";
 }
 
 // ---------------------------------------------------------------------------
@@ -175,6 +178,25 @@ fn vigil_image() -> PathBuf {
     )
 }
 
+/// The test system plus a service that cannot start (rig/systems/degraded-overlay).
+fn degraded_image() -> PathBuf {
+    image(
+        "test-vigil-degraded",
+        &[
+            "--system",
+            &repo().join("rig/systems/test").to_string_lossy(),
+            "--init",
+            env!("CARGO_BIN_EXE_vigil"),
+            "--ctl",
+            env!("CARGO_BIN_EXE_vigilctl"),
+            "--overlay",
+            &repo()
+                .join("rig/systems/degraded-overlay")
+                .to_string_lossy(),
+        ],
+    )
+}
+
 /// The same system booted by rig/init-sh/sysinit.sh: proves the rig itself.
 fn shell_image() -> PathBuf {
     image(
@@ -229,6 +251,11 @@ struct Vm {
 
 impl Vm {
     fn boot(image: &Path) -> Vm {
+        Vm::boot_with(image, "")
+    }
+
+    /// Boot with extra kernel command line words.
+    fn boot_with(image: &Path, append: &str) -> Vm {
         let slot = Slot::take();
         let run = tempfile::Builder::new()
             .prefix("vigil-boot-")
@@ -241,6 +268,7 @@ impl Vm {
             .arg("--run")
             .arg(run.path())
             .args(["--mode", "test"])
+            .args(["--append", append])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(
@@ -704,6 +732,13 @@ fn vigil_boots_the_test_system() {
         seen.windows(2).all(|w| w[0].1 <= w[1].1),
         "step 4: uptimes not increasing:\n{order}"
     );
+    let (code, _) = vm
+        .sh("test -e /run/alt-only")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(
+        code, 0,
+        "step 4: alt-only (wanted by the alt target only) ran in a default boot"
+    );
     let ps = vm.ok("ps -o pid,args");
     assert!(
         ps.contains("sleep 2147483647"),
@@ -869,6 +904,66 @@ fn sigterm_to_pid1_powers_off() {
     if enabled("sigterm_to_pid1_powers_off") {
         power_variant(Some("kill -TERM 1"), None, expect::POWER_DOWN, true);
     }
+}
+
+/// Issue 3: a unit that cannot start makes the boot degraded, yet the getty and
+/// the control socket are there and `vigilctl status` says why.
+#[test]
+fn degraded_boot_still_lets_root_in() {
+    if !enabled("degraded_boot_still_lets_root_in") {
+        return;
+    }
+    let image = degraded_image();
+    let mut vm = Vm::boot(&image);
+    vm.login().unwrap_or_else(|e| panic!("{e}"));
+    let mut status = String::new();
+    let end = Instant::now() + CMD_TIMEOUT;
+    while Instant::now() < end {
+        status = vm
+            .sh("vigilctl status")
+            .map(|(_, o)| o)
+            .unwrap_or_else(|e| panic!("{e}"));
+        if status.contains(expect::DEGRADED) {
+            break;
+        }
+        sleep(Duration::from_secs(1));
+    }
+    assert!(
+        status.contains(expect::DEGRADED) && status.contains(expect::BROKEN_UNIT),
+        "{}",
+        vm.fail(&format!(
+            "vigilctl status does not say {:?} naming {}:\n{status}",
+            expect::DEGRADED,
+            expect::BROKEN_UNIT
+        ))
+    );
+}
+
+/// Issue 3: `vigil.target=NAME` on the kernel command line boots that target.
+#[test]
+fn kernel_cmdline_selects_the_target() {
+    if !enabled("kernel_cmdline_selects_the_target") {
+        return;
+    }
+    let image = vigil_image();
+    let mut vm = Vm::boot_with(&image, "vigil.target=alt");
+    vm.login().unwrap_or_else(|e| panic!("{e}"));
+    let mut alt = String::new();
+    let end = Instant::now() + CMD_TIMEOUT;
+    while Instant::now() < end && !alt.contains("alt") {
+        alt = vm.ok("cat /run/alt-only 2>/dev/null; true");
+        sleep(Duration::from_millis(500));
+    }
+    assert!(
+        alt.contains("alt"),
+        "{}",
+        vm.fail("vigil.target=alt: the alt target's service did not run")
+    );
+    let (code, order) = vm.sh(&format!("cat {}", expect::ORDER_LOG)).unwrap();
+    assert_ne!(
+        code, 0,
+        "vigil.target=alt: the default target's services ran too:\n{order}"
+    );
 }
 
 /// The rig on its own, with a shell-script init: kernel, modules, udev, fstab,
