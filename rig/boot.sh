@@ -13,8 +13,10 @@
 #
 # In both modes: ttyS1 is a unix socket RUN/ttyS1.sock (a getty for logging in), the
 # qemu monitor is RUN/monitor.sock (e.g. `sendkey ctrl-alt-delete`), and the disks are
-# virtio: vda = RUN/data.ext4, vdb = RUN/swap.img. qemu exits on guest power-off,
-# reboot (-no-reboot) and panic (exit status 1); the console tells which.
+# virtio: vda = RUN/data.ext4, vdb = RUN/swap.img. qemu exits (status 0) on guest
+# power-off, reboot (-no-reboot) and kernel panic (panic=-1 reboots at once); only the
+# console tells which ("reboot: Power down", "reboot: Restarting system", "Kernel
+# panic"). A halted guest ("reboot: System halted") keeps qemu running.
 # The last step is exec qemu, so the pid of this script is qemu's.
 set -euo pipefail
 
