@@ -17,7 +17,8 @@
 # power-off, reboot (-no-reboot) and kernel panic (panic=-1 reboots at once); only the
 # console tells which ("reboot: Power down", "reboot: Restarting system", "Kernel
 # panic"). A halted guest ("reboot: System halted") keeps qemu running.
-# The last step is exec qemu, so the pid of this script is qemu's.
+# With --run, the last step is exec qemu, so the pid of this script is qemu's; without,
+# the temporary run directory is removed when qemu exits.
 set -euo pipefail
 
 RIG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,9 +49,11 @@ log() { echo "rig/boot: $*" >&2; }
 [ -f "$IMAGE/image.env" ] || { log "no image in $IMAGE: run rig/build-image.sh"; exit 1; }
 # shellcheck source=/dev/null
 . "$IMAGE/image.env"
+TEMP_RUN=0
 if [ -z "$RUN" ]; then
   RUN=$(mktemp -d /tmp/vigil-rig.XXXXXX)
-  log "run directory $RUN"
+  TEMP_RUN=1
+  log "run directory $RUN (removed when qemu exits)"
 fi
 mkdir -p "$RUN"
 
@@ -88,4 +91,10 @@ if [ "$DISKS" = 1 ]; then
   )
 fi
 printf '%q ' qemu-system-x86_64 "${args[@]}" >"$RUN/qemu.cmdline"
+if [ "$TEMP_RUN" = 1 ]; then
+  status=0
+  qemu-system-x86_64 "${args[@]}" || status=$?
+  rm -rf "$RUN"
+  exit "$status"
+fi
 exec qemu-system-x86_64 "${args[@]}"
