@@ -53,7 +53,7 @@ mod expect {
     pub const EINVAL_WORDS: &[&str] = &["Invalid argument", "EINVAL", "invalid argument"];
     /// fstab entries (rig/systems/test/fstab).
     pub const GOOD_MOUNT: &str = "/data";
-    pub const MISSING_DEVICE_MOUNT: &str = "/mnt/missing";
+    pub const MISSING_DEVICE_MOUNT: &str = "/mnt/absent";
     pub const BAD_OPTION_MOUNT: &str = "/mnt/badopt";
     pub const NOFAIL_MOUNT: &str = "/mnt/optional";
     pub const SWAP_DEVICE: &str = "/dev/vdb";
@@ -584,9 +584,26 @@ fn strip_csi_removes_cursor_queries() {
 }
 
 /// A line of `logs` naming `subject` together with one of `words`.
+/// The subject itself does not count as one of the words.
 fn logged(logs: &str, subject: &str, words: &[&str]) -> bool {
-    logs.lines()
-        .any(|l| l.contains(subject) && words.iter().any(|w| l.contains(w)))
+    logs.lines().any(|l| {
+        l.contains(subject) && {
+            let rest = l.replace(subject, " ");
+            words.iter().any(|w| rest.contains(w))
+        }
+    })
+}
+
+#[test]
+fn logged_needs_subject_and_reason_on_one_line() {
+    let logs = "vigil: fstab: /mnt/x mounted\nvigil: module foo: not found\n";
+    assert!(logged(logs, "foo", &["not found"]));
+    assert!(!logged(logs, "/mnt/x", &["not found"]));
+    assert!(!logged(
+        "mount /mnt/missing ok",
+        "/mnt/missing",
+        &["missing"]
+    ));
 }
 
 fn step(name: &str) {
