@@ -14,7 +14,6 @@ set -euo pipefail
 
 RIG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$RIG_DIR")
-CACHE=${RIG_CACHE:-$REPO/.rig-cache}
 RUNS=3
 NSVC=20
 ONLY=
@@ -44,6 +43,7 @@ echo "WITH_UDEV=0" >"$SYS/disk.env"
 cat >"$SYS/vigil.toml" <<'EOF'
 hostname = "vigil-bench"
 modules = []
+udev = "none"   # the shell init runs no device manager either (and busybox has mdev)
 EOF
 echo vigil-bench >"$SYS/hostname"
 after=""

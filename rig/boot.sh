@@ -13,9 +13,12 @@
 #
 # In both modes: ttyS1 is a unix socket RUN/ttyS1.sock (a getty for logging in), the
 # qemu monitor is RUN/monitor.sock (e.g. `sendkey ctrl-alt-delete`), and the disks are
-# virtio: vda = RUN/data.ext4, vdb = RUN/swap.img. qemu exits on guest power-off,
-# reboot (-no-reboot) and panic (exit status 1); the console tells which.
-# The last step is exec qemu, so the pid of this script is qemu's.
+# virtio: vda = RUN/data.ext4, vdb = RUN/swap.img. qemu exits (status 0) on guest
+# power-off, reboot (-no-reboot) and kernel panic (panic=-1 reboots at once); only the
+# console tells which ("reboot: Power down", "reboot: Restarting system", "Kernel
+# panic"). A halted guest ("reboot: System halted") keeps qemu running.
+# With --run, the last step is exec qemu, so the pid of this script is qemu's; without,
+# the temporary run directory is removed when qemu exits.
 set -euo pipefail
 
 RIG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,7 +27,7 @@ CACHE=${RIG_CACHE:-$REPO/.rig-cache}
 
 IMAGE=$CACHE/images/test
 RUN=
-MODE=test
+MODE="test"
 APPEND=
 MEM=256M
 SMP=1
@@ -46,9 +49,11 @@ log() { echo "rig/boot: $*" >&2; }
 [ -f "$IMAGE/image.env" ] || { log "no image in $IMAGE: run rig/build-image.sh"; exit 1; }
 # shellcheck source=/dev/null
 . "$IMAGE/image.env"
+TEMP_RUN=0
 if [ -z "$RUN" ]; then
   RUN=$(mktemp -d /tmp/vigil-rig.XXXXXX)
-  log "run directory $RUN"
+  TEMP_RUN=1
+  log "run directory $RUN (removed when qemu exits)"
 fi
 mkdir -p "$RUN"
 
@@ -71,7 +76,7 @@ args=(
 )
 rm -f "$RUN/ttyS1.sock" "$RUN/monitor.sock"
 if [ "$MODE" = demo ]; then
-  args+=(-chardev stdio,id=s0,mux=on,signal=off -serial chardev:s0 -mon chardev=s0,mode=readline)
+  args+=(-chardev "stdio,id=s0,mux=on,signal=off" -serial chardev:s0 -mon "chardev=s0,mode=readline")
 else
   args+=(-chardev "file,id=s0,path=$RUN/console.log" -serial chardev:s0)
 fi
@@ -86,4 +91,10 @@ if [ "$DISKS" = 1 ]; then
   )
 fi
 printf '%q ' qemu-system-x86_64 "${args[@]}" >"$RUN/qemu.cmdline"
+if [ "$TEMP_RUN" = 1 ]; then
+  status=0
+  qemu-system-x86_64 "${args[@]}" || status=$?
+  rm -rf "$RUN"
+  exit "$status"
+fi
 exec qemu-system-x86_64 "${args[@]}"

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."   # in .ci/run this is the repo root as well
 export CARGO_TERM_COLOR=never
 
 rig/fetch.sh                                    # ~20 s cold, <1 s warm
+rig/smoke.sh                                    # ~6 s: the rig itself boots and powers off
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 # VIGIL_BOOT_TESTS=1 turns tests/boot.rs on and makes missing rig artifacts a failure.
