@@ -3,9 +3,9 @@
 #   1. installs what the tests need (rig/fetch.sh: qemu, busybox, kmod, udev, agetty,
 #      Debian's kernel unpacked into .rig-cache; systemd-notify for notify tests),
 #   2. checks formatting and lints,
-#   3. builds vigil and the qemu test image,
-#   4. runs every test: unit tests, integration tests of the real binaries, and the
-#      end-to-end boots of Debian's kernel with vigil as PID 1 (VIGIL_BOOT_TESTS=1).
+#   3. runs every test: unit tests, integration tests of the real binaries, and the
+#      end-to-end boots of Debian's kernel with vigil as PID 1 (VIGIL_BOOT_TESTS=1;
+#      tests/boot.rs builds the initramfs from the vigil and vigilctl cargo just built).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -21,10 +21,6 @@ rig/fetch.sh
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
-
-step "build"
-cargo build --release --bins
-rig/build-image.sh --system rig/systems/test
 
 step "tests"
 VIGIL_BOOT_TESTS=1 cargo test --all-targets -- "$@"
