@@ -48,17 +48,27 @@ impl Logger {
         level <= self.max_level
     }
 
-    /// Write one message to every sink.
+    /// Write one message to every sink, tagged with its level.
     pub fn log(&mut self, level: Level, message: &str) {
-        if !self.enabled(level) {
-            return;
-        }
         let tag = match level {
             Level::Error => "error: ",
             Level::Warning => "warning: ",
             Level::Info => "",
             Level::Debug => "debug: ",
         };
+        self.write(level, tag, message);
+    }
+
+    /// Write a message that already says its severity (a unit-file
+    /// diagnostic: `FILE:LINE:COL: error: ...`) without a second tag.
+    pub fn log_untagged(&mut self, level: Level, message: &str) {
+        self.write(level, "", message);
+    }
+
+    fn write(&mut self, level: Level, tag: &str, message: &str) {
+        if !self.enabled(level) {
+            return;
+        }
         if self.stderr {
             // One write per line so concurrent writers (services on the same
             // console) do not interleave inside it.

@@ -108,11 +108,8 @@ pub fn load_units(
     dir: &Path,
     generated: &[UnitDef],
 ) -> (BTreeMap<String, UnitDef>, Vec<String>, Vec<String>) {
-    let result = unit::load_dir(dir);
-    let mut units = result.units;
-    for g in generated {
-        units.entry(g.name.clone()).or_insert_with(|| g.clone());
-    }
+    let result = unit::load_dir_with(dir, generated);
+    let units = result.units;
     let diagnostics: Vec<String> = result.diagnostics.iter().map(|d| d.to_string()).collect();
     let mut broken = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -130,6 +127,15 @@ pub fn load_units(
     }
     broken.sort();
     (units, diagnostics, broken)
+}
+
+/// The level of a rendered diagnostic (`FILE:L:C: error: ...`).
+fn diagnostic_level(rendered: &str) -> Level {
+    if rendered.contains(": error: ") {
+        Level::Error
+    } else {
+        Level::Warning
+    }
 }
 
 /// Run until the manager asks for a power action; returns it.
@@ -180,7 +186,7 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
 
     let (units, diagnostics, _) = load_units(&opts.units_dir, &opts.generated);
     for d in &diagnostics {
-        log.error(d);
+        log.log_untagged(diagnostic_level(d), d);
     }
     log.info(&format!(
         "loaded {} units from {}",
@@ -419,10 +425,8 @@ impl Shell<'_> {
     /// keeps the previous settings for what it could not parse.
     fn reload(&mut self, client: Option<u64>) -> Event {
         let (config, problems) = crate::config::load_config(&self.opts.config_path);
+        // The manager logs every diagnostic of the reload, these included.
         let mut diagnostics: Vec<String> = problems;
-        for p in &diagnostics {
-            self.log.error(p);
-        }
         if diagnostics.is_empty() {
             self.opts.admin_gid = crate::pid1::admin_gid(&config, self.log);
             if let Some(server) = self.server.as_mut() {

@@ -146,6 +146,13 @@ impl Batch {
 /// Load `DIR/*.toml` plus enablement links, validate the graph, and add the
 /// implicit `default` target when no loaded unit is named `default`.
 pub fn load_dir(dir: &Path) -> LoadResult {
+    load_dir_with(dir, &[])
+}
+
+/// `load_dir` plus units generated from configuration (gettys, udev), which
+/// take part in the graph checks so that files may depend on them. A file of
+/// the same name overrides a generated unit.
+pub fn load_dir_with(dir: &Path, generated: &[UnitDef]) -> LoadResult {
     let mut batch = Batch::default();
     match unit_files(dir) {
         Ok(files) => {
@@ -157,6 +164,18 @@ pub fn load_dir(dir: &Path) -> LoadResult {
             dir,
             format!("cannot read the units directory: {e}"),
         )),
+    }
+    for unit in generated {
+        if !batch.parsed.contains_key(&unit.name) && !batch.failed.contains(&unit.name) {
+            batch.parsed.insert(
+                unit.name.clone(),
+                Parsed {
+                    def: unit.clone(),
+                    refs: BTreeMap::new(),
+                    warnings: Vec::new(),
+                },
+            );
+        }
     }
     let (links, mut link_diags) = scan_links(dir);
     batch.diagnostics.append(&mut link_diags);
@@ -554,5 +573,31 @@ mod tests {
         let errs =
             parse_unit("hello", Path::new("/x/hello.toml"), "exec = 1\nbogus = 2").unwrap_err();
         assert_eq!(errs.len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod generated_tests {
+    use super::*;
+
+    #[test]
+    fn files_may_depend_on_generated_units() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("alt.toml"),
+            "type = \"target\"\nwants = [\"getty@ttyS1\"]\n",
+        )
+        .unwrap();
+        let mut getty = UnitDef::new("getty@ttyS1");
+        getty.exec = vec!["/sbin/agetty".into()];
+        let without = load_dir(dir.path());
+        assert!(without
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains("getty@ttyS1")));
+        let with = load_dir_with(dir.path(), &[getty]);
+        assert!(with.diagnostics.is_empty(), "{:?}", with.diagnostics);
+        assert_eq!(with.units["alt"].wants, vec!["getty@ttyS1".to_string()]);
+        assert!(with.units.contains_key("getty@ttyS1"));
     }
 }

@@ -9,5 +9,5 @@ pub mod span;
 pub mod suggest;
 mod validate;
 
-pub use load::{load_dir, load_paths, parse_unit, Diagnostic, LoadResult, Severity};
+pub use load::{load_dir, load_dir_with, load_paths, parse_unit, Diagnostic, LoadResult, Severity};
 pub use model::{EnvironmentFile, Output, RestartPolicy, UnitDef, UnitKind};
