@@ -124,19 +124,58 @@ fn kill_all(pids: &[i32]) {
     }
 }
 
+/// CPU time of the calling thread, in ns.
+pub fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
+}
+
 /// Restart latency floor: from kill -9 of a running child to its
-/// replacement having exec'd (blocking waitpid, then fork/exec).
-pub fn restart(program: &Program) -> anyhow::Result<Duration> {
+/// replacement having exec'd (blocking waitpid, then fork/exec). Also
+/// returns the CPU time this thread spent on it.
+pub fn restart(program: &Program) -> anyhow::Result<(Duration, u64)> {
     let pid = program.spawn()?;
     std::thread::sleep(Duration::from_millis(5));
+    let c0 = thread_cpu_ns();
     let t0 = Instant::now();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     wait(pid);
     let new = program.spawn()?;
     let took = t0.elapsed();
+    let cpu = thread_cpu_ns() - c0;
     // SAFETY: signalling our own child.
     unsafe { libc::kill(new, libc::SIGKILL) };
     wait(new);
-    Ok(took)
+    Ok((took, cpu))
+}
+
+/// The same restart with `std::process::Command`, which glibc turns into
+/// posix_spawn (clone with CLONE_VM|CLONE_VFORK: no page-table copy, no
+/// copy-on-write faults afterwards). Shows what vigil's fork costs.
+pub fn restart_posix_spawn() -> anyhow::Result<(Duration, u64)> {
+    let spawn = || {
+        std::process::Command::new("/bin/sleep")
+            .arg("1000000")
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .spawn()
+    };
+    let mut child = spawn()?;
+    std::thread::sleep(Duration::from_millis(5));
+    let c0 = thread_cpu_ns();
+    let t0 = Instant::now();
+    child.kill()?;
+    child.wait()?;
+    let mut new = spawn()?;
+    let took = t0.elapsed();
+    let cpu = thread_cpu_ns() - c0;
+    new.kill()?;
+    new.wait()?;
+    Ok((took, cpu))
 }

@@ -101,11 +101,21 @@ struct Rep {
     floor_start: Duration,
     floor_stop: Duration,
     floor_restart: Duration,
+    /// CPU ns of the floor's thread per restart (median).
+    floor_restart_cpu: Duration,
+    /// The restart floor with posix_spawn instead of fork (median).
+    vfork_restart: Duration,
+    vfork_restart_cpu: Duration,
     start: Duration,
     total: Duration,
     vigil_says: String,
     stop: Duration,
+    /// SIGTERM until vigil logged "all units stopped" (before its own exit
+    /// and the namespace teardown).
+    stop_logged: Duration,
     restart: Duration,
+    /// vigil's CPU time per restart (median).
+    restart_cpu: Duration,
 }
 
 /// Wake-ups, memory and list timings, measured once per N.
@@ -121,23 +131,45 @@ struct Steady {
     list_max: Duration,
 }
 
-fn floor_rep(opts: &Options, n: usize) -> anyhow::Result<(Duration, Duration, Duration)> {
+/// Median latency and median CPU time of (latency, cpu ns) samples.
+fn medians(samples: Vec<(Duration, u64)>) -> (Duration, Duration) {
+    let cpu = samples.iter().map(|s| Duration::from_nanos(s.1)).collect();
+    (
+        median(samples.into_iter().map(|s| s.0).collect()),
+        median(cpu),
+    )
+}
+
+/// Floor measurements of one repetition.
+struct FloorRep {
+    bulk: floor::Bulk,
+    restart: (Duration, Duration),
+    vfork_restart: (Duration, Duration),
+}
+
+fn floor_rep(opts: &Options, n: usize) -> anyhow::Result<FloorRep> {
     let program = floor::Program::new(&["/bin/sleep", "1000000"])?;
     let bulk = floor::bulk(&program, n)?;
-    let restart = median(
-        (0..opts.restarts)
-            .map(|_| floor::restart(&program))
-            .collect::<Result<_, _>>()?,
-    );
-    Ok((bulk.start, bulk.stop, restart))
+    let restart = (0..opts.restarts)
+        .map(|_| floor::restart(&program))
+        .collect::<Result<_, _>>()?;
+    let vfork_restart = (0..opts.restarts)
+        .map(|_| floor::restart_posix_spawn())
+        .collect::<Result<_, _>>()?;
+    Ok(FloorRep {
+        bulk,
+        restart: medians(restart),
+        vfork_restart: medians(vfork_restart),
+    })
 }
 
 fn one_rep(opts: &Options, n: usize, steady: bool) -> anyhow::Result<(Rep, Option<Steady>)> {
-    let (floor_start, floor_stop, floor_restart) = floor_rep(opts, n)?;
+    let fl = floor_rep(opts, n)?;
+    let (bulk, (floor_restart, floor_restart_cpu)) = (fl.bulk, fl.restart);
     let (run, startup) = VigilRun::launch(&opts.vigil, n)?;
     let pid = run.host_pid;
     let mem_start = procfs::memory(pid).context("reading smaps_rollup")?;
-    let restart = median(run.restart_times(opts.restarts)?);
+    let (restart, restart_cpu) = medians(run.restart_times(opts.restarts)?);
     let mut measured = None;
     if steady {
         // Idle: let the restarts settle, then count wake-ups without touching vigil.
@@ -159,11 +191,16 @@ fn one_rep(opts: &Options, n: usize, steady: bool) -> anyhow::Result<(Rep, Optio
             list_median: median(lists),
         });
     }
-    let stop = run.stop()?;
+    let (stop, stop_logged) = run.stop()?;
     let rep = Rep {
-        floor_start,
-        floor_stop,
+        floor_start: bulk.start,
+        floor_stop: bulk.stop,
         floor_restart,
+        floor_restart_cpu,
+        vfork_restart: fl.vfork_restart.0,
+        vfork_restart_cpu: fl.vfork_restart.1,
+        stop_logged: stop_logged.unwrap_or_default(),
+        restart_cpu,
         start: startup.boot_to_up,
         total: startup.total,
         vigil_says: startup.vigil_says,
@@ -231,11 +268,38 @@ fn bench_size(opts: &Options, n: usize) -> anyhow::Result<()> {
         Some(ratio(stop, floor_stop, 1.5)),
     );
     row(
+        "  until \"all units stopped\" logged",
+        "",
+        &ms(med(&|r| r.stop_logged)),
+        "",
+        None,
+    );
+    row(
         &format!("restart after kill -9 (median/{})", opts.restarts),
         &ms(floor_restart),
         &ms(restart),
         "<= 2x floor",
         Some(ratio(restart, floor_restart, 2.0)),
+    );
+    row(
+        "  CPU per restart (floor thread, vigil)",
+        &format!(
+            "{:.0} us",
+            med(&|r| r.floor_restart_cpu).as_secs_f64() * 1e6
+        ),
+        &format!("{:.0} us", med(&|r| r.restart_cpu).as_secs_f64() * 1e6),
+        "",
+        None,
+    );
+    row(
+        "  floor with posix_spawn (vfork)",
+        &ms(med(&|r| r.vfork_restart)),
+        &format!(
+            "CPU {:.0} us",
+            med(&|r| r.vfork_restart_cpu).as_secs_f64() * 1e6
+        ),
+        "",
+        None,
     );
     row(
         "RSS / PSS after start",

@@ -178,8 +178,9 @@ impl VigilRun {
     }
 
     /// kill -9 of `reps` different services (one each, so neither back-off
-    /// nor the start limit applies), timed until vigil logs the replacement.
-    pub fn restart_times(&self, reps: usize) -> anyhow::Result<Vec<Duration>> {
+    /// nor the start limit applies), timed until vigil logs the replacement;
+    /// with vigil's CPU time (schedstat) over each.
+    pub fn restart_times(&self, reps: usize) -> anyhow::Result<Vec<(Duration, u64)>> {
         let victims: Vec<i32> = procfs::children(self.host_pid)
             .into_iter()
             .take(reps)
@@ -193,6 +194,7 @@ impl VigilRun {
             let name = self.unit_of(inner).context("pid not in vigil's log")?;
             std::thread::sleep(Duration::from_millis(20));
             let from = self.log.len();
+            let c0 = procfs::activity(self.host_pid).map(|a| a.cpu_ns);
             let t0 = Instant::now();
             // SAFETY: plain kill of a process we located.
             if unsafe { libc::kill(host, libc::SIGKILL) } != 0 {
@@ -203,7 +205,9 @@ impl VigilRun {
             }) else {
                 bail!("{name} was not restarted: {:?}", self.log.tail(5));
             };
-            times.push(line.at - t0);
+            let c1 = procfs::activity(self.host_pid).map(|a| a.cpu_ns);
+            let cpu = c1.zip(c0).map(|(b, a)| b.saturating_sub(a)).unwrap_or(0);
+            times.push((line.at - t0, cpu));
         }
         Ok(times)
     }
@@ -216,9 +220,11 @@ impl VigilRun {
         parse_started(&line.text).map(|(n, _)| n.to_string())
     }
 
-    /// SIGTERM to vigil; time until it (and so the namespace) has exited.
-    pub fn stop(mut self) -> anyhow::Result<Duration> {
+    /// SIGTERM to vigil; time until it (and so the namespace) has exited,
+    /// and until it logged "all units stopped".
+    pub fn stop(mut self) -> anyhow::Result<(Duration, Option<Duration>)> {
         let mut child = self.child.take().context("already stopped")?;
+        let from = self.log.len();
         let t0 = Instant::now();
         // SAFETY: plain kill.
         unsafe { libc::kill(self.host_pid, libc::SIGTERM) };
@@ -227,7 +233,13 @@ impl VigilRun {
         if !status.success() {
             bail!("vigil exited with {status}: {:?}", self.log.tail(5));
         }
-        Ok(took)
+        let logged = self
+            .log
+            .wait_for(from, Duration::from_secs(5), |l| {
+                l.ends_with("all units stopped")
+            })
+            .map(|(_, line)| line.at - t0);
+        Ok((took, logged))
     }
 }
 
