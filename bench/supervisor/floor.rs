@@ -88,14 +88,18 @@ pub fn wait(pid: i32) {
     {}
 }
 
-/// Start-all and stop-all times for `n` processes.
+/// Start-all and stop-all times for `n` processes, and restarts done the
+/// way a supervisor must do them while the `n` are alive.
 pub struct Bulk {
     pub start: Duration,
     pub stop: Duration,
+    /// (latency, thread CPU ns) per restart with `waitpid(-1)`.
+    pub restarts: Vec<(Duration, u64)>,
 }
 
-/// Spawn `n` copies until all have exec'd, then SIGTERM them all and reap them.
-pub fn bulk(program: &Program, n: usize) -> anyhow::Result<Bulk> {
+/// Spawn `n` copies until all have exec'd; restart `restarts` of them
+/// supervisor-style; then SIGTERM them all and reap them.
+pub fn bulk(program: &Program, n: usize, restarts: usize) -> anyhow::Result<Bulk> {
     let mut pids = Vec::with_capacity(n);
     let t0 = Instant::now();
     for _ in 0..n {
@@ -108,10 +112,50 @@ pub fn bulk(program: &Program, n: usize) -> anyhow::Result<Bulk> {
         }
     }
     let start = t0.elapsed();
+    let mut times = Vec::with_capacity(restarts);
+    for slot in pids.iter_mut().take(restarts) {
+        match restart_among_many(program, *slot) {
+            Ok((pid, sample)) => {
+                *slot = pid;
+                times.push(sample);
+            }
+            Err(e) => {
+                kill_all(&pids);
+                return Err(e);
+            }
+        }
+    }
     let t1 = Instant::now();
     kill_all(&pids);
     let stop = t1.elapsed();
-    Ok(Bulk { start, stop })
+    Ok(Bulk {
+        start,
+        stop,
+        restarts: times,
+    })
+}
+
+/// kill -9 `victim`, then what a supervisor of many children has to do:
+/// `waitpid(-1)` for the exit, a `waitpid(-1, WNOHANG)` sweep until none is
+/// left (it walks every live child in the kernel), and the new fork/exec.
+fn restart_among_many(program: &Program, victim: i32) -> anyhow::Result<(i32, (Duration, u64))> {
+    std::thread::sleep(Duration::from_millis(5));
+    let c0 = thread_cpu_ns();
+    let t0 = Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(victim, libc::SIGKILL) };
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for any of our children.
+        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if pid > 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    // SAFETY: non-blocking sweep, as after a SIGCHLD.
+    while unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) } > 0 {}
+    let new = program.spawn()?;
+    Ok((new, (t0.elapsed(), thread_cpu_ns() - c0)))
 }
 
 fn kill_all(pids: &[i32]) {

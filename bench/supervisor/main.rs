@@ -117,6 +117,9 @@ struct Rep {
     floor_restart: Duration,
     /// CPU ns of the floor's thread per restart (median).
     floor_restart_cpu: Duration,
+    /// The restart floor among N live children with waitpid(-1) (median).
+    many_restart: Duration,
+    many_restart_cpu: Duration,
     /// The restart floor with posix_spawn instead of fork (median).
     vfork_restart: Duration,
     vfork_restart_cpu: Duration,
@@ -163,7 +166,7 @@ struct FloorRep {
 
 fn floor_rep(opts: &Options, n: usize) -> anyhow::Result<FloorRep> {
     let program = floor::Program::new(&["/bin/sleep", "1000000"])?;
-    let bulk = floor::bulk(&program, n)?;
+    let bulk = floor::bulk(&program, n, opts.restarts.min(n))?;
     let restart = (0..opts.restarts)
         .map(|_| floor::restart(&program))
         .collect::<Result<_, _>>()?;
@@ -179,6 +182,7 @@ fn floor_rep(opts: &Options, n: usize) -> anyhow::Result<FloorRep> {
 
 fn one_rep(opts: &Options, n: usize, steady: bool) -> anyhow::Result<(Rep, Option<Steady>)> {
     let fl = floor_rep(opts, n)?;
+    let (many_restart, many_restart_cpu) = medians(fl.bulk.restarts.clone());
     let (bulk, (floor_restart, floor_restart_cpu)) = (fl.bulk, fl.restart);
     let (run, startup) = VigilRun::launch(&opts.vigil, n)?;
     let pid = run.host_pid;
@@ -211,6 +215,8 @@ fn one_rep(opts: &Options, n: usize, steady: bool) -> anyhow::Result<(Rep, Optio
         floor_stop: bulk.stop,
         floor_restart,
         floor_restart_cpu,
+        many_restart,
+        many_restart_cpu,
         vfork_restart: fl.vfork_restart.0,
         vfork_restart_cpu: fl.vfork_restart.1,
         stop_logged: stop_logged.unwrap_or_default(),
@@ -302,6 +308,16 @@ fn bench_size(opts: &Options, n: usize) -> anyhow::Result<()> {
             med(&|r| r.floor_restart_cpu).as_secs_f64() * 1e6
         ),
         &format!("{:.0} us", med(&|r| r.restart_cpu).as_secs_f64() * 1e6),
+        "",
+        None,
+    );
+    row(
+        "  floor among N children, wait(-1)",
+        &ms(med(&|r| r.many_restart)),
+        &format!(
+            "CPU {:.0} us",
+            med(&|r| r.many_restart_cpu).as_secs_f64() * 1e6
+        ),
         "",
         None,
     );
