@@ -1,0 +1,225 @@
+//! The floor: what the same work costs with nothing but fork, execve and a
+//! close-on-exec pipe (the same exec-confirmation vigil uses), done by this
+//! process directly. No setsid, no signal reset, no logging, no state.
+
+use std::ffi::CString;
+use std::time::{Duration, Instant};
+
+/// A prepared argv/envp, built once so the loop measures only the syscalls.
+pub struct Program {
+    _argv: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    _envp: Vec<CString>,
+    envp_ptrs: Vec<*const libc::c_char>,
+}
+
+impl Program {
+    pub fn new(argv: &[&str]) -> anyhow::Result<Self> {
+        let argv: Vec<CString> = argv
+            .iter()
+            .map(|a| CString::new(*a))
+            .collect::<Result<_, _>>()?;
+        let envp = vec![CString::new("PATH=/usr/sbin:/usr/bin:/sbin:/bin")?];
+        let mut argv_ptrs: Vec<_> = argv.iter().map(|a| a.as_ptr()).collect();
+        argv_ptrs.push(std::ptr::null());
+        let mut envp_ptrs: Vec<_> = envp.iter().map(|a| a.as_ptr()).collect();
+        envp_ptrs.push(std::ptr::null());
+        Ok(Program {
+            _argv: argv,
+            argv_ptrs,
+            _envp: envp,
+            envp_ptrs,
+        })
+    }
+
+    /// fork + execve; returns once the child has exec'd (the CLOEXEC pipe
+    /// reads EOF) or failed to.
+    pub fn spawn(&self) -> anyhow::Result<i32> {
+        let mut fds = [-1; 2];
+        // SAFETY: valid out-array.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        let [rd, wr] = fds;
+        // SAFETY: the child only calls execve, write and _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: async-signal-safe calls on data prepared before fork.
+            unsafe {
+                libc::execve(
+                    *self.argv_ptrs.first().unwrap_or(&std::ptr::null()),
+                    self.argv_ptrs.as_ptr(),
+                    self.envp_ptrs.as_ptr(),
+                );
+                let errno = *libc::__errno_location();
+                libc::write(wr, (&errno as *const i32).cast(), 4);
+                libc::_exit(127);
+            }
+        }
+        // SAFETY: closing our copy of the write end.
+        unsafe { libc::close(wr) };
+        let mut buf = [0u8; 4];
+        let n = loop {
+            // SAFETY: reading into a local buffer.
+            let n = unsafe { libc::read(rd, buf.as_mut_ptr().cast(), 4) };
+            if n >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                break n;
+            }
+        };
+        // SAFETY: closing our read end.
+        unsafe { libc::close(rd) };
+        if pid < 0 {
+            return Err(anyhow::anyhow!("fork failed"));
+        }
+        if n != 0 {
+            wait(pid);
+            anyhow::bail!("exec failed: errno {}", i32::from_ne_bytes(buf));
+        }
+        Ok(pid)
+    }
+}
+
+/// Blocking waitpid for one child.
+pub fn wait(pid: i32) {
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+    {}
+}
+
+/// Start-all and stop-all times for `n` processes, and restarts done the
+/// way a supervisor must do them while the `n` are alive.
+pub struct Bulk {
+    pub start: Duration,
+    pub stop: Duration,
+    /// (latency, thread CPU ns) per restart with `waitpid(-1)`.
+    pub restarts: Vec<(Duration, u64)>,
+}
+
+/// Spawn `n` copies until all have exec'd; restart `restarts` of them
+/// supervisor-style; then SIGTERM them all and reap them.
+pub fn bulk(program: &Program, n: usize, restarts: usize) -> anyhow::Result<Bulk> {
+    let mut pids = Vec::with_capacity(n);
+    let t0 = Instant::now();
+    for _ in 0..n {
+        match program.spawn() {
+            Ok(pid) => pids.push(pid),
+            Err(e) => {
+                kill_all(&pids);
+                return Err(e);
+            }
+        }
+    }
+    let start = t0.elapsed();
+    let mut times = Vec::with_capacity(restarts);
+    for slot in pids.iter_mut().take(restarts) {
+        match restart_among_many(program, *slot) {
+            Ok((pid, sample)) => {
+                *slot = pid;
+                times.push(sample);
+            }
+            Err(e) => {
+                kill_all(&pids);
+                return Err(e);
+            }
+        }
+    }
+    let t1 = Instant::now();
+    kill_all(&pids);
+    let stop = t1.elapsed();
+    Ok(Bulk {
+        start,
+        stop,
+        restarts: times,
+    })
+}
+
+/// kill -9 `victim`, then what a supervisor of many children has to do:
+/// `waitpid(-1)` for the exit, a `waitpid(-1, WNOHANG)` sweep until none is
+/// left (it walks every live child in the kernel), and the new fork/exec.
+fn restart_among_many(program: &Program, victim: i32) -> anyhow::Result<(i32, (Duration, u64))> {
+    std::thread::sleep(Duration::from_millis(5));
+    let c0 = thread_cpu_ns();
+    let t0 = Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(victim, libc::SIGKILL) };
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for any of our children.
+        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if pid > 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    // SAFETY: non-blocking sweep, as after a SIGCHLD.
+    while unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) } > 0 {}
+    let new = program.spawn()?;
+    Ok((new, (t0.elapsed(), thread_cpu_ns() - c0)))
+}
+
+fn kill_all(pids: &[i32]) {
+    for &pid in pids {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    for &pid in pids {
+        wait(pid);
+    }
+}
+
+/// CPU time of the calling thread, in ns.
+pub fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
+}
+
+/// Restart latency floor: from kill -9 of a running child to its
+/// replacement having exec'd (blocking waitpid, then fork/exec). Also
+/// returns the CPU time this thread spent on it.
+pub fn restart(program: &Program) -> anyhow::Result<(Duration, u64)> {
+    let pid = program.spawn()?;
+    std::thread::sleep(Duration::from_millis(5));
+    let c0 = thread_cpu_ns();
+    let t0 = Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    wait(pid);
+    let new = program.spawn()?;
+    let took = t0.elapsed();
+    let cpu = thread_cpu_ns() - c0;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(new, libc::SIGKILL) };
+    wait(new);
+    Ok((took, cpu))
+}
+
+/// The same restart with `std::process::Command`, which glibc turns into
+/// posix_spawn (clone with CLONE_VM|CLONE_VFORK: no page-table copy, no
+/// copy-on-write faults afterwards). Shows what vigil's fork costs.
+pub fn restart_posix_spawn() -> anyhow::Result<(Duration, u64)> {
+    let spawn = || {
+        std::process::Command::new("/bin/sleep")
+            .arg("1000000")
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .spawn()
+    };
+    let mut child = spawn()?;
+    std::thread::sleep(Duration::from_millis(5));
+    let c0 = thread_cpu_ns();
+    let t0 = Instant::now();
+    child.kill()?;
+    child.wait()?;
+    let mut new = spawn()?;
+    let took = t0.elapsed();
+    let cpu = thread_cpu_ns() - c0;
+    new.kill()?;
+    new.wait()?;
+    Ok((took, cpu))
+}
