@@ -70,7 +70,9 @@ rss=$(awk '/^VmRSS/ {print $2}' /proc/1/status)
 handoff=$(dmesg | sed -n 's/^\[ *\([0-9.]*\)\] Run \/sbin\/init.*/\1/p' | head -n1)
 running=$(pidof sleep | wc -w)
 echo "BENCH_UP up=$up handoff=$handoff rss_kb=$rss sleepers=$running" >/dev/console
-poweroff
+# A full path: busybox sh would run its own poweroff applet (which signals PID 1
+# busybox-style) instead of the vigilctl link.
+exec /usr/sbin/poweroff
 EOF
 chmod +x "$SYS/rootfs/usr/local/bin/bench-up"
 # The shell init runs the same programs.

@@ -1211,6 +1211,14 @@ impl Manager {
                     format_duration(delay)
                 ),
             );
+            if delay.is_zero() {
+                // No timer round trip for `restart_delay = "0"`; the start
+                // limit still bounds a unit that dies at once.
+                if let Some(svc) = self.services.get_mut(name) {
+                    svc.deadline = None;
+                }
+                self.launch(name);
+            }
         } else {
             svc.reason = Some(reason.clone());
             svc.deadline = None;

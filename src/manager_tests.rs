@@ -710,3 +710,20 @@ fn refused_pid_file_fails_at_once_and_kills_the_launchers_group() {
     assert!(!kills(&acts).iter().any(|(p, _, _)| *p == 1));
     assert_eq!(sim.m.next_deadline(), None, "no retry after a refusal");
 }
+
+#[test]
+fn zero_restart_delay_relaunches_in_the_same_step() {
+    let mut u = svc("fast");
+    u.restart = RestartPolicy::Always;
+    u.restart_delay = Duration::ZERO;
+    let mut sim = Sim::new(vec![u]);
+    sim.feed(Event::Boot);
+    let old = sim.pid("fast");
+    let acts = sim.exit("fast", ExitStatus::Signaled {
+        signal: libc::SIGKILL,
+        core_dumped: false,
+    });
+    assert_eq!(spawned(&acts), vec!["fast"]);
+    assert_ne!(sim.pid("fast"), old);
+    assert_eq!(sim.m.next_deadline(), None);
+}
