@@ -211,10 +211,13 @@ impl Service {
     }
 }
 
-/// A signal number as its name ("SIGKILL"), or "signal 99".
+/// A signal number as its name ("SIGKILL", "SIGRTMIN+2"), or "signal 99".
 pub fn signal_name(signal: i32) -> String {
     match nix::sys::signal::Signal::try_from(signal) {
         Ok(sig) => sig.as_str().to_string(),
+        Err(_) if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&signal) => {
+            format!("SIGRTMIN+{}", signal - libc::SIGRTMIN())
+        }
         Err(_) => format!("signal {signal}"),
     }
 }
@@ -304,5 +307,7 @@ mod tests {
             "killed by SIGSEGV (core dumped)"
         );
         assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(signal_name(libc::SIGRTMIN() + 2), "SIGRTMIN+2");
+        assert_eq!(signal_name(999), "signal 999");
     }
 }

@@ -54,65 +54,9 @@ pub fn set_child_subreaper() -> std::io::Result<()> {
     }
 }
 
-/// Human name of a signal number for status output ("SIGKILL"); unknown
-/// numbers (including real-time signals) come back as "signal N".
-pub fn signal_name(signal: i32) -> String {
-    match nix::sys::signal::Signal::try_from(signal) {
-        Ok(sig) => sig.as_str().to_string(),
-        Err(_) => {
-            if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&signal) {
-                format!("SIGRTMIN+{}", signal - libc::SIGRTMIN())
-            } else {
-                format!("signal {signal}")
-            }
-        }
-    }
-}
-
-/// One-line outcome for `vigilctl status`: "exited 3", "killed by SIGSEGV (core dumped)".
-pub fn describe_exit(status: &ExitStatus) -> String {
-    match *status {
-        ExitStatus::Exited(code) => format!("exited {code}"),
-        ExitStatus::Signaled {
-            signal,
-            core_dumped,
-        } => {
-            let name = signal_name(signal);
-            if core_dumped {
-                format!("killed by {name} (core dumped)")
-            } else {
-                format!("killed by {name}")
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_and_descriptions() {
-        assert_eq!(signal_name(libc::SIGKILL), "SIGKILL");
-        assert_eq!(signal_name(libc::SIGTERM), "SIGTERM");
-        assert_eq!(signal_name(libc::SIGRTMIN() + 2), "SIGRTMIN+2");
-        assert_eq!(signal_name(999), "signal 999");
-        assert_eq!(describe_exit(&ExitStatus::Exited(3)), "exited 3");
-        assert_eq!(
-            describe_exit(&ExitStatus::Signaled {
-                signal: libc::SIGSEGV,
-                core_dumped: true
-            }),
-            "killed by SIGSEGV (core dumped)"
-        );
-        assert_eq!(
-            describe_exit(&ExitStatus::Signaled {
-                signal: libc::SIGKILL,
-                core_dumped: false
-            }),
-            "killed by SIGKILL"
-        );
-    }
 
     #[test]
     fn decodes_raw_statuses() {
