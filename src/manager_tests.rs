@@ -719,10 +719,13 @@ fn zero_restart_delay_relaunches_in_the_same_step() {
     let mut sim = Sim::new(vec![u]);
     sim.feed(Event::Boot);
     let old = sim.pid("fast");
-    let acts = sim.exit("fast", ExitStatus::Signaled {
-        signal: libc::SIGKILL,
-        core_dumped: false,
-    });
+    let acts = sim.exit(
+        "fast",
+        ExitStatus::Signaled {
+            signal: libc::SIGKILL,
+            core_dumped: false,
+        },
+    );
     assert_eq!(spawned(&acts), vec!["fast"]);
     assert_ne!(sim.pid("fast"), old);
     assert_eq!(sim.m.next_deadline(), None);
