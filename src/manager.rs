@@ -279,6 +279,14 @@ impl Manager {
         self.services.get(name)
     }
 
+    /// The process groups of every unit that still has processes.
+    pub fn process_groups(&self) -> Vec<i32> {
+        self.services
+            .values()
+            .filter_map(|s| s.pgid.or(s.main_pid))
+            .collect()
+    }
+
     /// The power action in progress, if any.
     pub fn shutdown_action(&self) -> Option<PowerAction> {
         self.shutdown

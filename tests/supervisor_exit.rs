@@ -108,3 +108,36 @@ fn poweroff_request_stops_services_and_exits_0() {
     assert_eq!(status.code(), Some(0), "log:\n{}", v.log());
     assert_reverse_order(&v);
 }
+
+#[test]
+fn the_global_shutdown_timeout_ends_a_stuck_stop_phase() {
+    let mut v = Vigil::new();
+    std::fs::write(v.dir().join("vigil.toml"), "shutdown_timeout = \"1s\"\n").unwrap();
+    // Ignores SIGTERM and would be allowed a minute before SIGKILL.
+    v.write_unit(
+        "stuck",
+        &format!(
+            "stop_timeout = \"60s\"\n{}{WANTED}",
+            Vigil::sh("trap '' TERM; while :; do sleep 0.05; done")
+        ),
+    );
+    v.start();
+    let pid = v.wait_state("stuck", "running")["summary"]["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    v.signal(libc::SIGTERM);
+    let status = v
+        .wait_exit(Duration::from_secs(20))
+        .expect("vigil did not exit after its 1 s shutdown timeout");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        v.log()
+            .contains("shutdown: units still stopping after 1.0s"),
+        "{}",
+        v.log()
+    );
+    assert!(
+        common::wait_until(Duration::from_secs(5), || !pid_alive(pid)),
+        "the stuck unit (pid {pid}) outlived vigil"
+    );
+}

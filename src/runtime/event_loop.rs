@@ -248,6 +248,9 @@ impl Shell<'_> {
                 }
             }
         }
+        if self.shutdown_deadline.is_none() && self.manager.shutting_down() {
+            self.shutdown_deadline = Some(monotonic_now() + self.opts.shutdown_timeout);
+        }
     }
 
     fn execute(&mut self, action: Action) -> Option<Event> {
@@ -315,6 +318,11 @@ impl Shell<'_> {
                         "shutdown: units still stopping after {}; going on without them",
                         crate::service::format_duration(self.opts.shutdown_timeout)
                     ));
+                    // Whatever is left goes now, so that nothing outlives vigil
+                    // in supervisor mode (PID 1's final steps kill all anyway).
+                    for pgid in self.manager.process_groups() {
+                        let _ = send_signal(pgid, libc::SIGKILL, true);
+                    }
                     self.power = Some(action);
                 }
             }
