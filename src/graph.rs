@@ -6,9 +6,13 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use crate::unit::UnitDef;
 
 /// Precomputed adjacency of the unit set; built once per load/reload.
-/// Every unit has an entry (possibly empty) in every map; lists are sorted.
+/// Only units with edges have an entry (a missing entry is an empty list:
+/// most units of a large system have few edges, and vigil's memory matters);
+/// lists are sorted.
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
+    /// Every unit of the set.
+    pub units: BTreeSet<String>,
     /// name -> units that must be up (or failed) before it starts: its `after`
     /// plus every unit that lists it in `before`.
     pub start_after: BTreeMap<String, Vec<String>>,
@@ -37,20 +41,14 @@ fn add_edge(
     }
 }
 
-/// Turns sets into the sorted lists `Graph` exposes, with an entry per unit.
+/// Turns sets into the sorted lists `Graph` exposes, for units with edges.
 fn finish(
     units: &BTreeMap<String, UnitDef>,
-    mut sets: BTreeMap<String, BTreeSet<String>>,
+    sets: BTreeMap<String, BTreeSet<String>>,
 ) -> BTreeMap<String, Vec<String>> {
-    units
-        .keys()
-        .map(|name| {
-            let list = sets
-                .remove(name)
-                .map(|s| s.into_iter().collect())
-                .unwrap_or_default();
-            (name.clone(), list)
-        })
+    sets.into_iter()
+        .filter(|(name, set)| units.contains_key(name) && !set.is_empty())
+        .map(|(name, set)| (name, set.into_iter().collect()))
         .collect()
 }
 
@@ -96,6 +94,7 @@ impl Graph {
             }
         }
         Graph {
+            units: units.keys().cloned().collect(),
             start_after: finish(units, after),
             start_before: finish(units, before),
             pulls: finish(units, pulls),
@@ -104,10 +103,15 @@ impl Graph {
         }
     }
 
+    /// The list for `name` in one of the maps (empty when it has no entry).
+    pub fn edges<'a>(map: &'a BTreeMap<String, Vec<String>>, name: &str) -> &'a [String] {
+        map.get(name).map(Vec::as_slice).unwrap_or(&[])
+    }
+
     /// Every unit transitively pulled in by `root`, `root` included, sorted by
     /// name. Empty if `root` is not a unit.
     pub fn closure(&self, root: &str) -> Vec<String> {
-        if !self.pulls.contains_key(root) {
+        if !self.units.contains(root) {
             return Vec::new();
         }
         let mut seen = BTreeSet::new();
@@ -327,14 +331,14 @@ mod tests {
         .into_iter()
         .collect();
         let g = Graph::build(&units);
-        assert_eq!(g.start_after["web"], s(&["cache", "db"]));
-        assert_eq!(g.start_before["db"], s(&["web"]));
-        assert_eq!(g.start_before["cache"], s(&["web"]));
-        assert_eq!(g.pulls["default"], s(&["db", "web"]));
-        assert_eq!(g.pulls["web"], s(&["cache", "db"]));
-        assert_eq!(g.requires["web"], s(&["db"]));
-        assert_eq!(g.required_by["db"], s(&["web"]));
-        assert!(g.pulls["log"].is_empty());
+        assert_eq!(Graph::edges(&g.start_after, "web"), s(&["cache", "db"]));
+        assert_eq!(Graph::edges(&g.start_before, "db"), s(&["web"]));
+        assert_eq!(Graph::edges(&g.start_before, "cache"), s(&["web"]));
+        assert_eq!(Graph::edges(&g.pulls, "default"), s(&["db", "web"]));
+        assert_eq!(Graph::edges(&g.pulls, "web"), s(&["cache", "db"]));
+        assert_eq!(Graph::edges(&g.requires, "web"), s(&["db"]));
+        assert_eq!(Graph::edges(&g.required_by, "db"), s(&["web"]));
+        assert!(Graph::edges(&g.pulls, "log").is_empty());
         assert_eq!(g.closure("default"), s(&["cache", "db", "default", "web"]));
         assert_eq!(g.closure("log"), s(&["log"]));
         assert!(g.closure("nope").is_empty());
@@ -355,8 +359,8 @@ mod tests {
         .into_iter()
         .collect();
         let g = Graph::build(&units);
-        assert!(g.start_after["a"].is_empty());
-        assert!(g.pulls["a"].is_empty());
+        assert!(Graph::edges(&g.start_after, "a").is_empty());
+        assert!(Graph::edges(&g.pulls, "a").is_empty());
         assert!(!g.start_after.contains_key("ghost"));
     }
 

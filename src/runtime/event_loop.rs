@@ -88,6 +88,8 @@ struct Shell<'a> {
     power: Option<PowerAction>,
     /// When the stop phase of a shutdown must end.
     shutdown_deadline: Option<Duration>,
+    /// Whether the heap was trimmed after the boot target finished starting.
+    trimmed: bool,
 }
 
 /// The time now, for the manager.
@@ -211,6 +213,7 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         armed: None,
         power: None,
         shutdown_deadline: None,
+        trimmed: false,
     };
     shell.feed(Event::Boot);
     // Children may have exited before the signalfd existed (a container's
@@ -250,6 +253,13 @@ impl Shell<'_> {
         }
         if self.shutdown_deadline.is_none() && self.manager.shutting_down() {
             self.shutdown_deadline = Some(monotonic_now() + self.opts.shutdown_timeout);
+        }
+        if !self.trimmed && self.manager.system_state() != "starting" {
+            // Loading and the boot burst leave freed heap behind; give it back
+            // once, so a long-running PID 1 stays small.
+            self.trimmed = true;
+            // SAFETY: plain libc call with no preconditions.
+            unsafe { libc::malloc_trim(0) };
         }
     }
 
