@@ -1122,10 +1122,14 @@ impl Manager {
         svc.set_phase(Phase::Stopping, now);
         svc.deadline = Some((now + svc.def.stop_timeout, DeadlineKind::StopKill));
         let signal = svc.def.stop_signal;
-        self.log(
-            Level::Info,
-            format!("stopping {name} with {}", signal_name(signal)),
-        );
+        // During a shutdown every unit stops: its exit line says enough, and
+        // a thousand extra console lines would slow the machine's way down.
+        let level = if self.shutdown.is_some() {
+            Level::Debug
+        } else {
+            Level::Info
+        };
+        self.log(level, format!("stopping {name} with {}", signal_name(signal)));
         self.kill_unit(name, signal);
     }
 
