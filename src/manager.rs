@@ -1129,7 +1129,10 @@ impl Manager {
         } else {
             Level::Info
         };
-        self.log(level, format!("stopping {name} with {}", signal_name(signal)));
+        self.log(
+            level,
+            format!("stopping {name} with {}", signal_name(signal)),
+        );
         self.kill_unit(name, signal);
     }
 
