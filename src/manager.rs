@@ -190,6 +190,8 @@ pub struct Manager {
     /// When this manager was created, for the uptime in `status`.
     created: Duration,
     shutdown: Option<PowerAction>,
+    /// When the shutdown was asked for, to log how long the stop phase took.
+    shutdown_started: Duration,
     power_off_sent: bool,
     waiters: Vec<Waiter>,
     /// Why the boot is degraded beyond failed units (a missing target).
@@ -221,6 +223,7 @@ impl Manager {
             boot_started: now.mono,
             created: now.mono,
             shutdown: None,
+            shutdown_started: now.mono,
             power_off_sent: false,
             waiters: Vec::new(),
             doomed: BTreeSet::new(),
@@ -841,6 +844,7 @@ impl Manager {
             return;
         }
         self.shutdown = Some(action);
+        self.shutdown_started = self.now.mono;
         self.log(Level::Info, format!("shutdown requested: {action:?}"));
         for svc in self.services.values_mut() {
             if svc.phase == Phase::Starting(StartPhase::AutoRestart) {
@@ -1183,7 +1187,13 @@ impl Manager {
         if failed {
             self.propagate_down(name);
         } else {
-            self.log(Level::Info, format!("stopped {name}"));
+            // In a shutdown every unit stops; its exit line already says so.
+            let level = if self.shutdown.is_some() {
+                Level::Debug
+            } else {
+                Level::Info
+            };
+            self.log(level, format!("stopped {name}"));
         }
         if restart {
             self.queue_start(name, true);
@@ -1465,7 +1475,8 @@ impl Manager {
             .any(|s| s.job.is_some() || s.main_pid.is_some() || s.phase == Phase::Stopping);
         if !busy {
             self.power_off_sent = true;
-            self.log(Level::Info, "all units stopped".to_string());
+            let took = format_duration(self.now.mono.saturating_sub(self.shutdown_started));
+            self.log(Level::Info, format!("all units stopped after {took}"));
             self.actions.push(Action::PowerOff(action));
         }
     }

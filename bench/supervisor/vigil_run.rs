@@ -236,7 +236,7 @@ impl VigilRun {
         let logged = self
             .log
             .wait_for(from, Duration::from_secs(5), |l| {
-                l.ends_with("all units stopped")
+                l.contains("all units stopped")
             })
             .map(|(_, line)| line.at - t0);
         Ok((took, logged))

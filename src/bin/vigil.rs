@@ -122,7 +122,7 @@ fn main() -> ExitCode {
     ));
     match run(opts, &mut log) {
         Ok(_) => {
-            log.info("all units stopped; exiting");
+            log.info("exiting");
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -17,7 +17,7 @@ use crate::runtime::notify::NotifySocket;
 use crate::runtime::pidfile::{check_pid_file_owner, may_adopt, read_pid_file};
 use crate::runtime::poller::{Interest, Poller, Ready};
 use crate::runtime::process::send_signal;
-use crate::runtime::reap::reap_all;
+use crate::runtime::reap::{reap_all, reap_pid};
 use crate::runtime::signals::SignalFd;
 use crate::runtime::spawn::{spawn, SpawnContext};
 use crate::runtime::timer::{monotonic_now, Timer};
@@ -218,7 +218,7 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
     shell.feed(Event::Boot);
     // Children may have exited before the signalfd existed (a container's
     // leftovers, or boot helpers): reap them now.
-    shell.reap();
+    shell.reap(None);
     loop {
         if let Some(action) = shell.power {
             shell.remove_sockets();
@@ -304,8 +304,12 @@ impl Shell<'_> {
     fn dispatch(&mut self, ready: Ready) {
         match ready.token {
             TOKEN_SIGNALS => {
-                for sig in self.signals.read_all() {
-                    self.on_signal(sig);
+                for (sig, sender) in self.signals.read_all_with_sender() {
+                    if sig == libc::SIGCHLD {
+                        self.reap(Some(sender));
+                    } else {
+                        self.on_signal(sig);
+                    }
                 }
             }
             TOKEN_TIMER => {
@@ -378,7 +382,7 @@ impl Shell<'_> {
 
     fn on_signal(&mut self, sig: i32) {
         match sig {
-            libc::SIGCHLD => self.reap(),
+            libc::SIGCHLD => self.reap(None),
             libc::SIGTERM => {
                 let action = if self.opts.pid1 {
                     self.opts.sigterm_action
@@ -482,8 +486,17 @@ impl Shell<'_> {
     }
 
     /// Reap every exited child and tell the manager, one exit at a time.
-    fn reap(&mut self) {
-        for (pid, status) in reap_all() {
+    /// `hint` is the child named by the SIGCHLD just read: reaped directly
+    /// first, then the sweep catches any whose SIGCHLD was coalesced.
+    fn reap(&mut self, hint: Option<i32>) {
+        let mut exits = Vec::new();
+        if let Some(pid) = hint {
+            if let Some(status) = reap_pid(pid) {
+                exits.push((pid, status));
+            }
+        }
+        exits.extend(reap_all());
+        for (pid, status) in exits {
             self.feed(Event::ChildExited { pid, status });
         }
     }

@@ -27,6 +27,26 @@ pub fn reap_all() -> Vec<(i32, ExitStatus)> {
     out
 }
 
+/// Reaps one known child if it has exited. Cheaper than a `reap_all` sweep,
+/// whose `waitpid(-1)` walks every child in the kernel.
+pub fn reap_pid(pid: i32) -> Option<ExitStatus> {
+    if pid <= 0 {
+        return None;
+    }
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: plain syscall with a valid out-pointer.
+        let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if rc == pid {
+            return decode_wait_status(status);
+        }
+        if rc < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return None;
+    }
+}
+
 /// Turns a raw waitpid status into the manager's type; `None` for stop/continue
 /// notifications, which never come without WUNTRACED but are not exits anyway.
 pub fn decode_wait_status(status: libc::c_int) -> Option<ExitStatus> {

@@ -53,6 +53,15 @@ impl SignalFd {
     /// Every pending signal number, in arrival order (standard signals are
     /// coalesced by the kernel, so SIGCHLD means "reap everything").
     pub fn read_all(&self) -> Vec<i32> {
+        self.read_all_with_sender()
+            .into_iter()
+            .map(|(signo, _)| signo)
+            .collect()
+    }
+
+    /// `read_all` with the sending pid of each signal (for SIGCHLD: the
+    /// child whose state changed, which can be reaped directly).
+    pub fn read_all_with_sender(&self) -> Vec<(i32, i32)> {
         let mut out = Vec::new();
         loop {
             // SAFETY: signalfd_siginfo is plain data.
@@ -67,7 +76,7 @@ impl SignalFd {
                 )
             };
             if n == size as isize {
-                out.push(info.ssi_signo as i32);
+                out.push((info.ssi_signo as i32, info.ssi_pid as i32));
                 continue;
             }
             if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
