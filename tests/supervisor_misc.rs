@@ -303,3 +303,35 @@ fn restart_verb_starts_an_inactive_unit_and_replaces_a_running_one() {
     assert_ne!(first, second);
     assert!(wait_until(TIMEOUT, || !pid_alive(first)));
 }
+
+#[test]
+fn socket_directory_is_created_for_both_sockets() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = dir.path().join("units");
+    std::fs::create_dir(&units).unwrap();
+    std::fs::write(
+        units.join("n.toml"),
+        "type = \"notify\"\nexec = [\"/bin/sh\", \"-c\", \"systemd-notify --ready; exec sleep 30\"]\nwanted_by = [\"default\"]\n",
+    )
+    .unwrap();
+    let socket = dir.path().join("not/yet/there/ctl");
+    let log_path = dir.path().join("vigil.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("--units")
+        .arg(&units)
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--config")
+        .arg(dir.path().join("none.toml"))
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    // The notify unit can only become ready if the notify socket was bound.
+    let ready = wait_until(Duration::from_secs(10), || log().contains("started n (pid"));
+    let sockets = socket.exists() && socket.with_file_name("notify").exists();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    assert!(ready, "notify unit never became ready:\n{}", log());
+    assert!(sockets, "sockets missing; log:\n{}", log());
+}

@@ -154,6 +154,11 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         .map_err(|e| setup("epoll", e.to_string()))?;
 
     // The notify and control sockets are not fatal: vigil supervises without them.
+    if let Some(dir) = opts.notify_path.parent() {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            log.error(&format!("creating {}: {e}", dir.display()));
+        }
+    }
     let notify = match NotifySocket::bind(&opts.notify_path) {
         Ok(sock) => {
             if let Err(e) = poller.add(sock.as_raw_fd(), TOKEN_NOTIFY, Interest::READABLE) {
