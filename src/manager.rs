@@ -1174,27 +1174,27 @@ impl Manager {
         svc.main_pid = None;
         let failed = !svc.stop_requested && svc.reason.is_some();
         svc.stop_requested = false;
-        svc.set_phase(
-            if failed {
-                Phase::Failed
-            } else {
-                Phase::Inactive
-            },
-            now,
-        );
+        if failed {
+            // Stopped because the start failed (start timeout, refused pid
+            // file): that is a failed run, so the restart policy applies.
+            let runtime = svc
+                .started_at
+                .map(|t| now.saturating_sub(t))
+                .unwrap_or_default();
+            let reason = svc.reason.clone().unwrap_or_default();
+            self.run_ended(name, runtime, true, reason);
+            return;
+        }
+        svc.set_phase(Phase::Inactive, now);
         let restart = svc.job == Some(Job::Restart) && self.shutdown.is_none();
         svc.job = None;
-        if failed {
-            self.propagate_down(name);
+        // In a shutdown every unit stops; its exit line already says so.
+        let level = if self.shutdown.is_some() {
+            Level::Debug
         } else {
-            // In a shutdown every unit stops; its exit line already says so.
-            let level = if self.shutdown.is_some() {
-                Level::Debug
-            } else {
-                Level::Info
-            };
-            self.log(level, format!("stopped {name}"));
-        }
+            Level::Info
+        };
+        self.log(level, format!("stopped {name}"));
         if restart {
             self.queue_start(name, true);
         }

@@ -730,3 +730,24 @@ fn zero_restart_delay_relaunches_in_the_same_step() {
     assert_ne!(sim.pid("fast"), old);
     assert_eq!(sim.m.next_deadline(), None);
 }
+
+#[test]
+fn start_timeout_counts_as_a_failure_for_restart_on_failure() {
+    let mut n = svc("slow");
+    n.kind = UnitKind::Notify;
+    n.restart = RestartPolicy::OnFailure;
+    n.start_timeout = Duration::from_secs(3);
+    let mut sim = Sim::new(vec![n]);
+    sim.feed(Event::Boot);
+    sim.advance(Duration::from_secs(3));
+    sim.exit(
+        "slow",
+        ExitStatus::Signaled {
+            signal: libc::SIGTERM,
+            core_dumped: false,
+        },
+    );
+    assert_eq!(sim.state("slow"), UnitState::Starting, "restart pending");
+    let acts = sim.advance(ms(100));
+    assert_eq!(spawned(&acts), vec!["slow"]);
+}
