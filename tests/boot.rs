@@ -61,6 +61,9 @@ mod expect {
     /// "NAME UPTIME" to ORDER_LOG when it starts).
     pub const ORDER: &[&str] = &["order-a", "order-b", "order-c"];
     pub const ORDER_LOG: &str = "/run/order.log";
+    /// A `[[tty]]` whose device does not exist (rig/systems/test/vigil.toml).
+    pub const MISSING_TTY_GETTY: &str = "getty@ttyS9";
+    pub const MISSING_TTY_REASON: &str = "opening /dev/ttyS9: No such file or directory";
     /// Units `vigilctl list` must show (udev's are generated: docs/config.md).
     pub const LISTED_UNITS: &[&str] = &[
         "order-a",
@@ -796,6 +799,37 @@ fn vigil_boots_the_test_system() {
             "step 6: vigilctl list does not show {u}:\n{list}"
         );
     }
+
+    step("6c. a getty on a tty that does not exist fails with the reason, and backs off");
+    let status = vm
+        .sh(&format!("vigilctl status {}", expect::MISSING_TTY_GETTY))
+        .map(|(_, o)| o)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        status.contains(expect::MISSING_TTY_REASON),
+        "{}",
+        vm.fail(&format!(
+            "step 6c: status of {} does not say {:?}:\n{status}",
+            expect::MISSING_TTY_GETTY,
+            expect::MISSING_TTY_REASON
+        ))
+    );
+    // Back-off from 1 s doubling: well under one attempt per second of uptime.
+    let restarts: u32 = status
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Restarts:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(u32::MAX);
+    let uptime: f64 = vm
+        .ok("cut -d' ' -f1 /proc/uptime")
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
+    assert!(
+        f64::from(restarts) < uptime,
+        "step 6c: {restarts} restarts in {uptime} s of uptime: the getty spins:\n{status}"
+    );
+
     let panicked = vm.console().contains(expect::PANIC);
     assert!(!panicked, "{}", vm.fail("kernel panic on the console"));
 }

@@ -343,3 +343,16 @@ fn send_signal_reaches_the_whole_group_and_refuses_dangerous_pids() {
     // An exited, reaped pid: not an error.
     assert!(!send_signal(pid, 0, false).unwrap());
 }
+
+#[test]
+fn a_missing_needed_device_fails_the_start_with_its_path() {
+    let mut def = unit(&["true"]);
+    def.needs_device = Some("/dev/ttyS99-vigil-missing".into());
+    let err = spawn(&def, &ctx()).unwrap_err();
+    assert_eq!(err.stage, "opening /dev/ttyS99-vigil-missing");
+    assert!(err.error.contains("No such file"), "{}", err.error);
+    // Present device: starts normally.
+    def.needs_device = Some("/dev/null".into());
+    let pid = spawn(&def, &ctx()).unwrap();
+    assert_eq!(wait(pid), 0);
+}

@@ -69,12 +69,14 @@ pub fn getty_unit(tty: &TtyConfig) -> UnitDef {
     u.restart = RestartPolicy::Always;
     u.restart_delay = Duration::from_secs(1);
     u.wanted_by = vec![DEFAULT_TARGET.to_string()];
+    u.needs_device = Some(PathBuf::from("/dev").join(&dev));
     u
 }
 
 /// Getty units for every `[[tty]]`. A device missing now is only a note:
 /// it may appear later (hvc0 after virtio_console); until then the getty
-/// fails at start with agetty's own reason and restarts with back-off.
+/// fails at start ("opening /dev/hvc0: No such file or directory") and
+/// restarts with back-off.
 pub fn getty_units(sys: &dyn Syscall, ttys: &[TtyConfig]) -> (StepReport, Vec<UnitDef>) {
     let mut step = StepBuilder::start("gettys");
     let units: Vec<UnitDef> = ttys.iter().map(getty_unit).collect();

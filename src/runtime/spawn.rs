@@ -336,6 +336,14 @@ fn prepare(def: &UnitDef, ctx: &SpawnContext) -> Result<Prepared, SpawnFailure> 
     let Some(first) = def.exec.first() else {
         return Err(failure("preparing", "no command to execute"));
     };
+    if let Some(device) = &def.needs_device {
+        if let Err(e) = std::fs::metadata(device) {
+            return Err(failure(
+                format!("opening {}", device.display()),
+                e.to_string(),
+            ));
+        }
+    }
     let (creds, user) = resolve_credentials(def)?;
     let env = build_environment(def, ctx, user.as_ref())?;
     let path_var = env

@@ -98,6 +98,11 @@ pub struct UnitDef {
     pub stop_timeout: Duration,
     pub stdout: Output,
     pub stderr: Output,
+    /// A device the unit cannot run without (set for generated getty units,
+    /// not a unit-file key): a start while it is missing fails with a clear
+    /// reason ("opening /dev/ttyS9: No such file or directory") instead of
+    /// the program's own error, and the restart back-off applies.
+    pub needs_device: Option<PathBuf>,
 }
 
 impl UnitDef {
@@ -133,6 +138,7 @@ impl UnitDef {
             stop_timeout: Duration::from_secs(10),
             stdout: Output::Inherit,
             stderr: Output::Inherit,
+            needs_device: None,
         }
     }
 }
