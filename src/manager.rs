@@ -301,9 +301,8 @@ impl Manager {
     }
 
     /// A full state dump for SIGUSR2: one line per unit with its phase, job,
-    /// pids and pending deadline, then the waiting clients. Returns the
-    /// number of units and the lines.
-    pub fn dump(&self) -> (usize, Vec<String>) {
+    /// pids and pending deadline, then the waiting clients.
+    pub fn dump(&self) -> Vec<String> {
         let mut lines = Vec::new();
         for (name, s) in &self.services {
             let deadline = match s.deadline {
@@ -326,7 +325,7 @@ impl Manager {
                 names.join(", ")
             ));
         }
-        (self.services.len(), lines)
+        lines
     }
 
     /// "starting", "running", "degraded" or "stopping".
@@ -926,7 +925,6 @@ impl Manager {
                 Phase::Inactive | Phase::Failed if svc.main_pid.is_none() => {
                     svc.job = None;
                 }
-                Phase::Stopping => svc.job = Some(Job::Stop),
                 _ => svc.job = Some(Job::Stop),
             }
         }
@@ -1017,9 +1015,9 @@ impl Manager {
     fn start_blocked(&self, name: &str) -> bool {
         let busy = |dep: &String| {
             self.services.get(dep).is_some_and(|s| {
-                matches!(s.job, Some(Job::Start) | Some(Job::Restart))
-                    && matches!(s.phase, Phase::Starting(_) | Phase::Stopping)
-                    || (s.job == Some(Job::Restart))
+                s.job == Some(Job::Restart)
+                    || s.job == Some(Job::Start)
+                        && matches!(s.phase, Phase::Starting(_) | Phase::Stopping)
             })
         };
         if self

@@ -507,7 +507,7 @@ impl Shell<'_> {
     }
 
     fn dump_state(&mut self) {
-        let (_, lines) = self.manager.dump();
+        let lines = self.manager.dump();
         self.log.info(&format!(
             "state dump: system {}",
             self.manager.system_state()
@@ -606,14 +606,5 @@ impl Shell<'_> {
             Ok(()) => self.armed = next,
             Err(e) => self.log.error(&format!("timerfd: {e}")),
         }
-    }
-}
-
-/// Log-level helper for callers that only have a flag.
-pub fn level_for(debug: bool) -> Level {
-    if debug {
-        Level::Debug
-    } else {
-        Level::Info
     }
 }
