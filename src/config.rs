@@ -244,9 +244,8 @@ pub fn parse_config(text: &str, file: &str) -> (SystemConfig, Vec<String>) {
             "shutdown_timeout" => duration(v).map(|d| cfg.shutdown_timeout = d),
             "default_target" => string(v).map(|s| cfg.default_target = Some(s)),
             "admin_group" => string(v).map(|s| cfg.admin_group = Some(s)),
-            "log_level" => one_of(v, &["debug", "info", "warning", "error"]).map(|s| {
-                cfg.log_level = crate::boot::cmdline::parse_level(s).unwrap_or(Level::Info)
-            }),
+            "log_level" => one_of(v, &["debug", "info", "warning", "error"])
+                .map(|s| cfg.log_level = crate::log::parse_level(s).unwrap_or(Level::Info)),
             _ => {
                 ctx.at(key.span(), unknown_key(name, &KEYS));
                 Ok(())
@@ -411,21 +410,10 @@ fn duration(v: &Value) -> Result<Duration, String> {
     }
 }
 
-/// `"500ms"`, `"90s"`, `"2m"`, `"1h"`, or a bare number of seconds.
+/// `"500ms"`, `"90s"`, `"2m"`, `"1h"`, or a bare number of seconds: the same
+/// language as unit files (`unit::scalar::parse_duration`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration such as \"90s\" or \"500ms\""))?;
-    match unit.trim() {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "m" | "min" => Ok(Duration::from_secs(n.saturating_mul(60))),
-        "h" => Ok(Duration::from_secs(n.saturating_mul(3600))),
-        u => Err(format!("{s:?}: unknown unit {u:?} (use ms, s, m or h)")),
-    }
+    crate::unit::scalar::parse_duration(s).map_err(|why| format!("invalid duration {s:?}: {why}"))
 }
 
 fn valid_hostname(s: &str) -> Result<(), String> {
@@ -447,31 +435,12 @@ fn unknown_key(key: &str, known: &[&str]) -> String {
     format!("unknown key `{key}`{}", did_you_mean(key, known))
 }
 
-/// ` (did you mean `x`?)` when some known word is close, else empty.
+/// ` (did you mean `x`?)` when some known word is close, else empty; the
+/// same matching as unit files (`unit::suggest::did_you_mean`).
 pub fn did_you_mean(word: &str, known: &[&str]) -> String {
-    known
-        .iter()
-        .map(|k| (levenshtein(word, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| format!(" (did you mean `{k}`?)"))
+    crate::unit::suggest::did_you_mean(word, known)
+        .map(|k| format!(" (did you mean `{k}`?)"))
         .unwrap_or_default()
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
-            let del = prev.get(j + 1).copied().unwrap_or(0) + 1;
-            let ins = cur.last().copied().unwrap_or(0) + 1;
-            cur.push(sub.min(del).min(ins));
-        }
-        prev = cur;
-    }
-    prev.last().copied().unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -33,11 +33,6 @@ impl Logger {
         }
     }
 
-    /// Whether the kmsg sink is attached.
-    pub fn has_kmsg(&self) -> bool {
-        self.kmsg.is_some()
-    }
-
     /// Change verbosity (from `vigil.log=` or vigil.toml).
     pub fn set_level(&mut self, level: Level) {
         self.max_level = level;
@@ -111,9 +106,10 @@ impl Logger {
     }
 }
 
-/// Parse "debug", "info", "warning"/"warn", "error".
+/// Parse "debug", "info", "warning"/"warn", "error"/"err", in any case:
+/// the one spelling for `--log-level`, `vigil.log=` and vigil.toml.
 pub fn parse_level(text: &str) -> Option<Level> {
-    match text {
+    match text.to_ascii_lowercase().as_str() {
         "debug" => Some(Level::Debug),
         "info" => Some(Level::Info),
         "warning" | "warn" => Some(Level::Warning),

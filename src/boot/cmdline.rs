@@ -45,17 +45,6 @@ pub fn split_words(cmdline: &str) -> Vec<String> {
     words
 }
 
-/// Parse a log level name as used by `vigil.log=` and vigil.toml.
-pub fn parse_level(s: &str) -> Option<Level> {
-    match s.to_ascii_lowercase().as_str() {
-        "debug" => Some(Level::Debug),
-        "info" => Some(Level::Info),
-        "warning" | "warn" => Some(Level::Warning),
-        "error" | "err" => Some(Level::Error),
-        _ => None,
-    }
-}
-
 /// Read `vigil.target=` and `vigil.log=`; unknown words are ignored and the
 /// last occurrence of a key wins, as with other kernel parameters.
 pub fn parse_cmdline(cmdline: &str) -> CmdlineOptions {
@@ -78,7 +67,7 @@ pub fn parse_cmdline(cmdline: &str) -> CmdlineOptions {
                     ));
                 }
             }
-            "vigil.log" => match parse_level(value) {
+            "vigil.log" => match crate::log::parse_level(value) {
                 Some(l) => opts.log_level = Some(l),
                 None => opts.problems.push(format!(
                     "vigil.log={value:?}: expected debug, info, warning or error; ignored"
