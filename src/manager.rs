@@ -571,8 +571,8 @@ impl Manager {
             Err(PidFileError::NotReady(why)) => {
                 // Daemons often write the file just after the launcher exits: retry
                 // until the start timeout.
-                let retry = now + Duration::from_millis(50);
-                let give_up = svc.since + svc.def.start_timeout;
+                let retry = now.saturating_add(Duration::from_millis(50));
+                let give_up = svc.since.saturating_add(svc.def.start_timeout);
                 if retry < give_up {
                     svc.deadline = Some((retry, DeadlineKind::PidFileRetry));
                 } else {
@@ -632,7 +632,8 @@ impl Manager {
                     );
                     self.kill_unit(&name, libc::SIGKILL);
                     if let Some(svc) = self.services.get_mut(&name) {
-                        svc.deadline = Some((now + ABANDON_AFTER, DeadlineKind::StopAbandon));
+                        svc.deadline =
+                            Some((now.saturating_add(ABANDON_AFTER), DeadlineKind::StopAbandon));
                     }
                 }
                 DeadlineKind::StopAbandon => {
@@ -1096,9 +1097,10 @@ impl Manager {
         svc.reason = None;
         svc.stop_requested = false;
         svc.deadline = match svc.def.kind {
-            UnitKind::Notify | UnitKind::Forking | UnitKind::Oneshot => {
-                Some((now + svc.def.start_timeout, DeadlineKind::StartTimeout))
-            }
+            UnitKind::Notify | UnitKind::Forking | UnitKind::Oneshot => Some((
+                now.saturating_add(svc.def.start_timeout),
+                DeadlineKind::StartTimeout,
+            )),
             UnitKind::Simple | UnitKind::Target => None,
         };
         let def = Box::new(svc.def.clone());
@@ -1122,7 +1124,10 @@ impl Manager {
             return;
         }
         svc.set_phase(Phase::Stopping, now);
-        svc.deadline = Some((now + svc.def.stop_timeout, DeadlineKind::StopKill));
+        svc.deadline = Some((
+            now.saturating_add(svc.def.stop_timeout),
+            DeadlineKind::StopKill,
+        ));
         let signal = svc.def.stop_signal;
         // During a shutdown every unit stops: its exit line says enough, and
         // a thousand extra console lines would slow the machine's way down.
@@ -1224,7 +1229,7 @@ impl Manager {
             svc.restarts = svc.restarts.saturating_add(1);
             svc.reason = Some(reason.clone());
             svc.set_phase(Phase::Starting(StartPhase::AutoRestart), now);
-            svc.deadline = Some((now + delay, DeadlineKind::Restart));
+            svc.deadline = Some((now.saturating_add(delay), DeadlineKind::Restart));
             let count = svc.restarts;
             self.reap_group(name);
             self.log(

@@ -751,3 +751,24 @@ fn start_timeout_counts_as_a_failure_for_restart_on_failure() {
     let acts = sim.advance(ms(100));
     assert_eq!(spawned(&acts), vec!["slow"]);
 }
+
+#[test]
+fn huge_timeouts_from_unit_files_do_not_overflow_the_clock() {
+    let mut u = svc("patient");
+    u.kind = UnitKind::Notify;
+    u.start_timeout = Duration::MAX;
+    u.stop_timeout = Duration::MAX;
+    let mut sim = Sim::new(vec![u]);
+    sim.t = Duration::from_secs(100);
+    sim.feed(Event::Boot);
+    assert_eq!(sim.m.next_deadline(), Some(Duration::MAX));
+    sim.feed(Event::Request {
+        client: 1,
+        request: Request::Stop {
+            names: vec!["patient".into()],
+            no_block: true,
+        },
+    });
+    assert_eq!(sim.state("patient"), UnitState::Stopping);
+    assert_eq!(sim.m.next_deadline(), Some(Duration::MAX));
+}

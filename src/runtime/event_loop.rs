@@ -257,7 +257,8 @@ impl Shell<'_> {
             }
         }
         if self.shutdown_deadline.is_none() && self.manager.shutting_down() {
-            self.shutdown_deadline = Some(monotonic_now() + self.opts.shutdown_timeout);
+            self.shutdown_deadline =
+                Some(monotonic_now().saturating_add(self.opts.shutdown_timeout));
         }
         if !self.trimmed && self.manager.system_state() != "starting" {
             // Loading and the boot burst leave freed heap behind; give it back
