@@ -124,6 +124,15 @@ const TTY_KEYS: [&str; 5] = ["device", "getty", "args", "baud", "term"];
 /// Read and validate vigil.toml; problems are returned as readable messages
 /// naming file, line and field, and the rest of the file still applies.
 pub fn load_config(path: &Path) -> (SystemConfig, Vec<String>) {
+    // A FIFO or socket would block the read (and vigil's event loop on reload).
+    let special = std::fs::metadata(path).is_ok_and(|m| {
+        use std::os::unix::fs::FileTypeExt;
+        m.file_type().is_fifo() || m.file_type().is_socket()
+    });
+    if special {
+        let msg = format!("{}: cannot read: not a regular file", path.display());
+        return (SystemConfig::default(), vec![msg]);
+    }
     match std::fs::read_to_string(path) {
         Ok(text) => parse_config(&text, &path.display().to_string()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (SystemConfig::default(), Vec::new()),

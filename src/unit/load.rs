@@ -108,6 +108,10 @@ fn unit_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, std::io::Error> {
 fn read_unit(path: &Path) -> Result<String, Diagnostic> {
     let fail = |why: String| Diagnostic::file_error(path, why);
     let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    // Reading a FIFO would block vigil's event loop (`check` over the socket).
+    if !meta.is_file() {
+        return Err(fail("not a regular file".to_string()));
+    }
     if meta.len() > MAX_FILE_BYTES {
         return Err(fail(format!(
             "file is larger than {MAX_FILE_BYTES} bytes; not a unit file?"
@@ -599,5 +603,26 @@ mod generated_tests {
         assert!(with.diagnostics.is_empty(), "{:?}", with.diagnostics);
         assert_eq!(with.units["alt"].wants, vec!["getty@ttyS1".to_string()]);
         assert!(with.units.contains_key("getty@ttyS1"));
+    }
+}
+
+#[cfg(test)]
+mod special_file_tests {
+    use super::*;
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.toml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let r = load_paths(std::slice::from_ref(&fifo));
+        assert!(!r.units.contains_key("pipe"));
+        assert!(
+            r.diagnostics
+                .iter()
+                .any(|d| d.message == "not a regular file"),
+            "{:?}",
+            r.diagnostics
+        );
     }
 }
