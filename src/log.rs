@@ -14,7 +14,13 @@ pub struct Logger {
     max_level: Level,
     kmsg: Option<File>,
     stderr: bool,
+    /// Lines for stderr not yet written, while the event loop batches them.
+    pending: Option<Vec<u8>>,
 }
+
+/// Batched stderr output is written out before it reaches this size, so a
+/// batch stays one atomic write on a pipe (PIPE_BUF).
+const BATCH_LIMIT: usize = 4096;
 
 impl Logger {
     /// A logger to stderr only (supervisor mode, tests).
@@ -23,6 +29,7 @@ impl Logger {
             max_level,
             kmsg: None,
             stderr: true,
+            pending: None,
         }
     }
 
@@ -36,6 +43,28 @@ impl Logger {
     /// Change verbosity (from `vigil.log=` or vigil.toml).
     pub fn set_level(&mut self, level: Level) {
         self.max_level = level;
+    }
+
+    /// Batch stderr lines until `flush` (the event loop flushes once per
+    /// turn): a burst of N exits then costs a few writes, not N. Turning it
+    /// off flushes.
+    pub fn set_batching(&mut self, on: bool) {
+        if on {
+            self.pending.get_or_insert_with(Vec::new);
+        } else {
+            self.flush();
+            self.pending = None;
+        }
+    }
+
+    /// Write out the batched lines, whole lines only.
+    pub fn flush(&mut self) {
+        if let Some(pending) = self.pending.as_mut() {
+            if !pending.is_empty() {
+                let _ = std::io::stderr().write_all(pending);
+                pending.clear();
+            }
+        }
     }
 
     /// Whether messages at `level` are written.
@@ -68,7 +97,19 @@ impl Logger {
             // One write per line so concurrent writers (services on the same
             // console) do not interleave inside it.
             let line = format!("vigil: {tag}{message}\n");
-            let _ = std::io::stderr().write_all(line.as_bytes());
+            match self.pending.as_mut() {
+                Some(pending) => {
+                    if pending.len() + line.len() > BATCH_LIMIT {
+                        self.flush();
+                    }
+                    if let Some(pending) = self.pending.as_mut() {
+                        pending.extend_from_slice(line.as_bytes());
+                    }
+                }
+                None => {
+                    let _ = std::io::stderr().write_all(line.as_bytes());
+                }
+            }
         }
         if let Some(kmsg) = self.kmsg.as_mut() {
             let prio = match level {
@@ -103,6 +144,12 @@ impl Logger {
     }
     pub fn debug(&mut self, message: &str) {
         self.log(Level::Debug, message);
+    }
+}
+
+impl Drop for Logger {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 

@@ -200,6 +200,16 @@ pub struct Manager {
     doomed: BTreeSet<String>,
     actions: Vec<Action>,
     now: Now,
+    /// Every unit whose job might take a step (a superset of those for which
+    /// `may_advance` holds), so that `settle` after one exit among N units
+    /// looks at the units with jobs, not at all N.
+    candidates: BTreeSet<String>,
+    /// Live main pids to their unit, so an exit finds its unit without a
+    /// scan. Entries may be stale (checked against `main_pid` on lookup).
+    pids: BTreeMap<i32, String>,
+    /// The unit the last shutdown check found still busy: checked first, so
+    /// that waiting for N units to stop stays linear.
+    busy_hint: Option<String>,
     /// Where the last scan of a target's pulls found a unit still starting.
     /// Units mostly finish starting in launch order, so resuming the scan
     /// there keeps waiting for a target of N units linear instead of O(N^2).
@@ -230,6 +240,9 @@ impl Manager {
             boot_problem: None,
             actions: Vec::new(),
             now,
+            candidates: BTreeSet::new(),
+            pids: BTreeMap::new(),
+            busy_hint: None,
             pull_scan_hint: Cell::new(0),
         }
     }
@@ -271,10 +284,9 @@ impl Manager {
 
     /// The unit a live pid belongs to, if any.
     pub fn unit_of_pid(&self, pid: i32) -> Option<&str> {
-        self.services
-            .iter()
-            .find(|(_, s)| s.main_pid == Some(pid))
-            .map(|(n, _)| n.as_str())
+        let name = self.pids.get(&pid)?;
+        let svc = self.services.get(name)?;
+        (svc.main_pid == Some(pid)).then_some(name.as_str())
     }
 
     /// Read-only view of one unit, for the shell and tests.
@@ -379,6 +391,7 @@ impl Manager {
         match result {
             Ok(pid) => {
                 svc.main_pid = Some(pid);
+                self.pids.insert(pid, name.to_string());
                 svc.pgid = Some(pid);
                 svc.started_at = Some(now);
                 if svc.def.kind == UnitKind::Simple {
@@ -408,7 +421,9 @@ impl Manager {
 
     fn on_exit(&mut self, pid: i32, status: ExitStatus) {
         let now = self.now.mono;
-        let Some(name) = self.unit_of_pid(pid).map(str::to_string) else {
+        let name = self.unit_of_pid(pid).map(str::to_string);
+        self.pids.remove(&pid);
+        let Some(name) = name else {
             self.log(
                 Level::Info,
                 format!("orphan pid {pid} {}", describe_exit(&status)),
@@ -523,6 +538,7 @@ impl Manager {
         if let Some(main) = message.main_pid {
             if main > 0 {
                 svc.main_pid = Some(main);
+                self.pids.insert(main, name.clone());
             }
         }
         if message.ready
@@ -551,6 +567,7 @@ impl Manager {
         match result {
             Ok(pid) => {
                 svc.main_pid = Some(pid);
+                self.pids.insert(pid, name.to_string());
                 svc.set_phase(Phase::Running, now);
                 svc.deadline = None;
                 self.job_done(name);
@@ -881,6 +898,7 @@ impl Manager {
             if is_root && manual {
                 svc.reset_limits();
             }
+            self.candidates.insert(name.clone());
             match (&svc.phase, svc.job) {
                 (_, Some(Job::Start)) | (_, Some(Job::Restart)) => {}
                 (Phase::Stopping, _) => svc.job = Some(Job::Restart),
@@ -917,6 +935,7 @@ impl Manager {
             let Some(svc) = self.services.get_mut(&name) else {
                 continue;
             };
+            self.candidates.insert(name.clone());
             match svc.phase {
                 Phase::Starting(StartPhase::Waiting) | Phase::Starting(StartPhase::AutoRestart) => {
                     svc.deadline = None;
@@ -938,6 +957,7 @@ impl Manager {
         svc.reset_limits();
         if svc.main_pid.is_some() || svc.phase == Phase::Stopping {
             svc.job = Some(Job::Restart);
+            self.candidates.insert(name.to_string());
         } else {
             self.queue_start(name, true);
         }
@@ -948,15 +968,12 @@ impl Manager {
     fn settle(&mut self) {
         loop {
             let mut moved = false;
-            // Only the units whose job can take a step: cloning and looking up
-            // every name on every event made a boot or a shutdown of N units
-            // cost O(N^2) allocations and map lookups.
-            let names: Vec<String> = self
-                .services
-                .iter()
-                .filter(|(_, s)| may_advance(s))
-                .map(|(n, _)| n.clone())
-                .collect();
+            // Only the candidates whose job can take a step: scanning every
+            // unit on every event made a boot or a shutdown of N units O(N^2).
+            let services = &self.services;
+            self.candidates
+                .retain(|n| services.get(n).is_some_and(may_advance));
+            let names: Vec<String> = self.candidates.iter().cloned().collect();
             for name in &names {
                 moved |= self.try_advance(name);
             }
@@ -964,6 +981,8 @@ impl Manager {
                 break;
             }
         }
+        #[cfg(debug_assertions)]
+        self.check_candidates();
         self.reap_doomed();
         self.answer_waiters();
         self.check_boot();
@@ -1169,6 +1188,9 @@ impl Manager {
     /// The unit's processes are gone after a stop: settle its final state.
     fn stopped(&mut self, name: &str) {
         let now = self.now.mono;
+        // Leaving Stopping with a restart (or stop) job still set lets that
+        // job take its next step.
+        self.candidates.insert(name.to_string());
         self.reap_group(name);
         let Some(svc) = self.services.get_mut(name) else {
             return;
@@ -1472,15 +1494,44 @@ impl Manager {
         if self.power_off_sent {
             return;
         }
-        let busy = self
+        let is_busy =
+            |s: &Service| s.job.is_some() || s.main_pid.is_some() || s.phase == Phase::Stopping;
+        let hinted = self
+            .busy_hint
+            .as_ref()
+            .and_then(|n| self.services.get(n))
+            .is_some_and(is_busy);
+        if hinted {
+            return;
+        }
+        // Resume where the last busy unit was: units mostly stop in the
+        // order they were asked to, so this stays linear over a shutdown.
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let from = self.busy_hint.take().unwrap_or_default();
+        let from = from.as_str();
+        self.busy_hint = self
             .services
-            .values()
-            .any(|s| s.job.is_some() || s.main_pid.is_some() || s.phase == Phase::Stopping);
-        if !busy {
+            .range::<str, _>((Included(from), Unbounded))
+            .chain(self.services.range::<str, _>((Unbounded, Excluded(from))))
+            .find(|(_, s)| is_busy(s))
+            .map(|(n, _)| n.clone());
+        if self.busy_hint.is_none() {
             self.power_off_sent = true;
             let took = format_duration(self.now.mono.saturating_sub(self.shutdown_started));
             self.log(Level::Info, format!("all units stopped after {took}"));
             self.actions.push(Action::PowerOff(action));
+        }
+    }
+
+    /// Debug builds (and so every test) check the invariant `settle`
+    /// relies on: no unit able to take a step is missing from the candidates.
+    #[cfg(debug_assertions)]
+    fn check_candidates(&self) {
+        for (name, s) in &self.services {
+            debug_assert!(
+                !may_advance(s) || self.candidates.contains(name),
+                "{name} may advance but is not a candidate"
+            );
         }
     }
 

@@ -772,3 +772,63 @@ fn huge_timeouts_from_unit_files_do_not_overflow_the_clock() {
     assert_eq!(sim.state("patient"), UnitState::Stopping);
     assert_eq!(sim.m.next_deadline(), Some(Duration::MAX));
 }
+
+#[test]
+fn exit_of_a_replaced_main_pid_is_an_orphan_and_the_new_one_is_the_unit() {
+    let mut n = svc("n");
+    n.kind = UnitKind::Notify;
+    n.restart = RestartPolicy::Never;
+    let mut sim = Sim::new(vec![n]);
+    sim.feed(Event::Boot);
+    let launcher = sim.pid("n");
+    sim.feed(Event::Notify {
+        pid: launcher,
+        session: Some(launcher),
+        message: NotifyMessage {
+            ready: true,
+            main_pid: Some(4242),
+            ..Default::default()
+        },
+    });
+    assert_eq!(sim.pid("n"), 4242);
+    // The launcher's exit is no longer the unit's: it is an orphan.
+    let acts = sim.feed(Event::ChildExited {
+        pid: launcher,
+        status: ExitStatus::Exited(0),
+    });
+    assert_eq!(logs(&acts), vec![format!("orphan pid {launcher} exited 0")]);
+    assert_eq!(sim.state("n"), UnitState::Running);
+    // The new main pid's exit ends the unit.
+    sim.exit("n", ExitStatus::Exited(3));
+    assert_eq!(sim.state("n"), UnitState::Failed);
+}
+
+#[test]
+fn shutdown_of_many_units_powers_off_once_the_last_exits_in_any_order() {
+    let units: Vec<UnitDef> = (0..50).map(|i| svc(&format!("s{i:02}"))).collect();
+    let mut sim = Sim::new(units);
+    sim.feed(Event::Boot);
+    let pids: Vec<i32> = (0..50).map(|i| sim.pid(&format!("s{i:02}"))).collect();
+    let acts = sim.feed(Event::Shutdown {
+        action: PowerAction::Poweroff,
+        force: false,
+    });
+    assert_eq!(kills(&acts).len(), 50);
+    // Exits in an order unrelated to the names: odd ones backwards, then even.
+    let order: Vec<usize> = (0..50)
+        .rev()
+        .filter(|i| i % 2 == 1)
+        .chain((0..50).filter(|i| i % 2 == 0))
+        .collect();
+    for (k, i) in order.iter().enumerate() {
+        let acts = sim.feed(Event::ChildExited {
+            pid: pids[*i],
+            status: ExitStatus::Signaled {
+                signal: libc::SIGTERM,
+                core_dumped: false,
+            },
+        });
+        let powered = acts.iter().any(|a| matches!(a, Action::PowerOff(_)));
+        assert_eq!(powered, k == 49, "power-off only after the last exit");
+    }
+}

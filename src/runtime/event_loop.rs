@@ -221,15 +221,21 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         trimmed: false,
     };
     shell.feed(Event::Boot);
+    // From here on, log lines are written once per loop turn. (Not during
+    // the boot feed: it spawns the whole target, and its lines should come
+    // out as it goes.)
+    shell.log.set_batching(true);
     // Children may have exited before the signalfd existed (a container's
     // leftovers, or boot helpers): reap them now.
     shell.reap(None);
     loop {
         if let Some(action) = shell.power {
             shell.remove_sockets();
+            shell.log.set_batching(false);
             return Ok(action);
         }
         shell.arm_timer();
+        shell.log.flush();
         let ready = match shell.poller.wait(None) {
             Ok(r) => r,
             Err(e) => {
@@ -492,17 +498,18 @@ impl Shell<'_> {
     }
 
     /// Reap every exited child and tell the manager, one exit at a time.
-    /// `hint` is the child named by the SIGCHLD just read: reaped directly
-    /// first, then the sweep catches any whose SIGCHLD was coalesced.
+    /// `hint` is the child named by the SIGCHLD just read: reaped and handled
+    /// first (so its restart does not wait for the sweep, whose waitpid(-1)
+    /// walks every child in the kernel), then the sweep catches any whose
+    /// SIGCHLD was coalesced, in this same turn.
     fn reap(&mut self, hint: Option<i32>) {
-        let mut exits = Vec::new();
         if let Some(pid) = hint {
             if let Some(status) = reap_pid(pid) {
-                exits.push((pid, status));
+                self.feed(Event::ChildExited { pid, status });
+                self.log.flush();
             }
         }
-        exits.extend(reap_all());
-        for (pid, status) in exits {
+        for (pid, status) in reap_all() {
             self.feed(Event::ChildExited { pid, status });
         }
     }
