@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs=${1:-5}
-vigil=target/release/vigil
+vigil=target/x86_64-unknown-linux-gnu/release/vigil
 [ -x "$vigil" ] || cargo build --release --bins >&2
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT

@@ -9,7 +9,7 @@
 #
 # usage: rig/bench-boot.sh [--runs N] [--services N] [--only vigil|sh] [--vigil FILE]
 #                          [--ctl FILE]
-#   --vigil/--ctl  binaries to boot (default target/release/vigil{,ctl}, built if missing)
+#   --vigil/--ctl  binaries to boot (default target/x86_64-unknown-linux-gnu/release/vigil{,ctl}, built if missing)
 set -euo pipefail
 
 RIG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,8 +17,8 @@ REPO=$(dirname "$RIG_DIR")
 RUNS=3
 NSVC=20
 ONLY=
-VIGIL=$REPO/target/release/vigil
-CTL=$REPO/target/release/vigilctl
+VIGIL=$REPO/target/x86_64-unknown-linux-gnu/release/vigil
+CTL=$REPO/target/x86_64-unknown-linux-gnu/release/vigilctl
 while [ $# -gt 0 ]; do
   case "$1" in
   --runs) RUNS=$2; shift 2 ;;

@@ -10,10 +10,10 @@
 #   --system DIR  system configuration (default rig/systems/test); see rig/systems/README.md
 #   --out DIR     where initramfs.cpio, data.ext4, swap.img and image.env go
 #                 (default .rig-cache/images/<system name>)
-#   --init FILE   the program installed as /sbin/init (default target/release/vigil);
+#   --init FILE   the program installed as /sbin/init (default target/x86_64-unknown-linux-gnu/release/vigil);
 #                 a shell script works too (rig/init-sh/*) for validating the rig itself
 #   --ctl FILE    installed as /usr/bin/vigilctl with poweroff/reboot/halt/shutdown linked
-#                 to it (default target/release/vigilctl when --init is the default).
+#                 to it (default target/x86_64-unknown-linux-gnu/release/vigilctl when --init is the default).
 #                 --no-ctl keeps busybox's power applets instead.
 #   --overlay DIR copied over the root last (repeatable), e.g. /etc/rig for a shell init
 #   --gzip        compress the initramfs (smaller file, slower boot under TCG)
@@ -50,8 +50,8 @@ SYSTEM=$(cd "$SYSTEM" && pwd)
 NAME=$(basename "$SYSTEM")
 OUT=${OUT:-$CACHE/images/$NAME}
 if [ -z "$INIT" ]; then
-  INIT=$REPO/target/release/vigil
-  [ -n "$CTL" ] || [ "$NO_CTL" = 1 ] || CTL=$REPO/target/release/vigilctl
+  INIT=$REPO/target/x86_64-unknown-linux-gnu/release/vigil
+  [ -n "$CTL" ] || [ "$NO_CTL" = 1 ] || CTL=$REPO/target/x86_64-unknown-linux-gnu/release/vigilctl
 fi
 [ -f "$INIT" ] || die "no init program at $INIT (build it: cargo build --release)"
 [ -z "$CTL" ] || [ -f "$CTL" ] || die "no vigilctl at $CTL"

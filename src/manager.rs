@@ -4,6 +4,7 @@
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::Duration;
 
 use crate::control::protocol::{
@@ -126,7 +127,8 @@ pub enum Action {
     /// fork/exec the unit's main process; answer with `Event::Spawned`.
     Spawn {
         unit: String,
-        def: Box<UnitDef>,
+        /// Shared with the unit's record: no copy of the definition per start.
+        def: Rc<UnitDef>,
     },
     /// kill(2) the pid, or its process group when `group`.
     Kill {
@@ -181,7 +183,7 @@ enum BootState {
 /// All units, the dependency graph and the jobs in flight.
 #[derive(Debug)]
 pub struct Manager {
-    services: BTreeMap<String, Service>,
+    services: BTreeMap<String, Box<Service>>,
     graph: Graph,
     target: String,
     pid1: bool,
@@ -222,7 +224,7 @@ impl Manager {
         let graph = Graph::build(&units);
         let services = units
             .into_iter()
-            .map(|(name, def)| (name, Service::new(def, now.mono)))
+            .map(|(name, def)| (name, Box::new(Service::new(def, now.mono))))
             .collect();
         Manager {
             services,
@@ -291,7 +293,7 @@ impl Manager {
 
     /// Read-only view of one unit, for the shell and tests.
     pub fn service(&self, name: &str) -> Option<&Service> {
-        self.services.get(name)
+        self.services.get(name).map(|s| &**s)
     }
 
     /// The process groups of every unit that still has processes.
@@ -789,14 +791,14 @@ impl Manager {
             self.doomed.remove(name);
             match self.services.get_mut(name) {
                 Some(svc) => {
-                    if svc.def != *def {
-                        svc.def = def.clone();
+                    if *svc.def != *def {
+                        svc.def = Rc::new(def.clone());
                         changed.push(name.clone());
                     }
                 }
                 None => {
                     self.services
-                        .insert(name.clone(), Service::new(def.clone(), now));
+                        .insert(name.clone(), Box::new(Service::new(def.clone(), now)));
                     added.push(name.clone());
                 }
             }
@@ -972,7 +974,7 @@ impl Manager {
             // unit on every event made a boot or a shutdown of N units O(N^2).
             let services = &self.services;
             self.candidates
-                .retain(|n| services.get(n).is_some_and(may_advance));
+                .retain(|n| services.get(n).is_some_and(|s| may_advance(s)));
             let names: Vec<String> = self.candidates.iter().cloned().collect();
             for name in &names {
                 moved |= self.try_advance(name);
@@ -1122,7 +1124,7 @@ impl Manager {
             )),
             UnitKind::Simple | UnitKind::Target => None,
         };
-        let def = Box::new(svc.def.clone());
+        let def = Rc::clone(&svc.def);
         self.log(Level::Debug, format!("starting {name}"));
         self.actions.push(Action::Spawn {
             unit: name.to_string(),
@@ -1388,7 +1390,7 @@ impl Manager {
         let defs: BTreeMap<String, UnitDef> = self
             .services
             .iter()
-            .map(|(n, s)| (n.clone(), s.def.clone()))
+            .map(|(n, s)| (n.clone(), UnitDef::clone(&s.def)))
             .collect();
         self.graph = Graph::build(&defs);
     }
@@ -1500,7 +1502,7 @@ impl Manager {
             .busy_hint
             .as_ref()
             .and_then(|n| self.services.get(n))
-            .is_some_and(is_busy);
+            .is_some_and(|s| is_busy(s));
         if hinted {
             return;
         }

@@ -2,6 +2,7 @@
 //! restart rules (back-off and start limit). Pure: times come in as arguments.
 
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::time::Duration;
 
 use crate::control::protocol::{ExitRecord, UnitState};
@@ -63,7 +64,7 @@ pub enum Job {
 /// One unit's runtime record.
 #[derive(Debug, Clone)]
 pub struct Service {
-    pub def: UnitDef,
+    pub def: Rc<UnitDef>,
     pub phase: Phase,
     pub job: Option<Job>,
     /// Why the unit failed (shown in `list` and `status`).
@@ -93,7 +94,7 @@ impl Service {
     /// A unit that has never run.
     pub fn new(def: UnitDef, now: Duration) -> Self {
         Service {
-            def,
+            def: Rc::new(def),
             phase: Phase::Inactive,
             job: None,
             reason: None,
@@ -285,8 +286,8 @@ mod tests {
     #[test]
     fn start_limit_counts_within_window() {
         let mut s = svc();
-        s.def.start_limit_burst = 3;
-        s.def.start_limit_interval = Duration::from_secs(10);
+        Rc::make_mut(&mut s.def).start_limit_burst = 3;
+        Rc::make_mut(&mut s.def).start_limit_interval = Duration::from_secs(10);
         let t = Duration::from_secs;
         assert!(s.admit_start(t(0)));
         assert!(s.admit_start(t(1)));

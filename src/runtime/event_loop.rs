@@ -195,11 +195,19 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
     for d in &diagnostics {
         log.log_untagged(diagnostic_level(d), d);
     }
+    drop(diagnostics);
     log.info(&format!(
         "loaded {} units from {}",
         units.len(),
         opts.units_dir.display()
     ));
+    let units = match unit::compact::compact(units) {
+        Ok(units) => units,
+        Err(e) => {
+            log.error(&format!("{e}; loading the units again"));
+            load_units(&opts.units_dir, &opts.generated).0
+        }
+    };
     let manager = Manager::new(units, &opts.target, opts.pid1, now());
     let spawn_ctx = SpawnContext {
         base_env: opts.base_env.clone(),
@@ -270,8 +278,7 @@ impl Shell<'_> {
             // Loading and the boot burst leave freed heap behind; give it back
             // once, so a long-running PID 1 stays small.
             self.trimmed = true;
-            // SAFETY: plain libc call with no preconditions.
-            unsafe { libc::malloc_trim(0) };
+            unit::compact::release_free_heap();
         }
     }
 

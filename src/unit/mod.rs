@@ -1,4 +1,5 @@
 //! Unit files: the schema, loading a directory with diagnostics, enablement.
+pub mod compact;
 pub mod enable;
 pub mod load;
 pub mod model;

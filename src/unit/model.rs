@@ -56,7 +56,8 @@ pub struct EnvironmentFile {
 }
 
 /// One loaded, validated unit.
-#[derive(Debug, Clone, PartialEq)]
+// Serialize/Deserialize only for `unit::compact` (vigil's own round trip).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnitDef {
     /// File stem; unique key of the unit.
     pub name: String,
