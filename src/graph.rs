@@ -2,8 +2,13 @@
 //! waits for whom, and the ordering cycles that make a set unbootable.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
 
 use crate::unit::UnitDef;
+
+/// A unit name as the graph keeps it: one allocation per unit, shared by
+/// every list that mentions it (a target of N units lists N names).
+pub type Name = Rc<str>;
 
 /// Precomputed adjacency of the unit set; built once per load/reload.
 /// Only units with edges have an entry (a missing entry is an empty list:
@@ -12,55 +17,57 @@ use crate::unit::UnitDef;
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
     /// Every unit of the set.
-    pub units: BTreeSet<String>,
+    pub units: BTreeSet<Name>,
     /// name -> units that must be up (or failed) before it starts: its `after`
     /// plus every unit that lists it in `before`.
-    pub start_after: BTreeMap<String, Vec<String>>,
+    pub start_after: BTreeMap<Name, Vec<Name>>,
     /// Reverse of `start_after`: units that wait for it.
-    pub start_before: BTreeMap<String, Vec<String>>,
+    pub start_before: BTreeMap<Name, Vec<Name>>,
     /// name -> units it pulls in: `wants` + `requires` + units whose
     /// `wanted_by` names it.
-    pub pulls: BTreeMap<String, Vec<String>>,
+    pub pulls: BTreeMap<Name, Vec<Name>>,
     /// name -> units it `requires`.
-    pub requires: BTreeMap<String, Vec<String>>,
+    pub requires: BTreeMap<Name, Vec<Name>>,
     /// Reverse of `requires`: units that must stop when it stops or fails.
-    pub required_by: BTreeMap<String, Vec<String>>,
+    pub required_by: BTreeMap<Name, Vec<Name>>,
 }
 
-/// Adds `to` under `from`, creating the entry; only for names in `units`.
-fn add_edge(
-    map: &mut BTreeMap<String, BTreeSet<String>>,
-    units: &BTreeMap<String, UnitDef>,
-    from: &str,
-    to: &str,
-) {
-    if units.contains_key(from) && units.contains_key(to) {
-        map.entry(from.to_string())
+/// The shared name of every unit, by name.
+type Names<'a> = BTreeMap<&'a str, Name>;
+
+fn intern(units: &BTreeMap<String, UnitDef>) -> Names<'_> {
+    units
+        .keys()
+        .map(|k| (k.as_str(), Name::from(k.as_str())))
+        .collect()
+}
+
+/// Adds `to` under `from`, creating the entry; only for names in `names`.
+fn add_edge(map: &mut BTreeMap<Name, BTreeSet<Name>>, names: &Names, from: &str, to: &str) {
+    if let (Some(from), Some(to)) = (names.get(from), names.get(to)) {
+        map.entry(Rc::clone(from))
             .or_default()
-            .insert(to.to_string());
+            .insert(Rc::clone(to));
     }
 }
 
 /// Turns sets into the sorted lists `Graph` exposes, for units with edges.
-fn finish(
-    units: &BTreeMap<String, UnitDef>,
-    sets: BTreeMap<String, BTreeSet<String>>,
-) -> BTreeMap<String, Vec<String>> {
+fn finish(sets: BTreeMap<Name, BTreeSet<Name>>) -> BTreeMap<Name, Vec<Name>> {
     sets.into_iter()
-        .filter(|(name, set)| units.contains_key(name) && !set.is_empty())
+        .filter(|(_, set)| !set.is_empty())
         .map(|(name, set)| (name, set.into_iter().collect()))
         .collect()
 }
 
 /// x -> units x starts after (its `after` plus reverse `before`), among `units`.
-fn ordering(units: &BTreeMap<String, UnitDef>) -> BTreeMap<String, BTreeSet<String>> {
+fn ordering(units: &BTreeMap<String, UnitDef>, names: &Names) -> BTreeMap<Name, BTreeSet<Name>> {
     let mut after = BTreeMap::new();
     for (name, def) in units {
         for a in &def.after {
-            add_edge(&mut after, units, name, a);
+            add_edge(&mut after, names, name, a);
         }
         for b in &def.before {
-            add_edge(&mut after, units, b, name);
+            add_edge(&mut after, names, b, name);
         }
     }
     after
@@ -70,11 +77,12 @@ impl Graph {
     /// Build from units that already passed validation. References to unknown
     /// units are ignored rather than trusted.
     pub fn build(units: &BTreeMap<String, UnitDef>) -> Graph {
-        let after = ordering(units);
+        let names = intern(units);
+        let after = ordering(units, &names);
         let mut before = BTreeMap::new();
         for (name, deps) in &after {
             for d in deps {
-                add_edge(&mut before, units, d, name);
+                add_edge(&mut before, &names, d, name);
             }
         }
         let mut pulls = BTreeMap::new();
@@ -82,29 +90,29 @@ impl Graph {
         let mut required_by = BTreeMap::new();
         for (name, def) in units {
             for w in &def.wants {
-                add_edge(&mut pulls, units, name, w);
+                add_edge(&mut pulls, &names, name, w);
             }
             for r in &def.requires {
-                add_edge(&mut pulls, units, name, r);
-                add_edge(&mut requires, units, name, r);
-                add_edge(&mut required_by, units, r, name);
+                add_edge(&mut pulls, &names, name, r);
+                add_edge(&mut requires, &names, name, r);
+                add_edge(&mut required_by, &names, r, name);
             }
             for t in &def.wanted_by {
-                add_edge(&mut pulls, units, t, name);
+                add_edge(&mut pulls, &names, t, name);
             }
         }
         Graph {
-            units: units.keys().cloned().collect(),
-            start_after: finish(units, after),
-            start_before: finish(units, before),
-            pulls: finish(units, pulls),
-            requires: finish(units, requires),
-            required_by: finish(units, required_by),
+            start_after: finish(after),
+            start_before: finish(before),
+            pulls: finish(pulls),
+            requires: finish(requires),
+            required_by: finish(required_by),
+            units: names.into_values().collect(),
         }
     }
 
     /// The list for `name` in one of the maps (empty when it has no entry).
-    pub fn edges<'a>(map: &'a BTreeMap<String, Vec<String>>, name: &str) -> &'a [String] {
+    pub fn edges<'a>(map: &'a BTreeMap<Name, Vec<Name>>, name: &str) -> &'a [Name] {
         map.get(name).map(Vec::as_slice).unwrap_or(&[])
     }
 
@@ -114,48 +122,48 @@ impl Graph {
         if !self.units.contains(root) {
             return Vec::new();
         }
-        let mut seen = BTreeSet::new();
-        let mut queue = VecDeque::from([root.to_string()]);
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        let mut queue: VecDeque<&str> = VecDeque::from([root]);
         while let Some(name) = queue.pop_front() {
-            if !seen.insert(name.clone()) {
+            if !seen.insert(name) {
                 continue;
             }
-            for next in self.pulls.get(&name).into_iter().flatten() {
-                if !seen.contains(next) {
-                    queue.push_back(next.clone());
+            for next in self.pulls.get(name).into_iter().flatten() {
+                if !seen.contains(&**next) {
+                    queue.push_back(next);
                 }
             }
         }
-        seen.into_iter().collect()
+        seen.into_iter().map(str::to_string).collect()
     }
 
     /// `names` in an order where every unit comes after the units it starts
     /// after (ties by name); reverse it to stop. Assumes no cycles: units
     /// caught in one are appended at the end rather than lost.
     pub fn start_order(&self, names: &[String]) -> Vec<String> {
-        let wanted: BTreeSet<&String> = names.iter().collect();
-        let mut waiting: BTreeMap<&String, usize> = BTreeMap::new();
+        let wanted: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+        let mut waiting: BTreeMap<&str, usize> = BTreeMap::new();
         for name in &wanted {
             let n = self
                 .start_after
                 .get(*name)
                 .into_iter()
                 .flatten()
-                .filter(|d| wanted.contains(d))
+                .filter(|d| wanted.contains(&***d))
                 .count();
             waiting.insert(name, n);
         }
-        let mut ready: BTreeSet<&String> = waiting
+        let mut ready: BTreeSet<&str> = waiting
             .iter()
             .filter(|(_, n)| **n == 0)
             .map(|(name, _)| *name)
             .collect();
         let mut order = Vec::with_capacity(wanted.len());
         while let Some(name) = ready.pop_first() {
-            order.push(name.clone());
+            order.push(name.to_string());
             waiting.remove(name);
             for next in self.start_before.get(name).into_iter().flatten() {
-                if let Some(n) = waiting.get_mut(next) {
+                if let Some(n) = waiting.get_mut(&**next) {
                     *n = n.saturating_sub(1);
                     if *n == 0 {
                         ready.insert(next);
@@ -163,7 +171,7 @@ impl Graph {
                 }
             }
         }
-        order.extend(waiting.keys().map(|n| (*n).clone()));
+        order.extend(waiting.keys().map(|n| n.to_string()));
         order
     }
 }
@@ -175,16 +183,20 @@ impl Graph {
 /// and calling again finds any cycle that remains.
 pub fn find_cycles(units: &BTreeMap<String, UnitDef>) -> Vec<Vec<String>> {
     let names: Vec<&String> = units.keys().collect();
-    let index: BTreeMap<&String, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
-    let edges = ordering(units);
+    let index: BTreeMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let edges = ordering(units, &intern(units));
     let adj: Vec<Vec<usize>> = names
         .iter()
         .map(|n| {
             edges
-                .get(*n)
+                .get(n.as_str())
                 .into_iter()
                 .flatten()
-                .filter_map(|d| index.get(d).copied())
+                .filter_map(|d| index.get(&**d).copied())
                 .collect()
         })
         .collect();
@@ -314,6 +326,10 @@ mod tests {
         v.iter().map(|x| x.to_string()).collect()
     }
 
+    fn n(v: &[&str]) -> Vec<Name> {
+        v.iter().map(|x| Name::from(*x)).collect()
+    }
+
     #[test]
     fn build_fills_every_map() {
         let units: BTreeMap<_, _> = [
@@ -331,13 +347,13 @@ mod tests {
         .into_iter()
         .collect();
         let g = Graph::build(&units);
-        assert_eq!(Graph::edges(&g.start_after, "web"), s(&["cache", "db"]));
-        assert_eq!(Graph::edges(&g.start_before, "db"), s(&["web"]));
-        assert_eq!(Graph::edges(&g.start_before, "cache"), s(&["web"]));
-        assert_eq!(Graph::edges(&g.pulls, "default"), s(&["db", "web"]));
-        assert_eq!(Graph::edges(&g.pulls, "web"), s(&["cache", "db"]));
-        assert_eq!(Graph::edges(&g.requires, "web"), s(&["db"]));
-        assert_eq!(Graph::edges(&g.required_by, "db"), s(&["web"]));
+        assert_eq!(Graph::edges(&g.start_after, "web"), n(&["cache", "db"]));
+        assert_eq!(Graph::edges(&g.start_before, "db"), n(&["web"]));
+        assert_eq!(Graph::edges(&g.start_before, "cache"), n(&["web"]));
+        assert_eq!(Graph::edges(&g.pulls, "default"), n(&["db", "web"]));
+        assert_eq!(Graph::edges(&g.pulls, "web"), n(&["cache", "db"]));
+        assert_eq!(Graph::edges(&g.requires, "web"), n(&["db"]));
+        assert_eq!(Graph::edges(&g.required_by, "db"), n(&["web"]));
         assert!(Graph::edges(&g.pulls, "log").is_empty());
         assert_eq!(g.closure("default"), s(&["cache", "db", "default", "web"]));
         assert_eq!(g.closure("log"), s(&["log"]));

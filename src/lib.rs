@@ -14,6 +14,7 @@
     )
 )]
 
+pub mod accounts;
 pub mod boot;
 pub mod config;
 pub mod control;

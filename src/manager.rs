@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::control::protocol::{
     ExitRecord, JobResult, Reply, ReplyBody, Request, SystemStatus, UnitStatus, UnitSummary,
 };
-use crate::graph::Graph;
+use crate::graph::{Graph, Name};
 use crate::service::{
     describe_exit, format_duration, signal_name, DeadlineKind, Job, Phase, Service, StartPhase,
 };
@@ -930,8 +930,8 @@ impl Manager {
             if !seen.insert(name.clone()) {
                 continue;
             }
-            if let Some(deps) = self.graph.required_by.get(&name) {
-                stack.extend(deps.iter().cloned());
+            if let Some(deps) = self.graph.required_by.get(name.as_str()) {
+                stack.extend(deps.iter().map(|d| d.to_string()));
             }
             let now = self.now.mono;
             let Some(svc) = self.services.get_mut(&name) else {
@@ -1025,18 +1025,18 @@ impl Manager {
     fn failed_requirement(&self, name: &str) -> Option<String> {
         let reqs = self.graph.requires.get(name)?;
         reqs.iter()
-            .find(|r| match self.services.get(*r) {
+            .find(|r| match self.services.get(&***r) {
                 None => true,
                 Some(s) => !s.is_up() && s.job.is_none() && !matches!(s.phase, Phase::Starting(_)),
             })
-            .cloned()
+            .map(|r| r.to_string())
     }
 
     /// Whether a unit ordered before `name` (or, for a target, any unit it
     /// pulls in) still has a start in progress.
     fn start_blocked(&self, name: &str) -> bool {
-        let busy = |dep: &String| {
-            self.services.get(dep).is_some_and(|s| {
+        let busy = |dep: &Name| {
+            self.services.get(&**dep).is_some_and(|s| {
                 s.job == Some(Job::Restart)
                     || s.job == Some(Job::Start)
                         && matches!(s.phase, Phase::Starting(_) | Phase::Stopping)
@@ -1064,7 +1064,7 @@ impl Manager {
 
     /// `items.iter().any(pred)`, starting (and wrapping around) where the
     /// previous call found a match, which it remembers.
-    fn any_from_hint(&self, items: &[String], pred: impl Fn(&String) -> bool) -> bool {
+    fn any_from_hint(&self, items: &[Name], pred: impl Fn(&Name) -> bool) -> bool {
         let start = self.pull_scan_hint.get().min(items.len());
         let (head, tail) = items.split_at_checked(start).unwrap_or((items, &[]));
         match tail.iter().chain(head).position(pred) {
@@ -1081,7 +1081,7 @@ impl Manager {
     fn stop_blocked(&self, name: &str) -> bool {
         self.graph.start_before.get(name).is_some_and(|v| {
             v.iter().any(|dep| {
-                self.services.get(dep).is_some_and(|s| {
+                self.services.get(&**dep).is_some_and(|s| {
                     matches!(s.job, Some(Job::Stop) | Some(Job::Restart)) && s.has_process()
                         || s.phase == Phase::Stopping
                 })
@@ -1331,7 +1331,7 @@ impl Manager {
         for dep in deps {
             let up = self
                 .services
-                .get(&dep)
+                .get(&*dep)
                 .is_some_and(|s| s.is_up() || s.main_pid.is_some());
             if up {
                 self.log(

@@ -20,11 +20,11 @@ const KILL_GRACE: Duration = Duration::from_secs(3);
 /// The gid of vigil.toml's `admin_group`, if set and known.
 pub fn admin_gid(config: &SystemConfig, log: &mut Logger) -> Option<u32> {
     let name = config.admin_group.as_deref()?;
-    match nix::unistd::Group::from_name(name) {
-        Ok(Some(group)) => Some(group.gid.as_raw()),
+    match crate::accounts::lookup_group(name) {
+        Ok(Some(gid)) => Some(gid),
         Ok(None) => {
             log.error(&format!(
-                "admin_group {name:?}: no such group; only root may control vigil"
+                "admin_group {name:?}: no such group in /etc/group; only root may control vigil"
             ));
             None
         }

@@ -28,8 +28,14 @@ fn example_units_load_without_any_diagnostic() {
     // Every example is started at boot, directly or through the demo target.
     let g = Graph::build(&r.units);
     assert_eq!(g.closure("default"), names);
-    assert_eq!(g.start_after["hello"], vec!["setup"]);
-    assert_eq!(g.required_by["setup"], vec!["ticker"]);
+    assert_eq!(
+        g.start_after["hello"],
+        vec![vigil::graph::Name::from("setup")]
+    );
+    assert_eq!(
+        g.required_by["setup"],
+        vec![vigil::graph::Name::from("ticker")]
+    );
 }
 
 /// Splits docs/units.md into its ```toml blocks, each with the text that

@@ -147,7 +147,7 @@ fn unknown_user_is_a_stage_failure() {
     def.user = Some("no-such-user-vigil".into());
     let err = spawn(&def, &ctx()).unwrap_err();
     assert_eq!(err.stage, "changing to user no-such-user-vigil");
-    assert_eq!(err.error, "no such user");
+    assert_eq!(err.error, "no such user in /etc/passwd");
 }
 
 #[test]
@@ -156,7 +156,7 @@ fn unknown_group_is_a_stage_failure() {
     def.group = Some("no-such-group-vigil".into());
     let err = spawn(&def, &ctx()).unwrap_err();
     assert_eq!(err.stage, "changing to group no-such-group-vigil");
-    assert_eq!(err.error, "no such group");
+    assert_eq!(err.error, "no such group in /etc/group");
 }
 
 #[test]

@@ -280,15 +280,10 @@ fn peer_groups(fd: RawFd) -> Option<Vec<u32>> {
 
 /// Groups of a user by name lookup (when /proc is unavailable).
 fn user_groups(uid: u32, gid: u32) -> Vec<u32> {
-    let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) else {
-        return Vec::new();
-    };
-    let Ok(name) = std::ffi::CString::new(user.name) else {
-        return Vec::new();
-    };
-    nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(gid))
-        .map(|v| v.into_iter().map(|g| g.as_raw()).collect())
-        .unwrap_or_default()
+    match crate::accounts::lookup_user(&uid.to_string()) {
+        Ok(Some(user)) => crate::accounts::lookup_groups_of(&user.name, gid).unwrap_or_default(),
+        _ => Vec::new(),
+    }
 }
 
 /// Root, or a member of the admin group, may do everything. The groups are

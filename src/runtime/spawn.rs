@@ -14,6 +14,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::accounts::{self, User};
 use crate::manager::SpawnFailure;
 use crate::unit::model::{Output, UnitDef, UnitKind};
 
@@ -118,14 +119,14 @@ fn env_set(env: &mut Vec<(String, String)>, key: &str, value: &str) {
 pub fn build_environment(
     def: &UnitDef,
     ctx: &SpawnContext,
-    user: Option<&nix::unistd::User>,
+    user: Option<&User>,
 ) -> Result<Vec<(String, String)>, SpawnFailure> {
     let mut env: Vec<(String, String)> = Vec::new();
     for (k, v) in &ctx.base_env {
         env_set(&mut env, k, v);
     }
     if let Some(u) = user {
-        env_set(&mut env, "HOME", &u.dir.to_string_lossy());
+        env_set(&mut env, "HOME", &u.home.to_string_lossy());
         env_set(&mut env, "USER", &u.name);
         env_set(&mut env, "LOGNAME", &u.name);
         env_set(&mut env, "SHELL", &u.shell.to_string_lossy());
@@ -179,28 +180,20 @@ fn cstring(stage: &str, s: impl AsRef<OsStr>) -> Result<CString, SpawnFailure> {
     CString::new(s.as_ref().as_bytes()).map_err(|_| failure(stage, "contains a NUL byte"))
 }
 
-fn lookup_user(name: &str) -> Result<nix::unistd::User, SpawnFailure> {
+fn lookup_user(name: &str) -> Result<User, SpawnFailure> {
     let stage = format!("changing to user {name}");
-    let found = match name.parse::<u32>() {
-        Ok(uid) => nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)),
-        Err(_) => nix::unistd::User::from_name(name),
-    };
-    match found {
+    match accounts::lookup_user(name) {
         Ok(Some(u)) => Ok(u),
-        Ok(None) => Err(failure(stage, "no such user")),
-        Err(e) => Err(failure(stage, std::io::Error::from(e).to_string())),
+        Ok(None) => Err(failure(stage, "no such user in /etc/passwd")),
+        Err(e) => Err(failure(stage, e.to_string())),
     }
 }
 
 fn lookup_group(name: &str, stage: String) -> Result<libc::gid_t, SpawnFailure> {
-    let found = match name.parse::<u32>() {
-        Ok(gid) => nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid)),
-        Err(_) => nix::unistd::Group::from_name(name),
-    };
-    match found {
-        Ok(Some(g)) => Ok(g.gid.as_raw()),
-        Ok(None) => Err(failure(stage, "no such group")),
-        Err(e) => Err(failure(stage, std::io::Error::from(e).to_string())),
+    match accounts::lookup_group(name) {
+        Ok(Some(gid)) => Ok(gid),
+        Ok(None) => Err(failure(stage, "no such group in /etc/group")),
+        Err(e) => Err(failure(stage, e.to_string())),
     }
 }
 
@@ -213,11 +206,9 @@ struct Credentials {
     group_stage: String,
 }
 
-fn resolve_credentials(
-    def: &UnitDef,
-) -> Result<(Credentials, Option<nix::unistd::User>), SpawnFailure> {
+fn resolve_credentials(def: &UnitDef) -> Result<(Credentials, Option<User>), SpawnFailure> {
     let user = def.user.as_deref().map(lookup_user).transpose()?;
-    let mut gid = user.as_ref().map(|u| u.gid.as_raw());
+    let mut gid = user.as_ref().map(|u| u.gid);
     let mut group_stage = user
         .as_ref()
         .map(|u| format!("changing to group {} of user {}", u.gid, u.name))
@@ -228,15 +219,13 @@ fn resolve_credentials(
     }
     let mut groups: Option<Vec<libc::gid_t>> = None;
     if let (Some(u), Some(primary)) = (&user, gid) {
-        let name = cstring(&format!("changing to user {}", u.name), &u.name)?;
-        let list =
-            nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(primary)).map_err(|e| {
-                failure(
-                    format!("looking up groups of user {}", u.name),
-                    std::io::Error::from(e).to_string(),
-                )
-            })?;
-        groups = Some(list.into_iter().map(|g| g.as_raw()).collect());
+        let list = accounts::lookup_groups_of(&u.name, primary).map_err(|e| {
+            failure(
+                format!("looking up groups of user {}", u.name),
+                e.to_string(),
+            )
+        })?;
+        groups = Some(list);
     } else if gid.is_some() || !def.supplementary_groups.is_empty() {
         // No user change: still drop vigil's own supplementary groups.
         groups = Some(gid.into_iter().collect());
@@ -250,7 +239,7 @@ fn resolve_credentials(
     }
     Ok((
         Credentials {
-            uid: user.as_ref().map(|u| u.uid.as_raw()),
+            uid: user.as_ref().map(|u| u.uid),
             gid,
             groups,
             user_stage: def

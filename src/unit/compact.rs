@@ -31,7 +31,30 @@ pub fn compact(units: BTreeMap<String, UnitDef>) -> Result<BTreeMap<String, Unit
     let pairs: Vec<(String, UnitDef)> =
         serde_json::from_slice(&buffer).map_err(|e| format!("re-reading the loaded units: {e}"))?;
     drop(buffer);
-    Ok(pairs.into_iter().collect())
+    Ok(pairs
+        .into_iter()
+        .map(|(name, mut def)| {
+            shrink(&mut def);
+            (name, def)
+        })
+        .collect())
+}
+
+/// Drop the spare capacity the deserializer leaves in lists (it cannot know
+/// their lengths up front, so a list of 2 gets room for 4).
+fn shrink(def: &mut UnitDef) {
+    for list in [
+        &mut def.exec,
+        &mut def.wants,
+        &mut def.requires,
+        &mut def.after,
+        &mut def.before,
+        &mut def.wanted_by,
+        &mut def.supplementary_groups,
+    ] {
+        list.shrink_to_fit();
+    }
+    def.environment_file.shrink_to_fit();
 }
 
 /// Give the free heap back to the kernel (and merge the free chunks, so
