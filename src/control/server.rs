@@ -541,17 +541,22 @@ impl ControlServer {
     /// is written, in request order, as far as the socket takes it now; the
     /// rest waits for `on_writable`. Requests of closed connections, and
     /// second replies, are ignored.
-    pub fn send(&mut self, client: ClientId, reply: &Reply) {
+    /// Returns the size of the encoded reply (0 if the client is gone).
+    pub fn send(&mut self, client: ClientId, reply: &Reply) -> usize {
         let Some(conn) = self.requests.remove(&client) else {
-            return;
+            return 0;
         };
         let Some(c) = self.clients.get_mut(&conn) else {
-            return;
+            return 0;
         };
+        let mut size = 0;
         if let Some(slot) = c.slots.iter_mut().find(|(id, _)| *id == client) {
-            slot.1 = Some(encode(reply));
+            let bytes = encode(reply);
+            size = bytes.len();
+            slot.1 = Some(bytes);
         }
         self.flush_and_update(conn);
+        size
     }
 
     /// Continues writing pending replies.

@@ -90,7 +90,13 @@ struct Shell<'a> {
     shutdown_deadline: Option<Duration>,
     /// Whether the heap was trimmed after the boot target finished starting.
     trimmed: bool,
+    /// A large reply (a `list` or `status` of many units) was built this
+    /// turn: its garbage is returned to the kernel before vigil sleeps.
+    trim_due: bool,
 }
+
+/// Replies at least this large trigger a heap trim at the end of the turn.
+const TRIM_AFTER_REPLY_BYTES: usize = 64 * 1024;
 
 /// The time now, for the manager.
 pub fn now() -> Now {
@@ -227,6 +233,7 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         power: None,
         shutdown_deadline: None,
         trimmed: false,
+        trim_due: false,
     };
     shell.feed(Event::Boot);
     // From here on, log lines are written once per loop turn. (Not during
@@ -244,6 +251,10 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         }
         shell.arm_timer();
         shell.log.flush();
+        if shell.trim_due {
+            shell.trim_due = false;
+            unit::compact::release_free_heap();
+        }
         let ready = match shell.poller.wait(None) {
             Ok(r) => r,
             Err(e) => {
@@ -571,7 +582,9 @@ impl Shell<'_> {
 
     fn send(&mut self, client: u64, reply: &Reply) {
         if let Some(server) = self.server.as_mut() {
-            server.send(client, reply);
+            if server.send(client, reply) >= TRIM_AFTER_REPLY_BYTES {
+                self.trim_due = true;
+            }
         }
         self.apply_fd_changes();
     }

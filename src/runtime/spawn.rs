@@ -3,8 +3,9 @@
 //! Everything that allocates or can fail for a reason worth reporting
 //! (user lookup, environment files, PATH search, opening log files) happens
 //! before fork. Between fork and exec the child only makes async-signal-safe
-//! syscalls and, on failure, writes (stage index, errno) to a close-on-exec
-//! pipe; the parent turns that into a `SpawnFailure` such as
+//! syscalls and, on failure, stores (stage index, errno) in memory it shares
+//! with the parent (CLONE_VM) before it exits; the parent turns that into a
+//! `SpawnFailure` such as
 //! "changing to user www-data: Operation not permitted (os error 1)".
 
 use std::ffi::{CString, OsStr};
@@ -12,7 +13,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
 use crate::accounts::{self, User};
 use crate::manager::SpawnFailure;
@@ -400,8 +401,7 @@ fn prepare(def: &UnitDef, ctx: &SpawnContext) -> Result<Prepared, SpawnFailure> 
 }
 
 /// Starts the unit's main process in its own session (pgid == sid == pid)
-/// and returns its pid once exec has succeeded. The only wait is a read on
-/// the exec-status pipe, which ends at exec (close-on-exec) or failure.
+/// and returns its pid once exec has succeeded (or the failed stage).
 pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<i32, SpawnFailure> {
     let prep = prepare(def, ctx)?;
 
@@ -411,25 +411,7 @@ pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<i32, SpawnFailure> {
     envp_ptrs.push(std::ptr::null());
     let groups: Option<&[libc::gid_t]> = prep.creds.groups.as_deref();
 
-    let mut pipe_fds: [libc::c_int; 2] = [-1, -1];
-    // SAFETY: valid two-element array.
-    if unsafe { libc::pipe2(pipe_fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(failure(
-            "creating exec status pipe",
-            std::io::Error::last_os_error().to_string(),
-        ));
-    }
-    let [read_raw, write_raw] = pipe_fds;
-    // SAFETY: both descriptors were just created and are owned here.
-    let (read_end, write_end) = unsafe {
-        (
-            OwnedFd::from_raw_fd(read_raw),
-            OwnedFd::from_raw_fd(write_raw),
-        )
-    };
-    let write_end =
-        high_fd(write_end).map_err(|e| failure("creating exec status pipe", e.to_string()))?;
-
+    let report = ChildReport::default();
     // Like posix_spawn: clone(CLONE_VM | CLONE_VFORK) on a stack of its own.
     // The child shares vigil's memory and vigil is suspended until the child
     // has exec'd or exited, so nothing is copied: no page tables, no
@@ -437,12 +419,16 @@ pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<i32, SpawnFailure> {
     // units). The child only reads data prepared above and makes raw,
     // async-signal-safe syscalls; the suspension ends at execve, so the one
     // way it can last is chdir/execve on a hung network filesystem.
+    // As in glibc's posix_spawn, a failure comes back through `report`:
+    // the parent resumes only once the child has exec'd (then nothing was
+    // written) or exited (after writing it), so there is nothing to wait for
+    // after clone returns.
     let args = ChildArgs {
         prep: &prep,
         argv: &argv_ptrs,
         envp: &envp_ptrs,
         groups,
-        pipe: write_end.as_raw_fd(),
+        report: &report,
     };
     let mut stack = vec![0u8; CHILD_STACK_BYTES];
     let top = stack.as_mut_ptr().wrapping_add(stack.len());
@@ -450,7 +436,8 @@ pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<i32, SpawnFailure> {
     let top = top.wrapping_sub(top as usize % 16).cast::<libc::c_void>();
     // SAFETY: `top` is the aligned end of a live buffer that outlives the
     // child's use of it (CLONE_VFORK returns only after exec or exit);
-    // `child_entry` never returns and only reads `args`, which outlives it too.
+    // `child_entry` never returns and only uses `args` (reads, and the
+    // atomic stores of `report`), which outlives it too.
     let pid = unsafe {
         libc::clone(
             child_entry,
@@ -467,33 +454,11 @@ pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<i32, SpawnFailure> {
         ));
     }
 
-    drop(write_end);
-    let stage_names = prep.stage_names.clone();
-    drop(prep);
-    if !wait_readable(read_end.as_raw_fd(), EXEC_REPORT_TIMEOUT) {
-        // The child is stuck before exec (a hung filesystem under chdir or
-        // execve). PID 1 must not hang with it: treat it as started; if its
-        // exec fails later, its report hits a closed pipe and it dies.
+    if !report.failed.load(Ordering::Acquire) {
         return Ok(pid);
     }
-    let mut report = [0u8; 8];
-    let mut got = 0usize;
-    while got < report.len() {
-        let rest = report.get_mut(got..).unwrap_or(&mut []);
-        // SAFETY: reading into the remaining part of the buffer.
-        let n = unsafe { libc::read(read_end.as_raw_fd(), rest.as_mut_ptr().cast(), rest.len()) };
-        if n > 0 {
-            got += n as usize;
-        } else if n == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            break;
-        }
-    }
-    if got < report.len() {
-        // EOF: exec succeeded and closed the pipe.
-        return Ok(pid);
-    }
-    let stage = u32::from_ne_bytes([report[0], report[1], report[2], report[3]]);
-    let errno = i32::from_ne_bytes([report[4], report[5], report[6], report[7]]);
+    let stage = report.stage.load(Ordering::Relaxed);
+    let errno = report.errno.load(Ordering::Relaxed);
     // Reap exactly this child so the event loop never sees a pid it was
     // never told about.
     let mut status = 0;
@@ -501,41 +466,13 @@ pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<i32, SpawnFailure> {
     while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
         && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
     {}
-    let name = stage_names
+    let name = prep
+        .stage_names
         .get(stage as usize)
         .filter(|n| !n.is_empty())
         .cloned()
         .unwrap_or_else(|| format!("stage {stage}"));
     Err(failure(name, os_error_text(errno)))
-}
-
-/// How long the parent waits for exec to succeed or fail.
-pub const EXEC_REPORT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Waits until `fd` is readable (data or EOF); false on timeout.
-fn wait_readable(fd: RawFd, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
-        // SAFETY: one valid pollfd.
-        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if rc > 0 {
-            return true;
-        }
-        if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            // Let the read below find out what is wrong.
-            return true;
-        }
-    }
 }
 
 /// Stack of the cloned child until it execs: its frames are small (no
@@ -548,7 +485,16 @@ struct ChildArgs<'a> {
     argv: &'a [*const libc::c_char],
     envp: &'a [*const libc::c_char],
     groups: Option<&'a [libc::gid_t]>,
-    pipe: RawFd,
+    report: &'a ChildReport,
+}
+
+/// Where the child leaves the stage that failed and its errno before it
+/// exits; shared with the parent through CLONE_VM.
+#[derive(Default)]
+struct ChildReport {
+    failed: AtomicBool,
+    stage: AtomicU32,
+    errno: AtomicI32,
 }
 
 /// Entry point of the cloned child; never returns.
@@ -557,17 +503,16 @@ extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
     // parent is suspended (CLONE_VFORK).
     let a = unsafe { &*arg.cast::<ChildArgs>() };
     // SAFETY: we are the child of clone, before exec.
-    unsafe { child_after_fork(a.prep, a.argv, a.envp, a.groups, a.pipe) }
+    unsafe { child_after_fork(a.prep, a.argv, a.envp, a.groups, a.report) }
 }
 
 /// Reports (stage, errno) to the parent and exits. Async-signal-safe.
-unsafe fn child_fail(pipe: RawFd, stage: u32) -> ! {
-    let errno = *libc::__errno_location();
-    let mut buf = [0u8; 8];
-    let (a, b) = buf.split_at_mut(4);
-    a.copy_from_slice(&stage.to_ne_bytes());
-    b.copy_from_slice(&errno.to_ne_bytes());
-    libc::write(pipe, buf.as_ptr().cast(), buf.len());
+unsafe fn child_fail(report: &ChildReport, stage: u32) -> ! {
+    report
+        .errno
+        .store(*libc::__errno_location(), Ordering::Relaxed);
+    report.stage.store(stage, Ordering::Relaxed);
+    report.failed.store(true, Ordering::Release);
     libc::_exit(127)
 }
 
@@ -584,10 +529,10 @@ unsafe fn child_after_fork(
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
     groups: Option<&[libc::gid_t]>,
-    pipe: RawFd,
+    report: &ChildReport,
 ) -> ! {
     if libc::setsid() < 0 {
-        child_fail(pipe, ST_SESSION);
+        child_fail(report, ST_SESSION);
     }
     // vigil blocks signals for its signalfd and may ignore some; services
     // must start with defaults.
@@ -610,22 +555,22 @@ unsafe fn child_after_fork(
     let mut empty: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut empty);
     if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
-        child_fail(pipe, ST_SIGNALS);
+        child_fail(report, ST_SIGNALS);
     }
     if let Some(mask) = prep.umask {
         libc::umask(mask);
     }
     if !redirect(prep.stdin.as_raw_fd(), 0) {
-        child_fail(pipe, ST_STDIN);
+        child_fail(report, ST_STDIN);
     }
     if let Some(fd) = &prep.stdout {
         if !redirect(fd.as_raw_fd(), 1) {
-            child_fail(pipe, ST_STDOUT);
+            child_fail(report, ST_STDOUT);
         }
     }
     if let Some(fd) = &prep.stderr {
         if !redirect(fd.as_raw_fd(), 2) {
-            child_fail(pipe, ST_STDERR);
+            child_fail(report, ST_STDERR);
         }
     }
     // Nothing but stdio may leak into the service, whatever vigil (or a
@@ -641,23 +586,23 @@ unsafe fn child_after_fork(
     // threads of the process (setxid), which a CLONE_VM child must never do.
     if let Some(list) = groups {
         if libc::syscall(libc::SYS_setgroups, list.len(), list.as_ptr()) != 0 {
-            child_fail(pipe, ST_GROUPS);
+            child_fail(report, ST_GROUPS);
         }
     }
     if let Some(gid) = prep.creds.gid {
         if libc::syscall(libc::SYS_setresgid, gid, gid, gid) != 0 {
-            child_fail(pipe, ST_GID);
+            child_fail(report, ST_GID);
         }
     }
     if let Some(uid) = prep.creds.uid {
         if libc::syscall(libc::SYS_setresuid, uid, uid, uid) != 0 {
-            child_fail(pipe, ST_UID);
+            child_fail(report, ST_UID);
         }
     }
     // After dropping privileges, so the directory is checked as the user.
     if libc::chdir(prep.workdir.as_ptr()) != 0 {
-        child_fail(pipe, ST_CHDIR);
+        child_fail(report, ST_CHDIR);
     }
     libc::execve(prep.program.as_ptr(), argv.as_ptr(), envp.as_ptr());
-    child_fail(pipe, ST_EXEC)
+    child_fail(report, ST_EXEC)
 }
