@@ -88,13 +88,37 @@ pub fn wait(pid: i32) {
     {}
 }
 
-/// Start-all and stop-all times for `n` processes, and restarts done the
-/// way a supervisor must do them while the `n` are alive.
+/// Start-all time for `n` processes, restarts done the way a supervisor
+/// must do them while the `n` are alive, and the `n` themselves, still
+/// running: they are stopped (and timed) later, by `Children::stop`.
 pub struct Bulk {
     pub start: Duration,
-    pub stop: Duration,
     /// (latency, thread CPU ns) per restart with `waitpid(-1)`.
     pub restarts: Vec<(Duration, u64)>,
+    pub children: Children,
+}
+
+/// The floor's running children. Stopping them is timed by `stop`, so that
+/// the bench can stop them when vigil's services have reached the same age:
+/// reaping a process that has lived for seconds costs more than reaping a
+/// new one (the machine's /proc readers leave dentries that exit must
+/// flush), and vigil's services are stopped after the idle phase. Dropped
+/// unstopped (an error path), they are killed and reaped.
+pub struct Children(Vec<i32>);
+
+impl Children {
+    /// SIGTERM to all, then waitpid each: the stop-all floor.
+    pub fn stop(mut self) -> Duration {
+        let t0 = Instant::now();
+        kill_all(&std::mem::take(&mut self.0));
+        t0.elapsed()
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        kill_all(&self.0);
+    }
 }
 
 /// Spawn `n` copies until all have exec'd; restart `restarts` of them
@@ -112,26 +136,17 @@ pub fn bulk(program: &Program, n: usize, restarts: usize) -> anyhow::Result<Bulk
         }
     }
     let start = t0.elapsed();
+    let mut children = Children(pids);
     let mut times = Vec::with_capacity(restarts);
-    for slot in pids.iter_mut().take(restarts) {
-        match restart_among_many(program, *slot) {
-            Ok((pid, sample)) => {
-                *slot = pid;
-                times.push(sample);
-            }
-            Err(e) => {
-                kill_all(&pids);
-                return Err(e);
-            }
-        }
+    for slot in children.0.iter_mut().take(restarts) {
+        let (pid, sample) = restart_among_many(program, *slot)?;
+        *slot = pid;
+        times.push(sample);
     }
-    let t1 = Instant::now();
-    kill_all(&pids);
-    let stop = t1.elapsed();
     Ok(Bulk {
         start,
-        stop,
         restarts: times,
+        children,
     })
 }
 

@@ -184,6 +184,8 @@ fn one_rep(opts: &Options, n: usize, steady: bool) -> anyhow::Result<(Rep, Optio
     let fl = floor_rep(opts, n)?;
     let (many_restart, many_restart_cpu) = medians(fl.bulk.restarts.clone());
     let (bulk, (floor_restart, floor_restart_cpu)) = (fl.bulk, fl.restart);
+    // The floor's N children stay alive while vigil runs, and are stopped
+    // right before vigil's services, at the same age (see floor::Children).
     let (run, startup) = VigilRun::launch(&opts.vigil, n)?;
     let pid = run.host_pid;
     let mem_start = procfs::memory(pid).context("reading smaps_rollup")?;
@@ -209,10 +211,11 @@ fn one_rep(opts: &Options, n: usize, steady: bool) -> anyhow::Result<(Rep, Optio
             list_median: median(lists),
         });
     }
+    let floor_stop = bulk.children.stop();
     let (stop, stop_logged) = run.stop()?;
     let rep = Rep {
         floor_start: bulk.start,
-        floor_stop: bulk.stop,
+        floor_stop,
         floor_restart,
         floor_restart_cpu,
         many_restart,

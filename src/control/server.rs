@@ -182,7 +182,8 @@ pub struct ControlServer {
     changes: Vec<FdChange>,
 }
 
-fn encode(reply: &Reply) -> Vec<u8> {
+/// One reply as the line sent on the wire.
+pub fn encode(reply: &Reply) -> Vec<u8> {
     let mut line = serde_json::to_vec(reply).unwrap_or_else(|e| {
         format!(
             "{{\"version\":{PROTOCOL_VERSION},\"ok\":false,\"error\":\"encoding reply: {}\"}}",
@@ -541,22 +542,22 @@ impl ControlServer {
     /// is written, in request order, as far as the socket takes it now; the
     /// rest waits for `on_writable`. Requests of closed connections, and
     /// second replies, are ignored.
-    /// Returns the size of the encoded reply (0 if the client is gone).
-    pub fn send(&mut self, client: ClientId, reply: &Reply) -> usize {
+    pub fn send(&mut self, client: ClientId, reply: &Reply) {
+        self.send_encoded(client, encode(reply));
+    }
+
+    /// Queues (and starts writing) a reply already encoded with `encode`.
+    pub fn send_encoded(&mut self, client: ClientId, line: Vec<u8>) {
         let Some(conn) = self.requests.remove(&client) else {
-            return 0;
+            return;
         };
         let Some(c) = self.clients.get_mut(&conn) else {
-            return 0;
+            return;
         };
-        let mut size = 0;
         if let Some(slot) = c.slots.iter_mut().find(|(id, _)| *id == client) {
-            let bytes = encode(reply);
-            size = bytes.len();
-            slot.1 = Some(bytes);
+            slot.1 = Some(line);
         }
         self.flush_and_update(conn);
-        size
     }
 
     /// Continues writing pending replies.

@@ -90,12 +90,9 @@ struct Shell<'a> {
     shutdown_deadline: Option<Duration>,
     /// Whether the heap was trimmed after the boot target finished starting.
     trimmed: bool,
-    /// A large reply (a `list` or `status` of many units) was built this
-    /// turn: its garbage is returned to the kernel before vigil sleeps.
-    trim_due: bool,
 }
 
-/// Replies at least this large trigger a heap trim at the end of the turn.
+/// Replies at least this large trigger a heap trim before they are sent.
 const TRIM_AFTER_REPLY_BYTES: usize = 64 * 1024;
 
 /// The time now, for the manager.
@@ -233,7 +230,6 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         power: None,
         shutdown_deadline: None,
         trimmed: false,
-        trim_due: false,
     };
     shell.feed(Event::Boot);
     // From here on, log lines are written once per loop turn. (Not during
@@ -251,10 +247,6 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         }
         shell.arm_timer();
         shell.log.flush();
-        if shell.trim_due {
-            shell.trim_due = false;
-            unit::compact::release_free_heap();
-        }
         let ready = match shell.poller.wait(None) {
             Ok(r) => r,
             Err(e) => {
@@ -316,7 +308,7 @@ impl Shell<'_> {
                 },
             }),
             Action::Reply { client, reply } => {
-                self.send(client, &reply);
+                self.send(client, reply);
                 None
             }
             Action::Reload { client } => Some(self.reload(client)),
@@ -574,17 +566,22 @@ impl Shell<'_> {
                     unit::load_paths(&paths)
                 };
                 let diagnostics = result.diagnostics.iter().map(|d| d.to_string()).collect();
-                self.send(client, &Reply::ok(ReplyBody::Check { diagnostics }));
+                self.send(client, Reply::ok(ReplyBody::Check { diagnostics }));
             }
             request => self.feed(Event::Request { client, request }),
         }
     }
 
-    fn send(&mut self, client: u64, reply: &Reply) {
+    fn send(&mut self, client: u64, reply: Reply) {
+        let line = crate::control::server::encode(&reply);
+        drop(reply);
+        if line.len() >= TRIM_AFTER_REPLY_BYTES {
+            // A `list` or `status` of many units: what building it left
+            // behind goes back to the kernel before the client sees the reply.
+            unit::compact::release_free_heap();
+        }
         if let Some(server) = self.server.as_mut() {
-            if server.send(client, reply) >= TRIM_AFTER_REPLY_BYTES {
-                self.trim_due = true;
-            }
+            server.send_encoded(client, line);
         }
         self.apply_fd_changes();
     }

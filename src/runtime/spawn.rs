@@ -8,12 +8,15 @@
 //! `SpawnFailure` such as
 //! "changing to user www-data: Operation not permitted (os error 1)".
 
+use std::cell::RefCell;
 use std::ffi::{CString, OsStr};
+use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::OnceLock;
 
 use crate::accounts::{self, User};
 use crate::manager::SpawnFailure;
@@ -366,11 +369,10 @@ fn prepare(def: &UnitDef, ctx: &SpawnContext) -> Result<Prepared, SpawnFailure> 
         .unwrap_or_else(|| PathBuf::from("/"));
     let chdir_stage = format!("changing directory to {}", workdir_path.display());
     let workdir = cstring(&chdir_stage, &workdir_path)?;
-    let stdin = std::fs::File::open("/dev/null")
+    let stdin = dev_null()
+        .and_then(|fd| fd.try_clone())
         .map_err(|e| failure("opening stdin /dev/null", e.to_string()))
-        .and_then(|f| {
-            high_fd(OwnedFd::from(f)).map_err(|e| failure("opening stdin", e.to_string()))
-        })?;
+        .and_then(|fd| high_fd(fd).map_err(|e| failure("opening stdin", e.to_string())))?;
     let stdout = open_output(&def.stdout, "stdout")?;
     let stderr = open_output(&def.stderr, "stderr")?;
     let stage_names = [
@@ -430,7 +432,18 @@ pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<i32, SpawnFailure> {
         groups,
         report: &report,
     };
-    let mut stack = vec![0u8; CHILD_STACK_BYTES];
+    CHILD_STACK
+        .with_borrow_mut(|stack| clone_child(stack, &args))
+        .and_then(|pid| finish_spawn(pid, &report, &prep))
+}
+
+/// clone(CLONE_VM | CLONE_VFORK) into `child_entry` on `stack` (grown to
+/// `CHILD_STACK_BYTES` on first use); returns the child's pid.
+fn clone_child(stack: &mut Vec<MaybeUninit<u8>>, args: &ChildArgs) -> Result<i32, SpawnFailure> {
+    if stack.len() < CHILD_STACK_BYTES {
+        // Uninitialised: only the pages the child's frames touch get memory.
+        stack.resize_with(CHILD_STACK_BYTES, MaybeUninit::uninit);
+    }
     let top = stack.as_mut_ptr().wrapping_add(stack.len());
     // The ABI wants a 16-byte aligned stack pointer.
     let top = top.wrapping_sub(top as usize % 16).cast::<libc::c_void>();
@@ -443,17 +456,21 @@ pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<i32, SpawnFailure> {
             child_entry,
             top,
             libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            std::ptr::from_ref(&args).cast_mut().cast(),
+            std::ptr::from_ref(args).cast_mut().cast(),
         )
     };
-    drop(stack);
     if pid < 0 {
         return Err(failure(
             "forking",
             std::io::Error::last_os_error().to_string(),
         ));
     }
+    Ok(pid)
+}
 
+/// After the clone: the pid if the child exec'd, else its failed stage
+/// (the child is reaped here, so the event loop never sees its pid).
+fn finish_spawn(pid: i32, report: &ChildReport, prep: &Prepared) -> Result<i32, SpawnFailure> {
     if !report.failed.load(Ordering::Acquire) {
         return Ok(pid);
     }
@@ -478,6 +495,23 @@ pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<i32, SpawnFailure> {
 /// Stack of the cloned child until it execs: its frames are small (no
 /// allocation, a few locals), 64 KiB is ample.
 const CHILD_STACK_BYTES: usize = 64 * 1024;
+
+thread_local! {
+    /// The cloned child's stack, kept between starts: allocating and zeroing
+    /// 64 KiB for every start showed up in restart profiles. (CLONE_VFORK:
+    /// one child at a time uses it, and only until it execs.)
+    static CHILD_STACK: RefCell<Vec<MaybeUninit<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// /dev/null, opened once (read-only) and duplicated as each service's stdin.
+fn dev_null() -> std::io::Result<&'static OwnedFd> {
+    static DEV_NULL: OnceLock<OwnedFd> = OnceLock::new();
+    if let Some(fd) = DEV_NULL.get() {
+        return Ok(fd);
+    }
+    let file = std::fs::File::open("/dev/null")?;
+    Ok(DEV_NULL.get_or_init(|| OwnedFd::from(file)))
+}
 
 /// What the cloned child needs, passed through clone's argument pointer.
 struct ChildArgs<'a> {
