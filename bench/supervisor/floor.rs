@@ -137,6 +137,7 @@ pub fn bulk(program: &Program, n: usize, restarts: usize) -> anyhow::Result<Bulk
     }
     let start = t0.elapsed();
     let mut children = Children(pids);
+    std::thread::sleep(VICTIM_AGE);
     let mut times = Vec::with_capacity(restarts);
     for slot in children.0.iter_mut().take(restarts) {
         let (pid, sample) = restart_among_many(program, *slot)?;
@@ -194,30 +195,40 @@ pub fn thread_cpu_ns() -> u64 {
     u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
 }
 
-/// Restart latency floor: from kill -9 of a running child to its
-/// replacement having exec'd (blocking waitpid, then fork/exec). Also
-/// returns the CPU time this thread spent on it.
-pub fn restart(program: &Program) -> anyhow::Result<(Duration, u64)> {
-    let pid = program.spawn()?;
-    std::thread::sleep(Duration::from_millis(5));
-    let c0 = thread_cpu_ns();
-    let t0 = Instant::now();
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    wait(pid);
-    let new = program.spawn()?;
-    let took = t0.elapsed();
-    let cpu = thread_cpu_ns() - c0;
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(new, libc::SIGKILL) };
-    wait(new);
-    Ok((took, cpu))
+/// How long a service has been running when the bench kills it, in the
+/// floor and in vigil alike. Reaping a process costs more once it is a
+/// second old (here, 3 us when fresh, about 20 us at 0.3-2 s, 35 us later:
+/// the machine's /proc readers leave dentries that the exit must flush), so
+/// both kill processes of the same age.
+pub const VICTIM_AGE: Duration = Duration::from_secs(1);
+
+/// Restart latency floor, `count` times: from kill -9 of a running child
+/// (`VICTIM_AGE` old) to its replacement having exec'd (blocking waitpid,
+/// then fork/exec). Also returns the CPU time this thread spent on each.
+pub fn restarts(program: &Program, count: usize) -> anyhow::Result<Vec<(Duration, u64)>> {
+    let mut victims = Children(Vec::with_capacity(count));
+    for _ in 0..count {
+        victims.0.push(program.spawn()?);
+    }
+    std::thread::sleep(VICTIM_AGE);
+    let mut samples = Vec::with_capacity(count);
+    for slot in victims.0.iter_mut() {
+        std::thread::sleep(Duration::from_millis(5));
+        let c0 = thread_cpu_ns();
+        let t0 = Instant::now();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(*slot, libc::SIGKILL) };
+        wait(*slot);
+        *slot = program.spawn()?;
+        samples.push((t0.elapsed(), thread_cpu_ns() - c0));
+    }
+    Ok(samples)
 }
 
-/// The same restart with `std::process::Command`, which glibc turns into
+/// The same restarts with `std::process::Command`, which glibc turns into
 /// posix_spawn (clone with CLONE_VM|CLONE_VFORK: no page-table copy, no
-/// copy-on-write faults afterwards). Shows what vigil's fork costs.
-pub fn restart_posix_spawn() -> anyhow::Result<(Duration, u64)> {
+/// copy-on-write faults afterwards), as vigil spawns.
+pub fn restarts_posix_spawn(count: usize) -> anyhow::Result<Vec<(Duration, u64)>> {
     let spawn = || {
         std::process::Command::new("/bin/sleep")
             .arg("1000000")
@@ -225,16 +236,27 @@ pub fn restart_posix_spawn() -> anyhow::Result<(Duration, u64)> {
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .spawn()
     };
-    let mut child = spawn()?;
-    std::thread::sleep(Duration::from_millis(5));
-    let c0 = thread_cpu_ns();
-    let t0 = Instant::now();
-    child.kill()?;
-    child.wait()?;
-    let mut new = spawn()?;
-    let took = t0.elapsed();
-    let cpu = thread_cpu_ns() - c0;
-    new.kill()?;
-    new.wait()?;
-    Ok((took, cpu))
+    let mut victims = Vec::with_capacity(count);
+    let result = (|| {
+        for _ in 0..count {
+            victims.push(spawn()?);
+        }
+        std::thread::sleep(VICTIM_AGE);
+        let mut samples = Vec::with_capacity(count);
+        for slot in victims.iter_mut() {
+            std::thread::sleep(Duration::from_millis(5));
+            let c0 = thread_cpu_ns();
+            let t0 = Instant::now();
+            slot.kill()?;
+            slot.wait()?;
+            *slot = spawn()?;
+            samples.push((t0.elapsed(), thread_cpu_ns() - c0));
+        }
+        Ok(samples)
+    })();
+    for mut child in victims {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    result
 }

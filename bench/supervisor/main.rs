@@ -167,12 +167,8 @@ struct FloorRep {
 fn floor_rep(opts: &Options, n: usize) -> anyhow::Result<FloorRep> {
     let program = floor::Program::new(&["/bin/sleep", "1000000"])?;
     let bulk = floor::bulk(&program, n, opts.restarts.min(n))?;
-    let restart = (0..opts.restarts)
-        .map(|_| floor::restart(&program))
-        .collect::<Result<_, _>>()?;
-    let vfork_restart = (0..opts.restarts)
-        .map(|_| floor::restart_posix_spawn())
-        .collect::<Result<_, _>>()?;
+    let restart = floor::restarts(&program, opts.restarts)?;
+    let vfork_restart = floor::restarts_posix_spawn(opts.restarts)?;
     Ok(FloorRep {
         bulk,
         restart: medians(restart),
@@ -189,6 +185,8 @@ fn one_rep(opts: &Options, n: usize, steady: bool) -> anyhow::Result<(Rep, Optio
     let (run, startup) = VigilRun::launch(&opts.vigil, n)?;
     let pid = run.host_pid;
     let mem_start = procfs::memory(pid).context("reading smaps_rollup")?;
+    // Services as old as the floor's victims (see floor::VICTIM_AGE).
+    std::thread::sleep(floor::VICTIM_AGE);
     let (restart, restart_cpu) = medians(run.restart_times(opts.restarts)?);
     let mut measured = None;
     if steady {
