@@ -33,15 +33,23 @@ pub struct Group {
     pub members: Vec<String>,
 }
 
-/// Parses one passwd line (`name:pw:uid:gid:gecos:home:shell`); `None` for
-/// comments, NIS `+`/`-` entries and malformed lines.
-pub fn parse_user(line: &str) -> Option<User> {
+/// The name of a passwd or group line, its number (uid or gid) and the
+/// fields after it; `None` for comments, NIS `+`/`-` entries and lines
+/// without a numeric id.
+fn split_entry(line: &str) -> Option<(&str, u32, std::str::Split<'_, char>)> {
     let mut f = line.split(':');
     let name = f
         .next()
         .filter(|n| !n.is_empty() && !n.starts_with(['#', '+', '-']))?;
     let _password = f.next()?;
-    let uid = f.next()?.parse().ok()?;
+    let id = f.next()?.parse().ok()?;
+    Some((name, id, f))
+}
+
+/// Parses one passwd line (`name:pw:uid:gid:gecos:home:shell`); `None` for
+/// comments, NIS `+`/`-` entries and malformed lines.
+pub fn parse_user(line: &str) -> Option<User> {
+    let (name, uid, mut f) = split_entry(line)?;
     let gid = f.next()?.parse().ok()?;
     let _gecos = f.next()?;
     let home = f.next()?;
@@ -57,12 +65,7 @@ pub fn parse_user(line: &str) -> Option<User> {
 
 /// Parses one group line (`name:pw:gid:member,member`).
 pub fn parse_group(line: &str) -> Option<Group> {
-    let mut f = line.split(':');
-    let name = f
-        .next()
-        .filter(|n| !n.is_empty() && !n.starts_with(['#', '+', '-']))?;
-    let _password = f.next()?;
-    let gid = f.next()?.parse().ok()?;
+    let (name, gid, mut f) = split_entry(line)?;
     let members = f
         .next()
         .unwrap_or("")

@@ -119,8 +119,17 @@ fn own_session_and_default_signal_state() {
     let pid = result.unwrap();
     assert_eq!(unsafe { libc::getsid(pid) }, pid);
     assert_eq!(unsafe { libc::getpgid(pid) }, pid);
-    // exec has happened once spawn returns: /proc shows sleep, not us.
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    // spawn returns once exec is past its point of no return (like
+    // posix_spawn); the kernel may still be loading the image for a moment,
+    // so wait for /proc to show sleep, not us.
+    let mut status = String::new();
+    for _ in 0..1000 {
+        status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        if status.contains("Name:\tsleep") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     assert!(status.contains("Name:\tsleep"), "{status}");
     let blocked = status
         .lines()

@@ -422,9 +422,10 @@ pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<i32, SpawnFailure> {
     // async-signal-safe syscalls; the suspension ends at execve, so the one
     // way it can last is chdir/execve on a hung network filesystem.
     // As in glibc's posix_spawn, a failure comes back through `report`:
-    // the parent resumes only once the child has exec'd (then nothing was
-    // written) or exited (after writing it), so there is nothing to wait for
-    // after clone returns.
+    // the parent resumes only once the child's execve is past its point of
+    // no return (then nothing was written; the kernel may still be loading
+    // the image) or the child has exited (after writing it), so there is
+    // nothing to wait for after clone returns.
     let args = ChildArgs {
         prep: &prep,
         argv: &argv_ptrs,
