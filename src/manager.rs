@@ -475,8 +475,26 @@ impl Manager {
         });
         let phase = svc.phase.clone();
         let kind = svc.def.kind;
+        // In a shutdown, a unit that ends the way its stop asked it to is
+        // the expected outcome, logged at debug level: a line per unit would
+        // flood a serial console (1000 units take seconds at 115200 baud).
+        // Anything else (an error code, a core dump, SIGKILL) stays visible.
+        let expected_stop = self.shutdown.is_some()
+            && phase == Phase::Stopping
+            && match status {
+                ExitStatus::Exited(code) => code == 0,
+                ExitStatus::Signaled {
+                    signal,
+                    core_dumped,
+                } => signal == svc.def.stop_signal && !core_dumped,
+            };
+        let level = if expected_stop {
+            Level::Debug
+        } else {
+            Level::Info
+        };
         self.log(
-            Level::Info,
+            level,
             format!(
                 "{name}: pid {pid} {outcome} after {}",
                 format_duration(runtime)

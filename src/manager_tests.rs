@@ -832,3 +832,51 @@ fn shutdown_of_many_units_powers_off_once_the_last_exits_in_any_order() {
         assert_eq!(powered, k == 49, "power-off only after the last exit");
     }
 }
+
+#[test]
+fn shutdown_logs_expected_exits_at_debug_and_the_rest_at_info() {
+    let mut sim = Sim::new(vec![svc("calm"), svc("crashy"), svc("clean")]);
+    sim.feed(Event::Boot);
+    sim.feed(Event::Shutdown {
+        action: PowerAction::Poweroff,
+        force: false,
+    });
+    let level_of = |acts: &[Action], needle: &str| {
+        acts.iter().find_map(|a| match a {
+            Action::Log { level, message } if message.contains(needle) => Some(*level),
+            _ => None,
+        })
+    };
+    let term = ExitStatus::Signaled {
+        signal: libc::SIGTERM,
+        core_dumped: false,
+    };
+    let acts = sim.exit("calm", term);
+    assert_eq!(level_of(&acts, "calm: pid"), Some(Level::Debug));
+    let acts = sim.exit("clean", ExitStatus::Exited(0));
+    assert_eq!(level_of(&acts, "clean: pid"), Some(Level::Debug));
+    let acts = sim.exit("crashy", ExitStatus::Exited(3));
+    assert_eq!(level_of(&acts, "crashy: pid"), Some(Level::Info));
+}
+
+#[test]
+fn a_manual_stop_logs_the_exit_at_info() {
+    let mut sim = Sim::new(vec![svc("web")]);
+    sim.feed(Event::Boot);
+    sim.feed(Event::Request {
+        client: 1,
+        request: Request::Stop {
+            names: vec!["web".into()],
+            no_block: true,
+        },
+    });
+    let acts = sim.exit(
+        "web",
+        ExitStatus::Signaled {
+            signal: libc::SIGTERM,
+            core_dumped: false,
+        },
+    );
+    assert!(acts.iter().any(|a| matches!(a,
+        Action::Log { level: Level::Info, message } if message.starts_with("web: pid"))));
+}
