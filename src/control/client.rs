@@ -283,7 +283,19 @@ mod tests {
     fn stale_socket_means_not_running() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("control");
-        drop(UnixListener::bind(&path).unwrap());
+        // A socket file nobody listens on. Bound but never listening: a
+        // listener that is bound and dropped could still be listening in a
+        // child that another test thread forked in between (its fd copy
+        // lives until that child execs).
+        let fd = socket::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        socket::bind(fd.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
+        drop(fd);
         let err = Client::new(&path).request(&Request::List).unwrap_err();
         assert!(matches!(err, ClientError::NotRunning { .. }), "{err:?}");
     }
