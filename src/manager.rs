@@ -153,6 +153,12 @@ pub enum Action {
         level: Level,
         message: String,
     },
+    /// A message that already says its severity (a unit-file diagnostic,
+    /// `FILE:LINE:COL: error: ...`): logged without a second level tag.
+    LogUntagged {
+        level: Level,
+        message: String,
+    },
     /// Every unit is stopped; the shell finishes the power action.
     PowerOff(PowerAction),
 }
@@ -798,7 +804,10 @@ impl Manager {
         client: Option<ClientId>,
     ) {
         for d in &diagnostics {
-            self.log(Level::Warning, format!("reload: {d}"));
+            self.actions.push(Action::LogUntagged {
+                level: diagnostic_level(d),
+                message: format!("reload: {d}"),
+            });
         }
         let old_closure: BTreeSet<String> = self.graph.closure(&self.target).into_iter().collect();
         let mut added = Vec::new();
@@ -1606,6 +1615,15 @@ impl Manager {
 
     fn log(&mut self, level: Level, message: String) {
         self.actions.push(Action::Log { level, message });
+    }
+}
+
+/// The level of a rendered diagnostic (`FILE:L:C: error: ...`).
+pub fn diagnostic_level(rendered: &str) -> Level {
+    if rendered.contains(": error: ") {
+        Level::Error
+    } else {
+        Level::Warning
     }
 }
 

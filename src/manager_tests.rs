@@ -614,6 +614,14 @@ fn reload_adds_removes_changes_and_keeps_broken() {
         client: Some(9),
     });
     assert_eq!(spawned(&acts), vec!["fresh"]);
+    // The diagnostic keeps its own severity, with no second level tag.
+    assert!(
+        acts.contains(&Action::LogUntagged {
+            level: Level::Error,
+            message: "reload: broken.toml:1:1: error: bad".into()
+        }),
+        "{acts:?}"
+    );
     assert!(kills(&acts).contains(&(pid_gone, libc::SIGTERM, true)));
     assert_eq!(
         sim.state("broken"),

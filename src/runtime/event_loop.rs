@@ -12,7 +12,7 @@ use crate::config::CtrlAltDel;
 use crate::control::protocol::{Reply, ReplyBody, Request};
 use crate::control::server::{ControlServer, FdChange};
 use crate::log::Logger;
-use crate::manager::{Action, Event, Level, Manager, Now, PidFileError, PowerAction};
+use crate::manager::{diagnostic_level, Action, Event, Manager, Now, PidFileError, PowerAction};
 use crate::runtime::notify::NotifySocket;
 use crate::runtime::pidfile::{check_pid_file_owner, may_adopt, read_pid_file};
 use crate::runtime::poller::{Interest, Poller, Ready};
@@ -132,15 +132,6 @@ pub fn load_units(
     }
     broken.sort();
     (units, diagnostics, broken)
-}
-
-/// The level of a rendered diagnostic (`FILE:L:C: error: ...`).
-fn diagnostic_level(rendered: &str) -> Level {
-    if rendered.contains(": error: ") {
-        Level::Error
-    } else {
-        Level::Warning
-    }
 }
 
 /// Run until the manager asks for a power action; returns it.
@@ -319,6 +310,10 @@ impl Shell<'_> {
                 None
             }
             Action::Reload { client } => Some(self.reload(client)),
+            Action::LogUntagged { level, message } => {
+                self.log.log_untagged(level, &message);
+                None
+            }
             Action::Log { level, message } => {
                 self.log.log(level, &message);
                 None
