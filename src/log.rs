@@ -94,8 +94,8 @@ impl Logger {
             return;
         }
         if self.stderr {
-            // One write per line so concurrent writers (services on the same
-            // console) do not interleave inside it.
+            // Whole lines per write (one, or a batch of them), so concurrent
+            // writers (services on the same console) never land inside one.
             let line = format!("vigil: {tag}{message}\n");
             match self.pending.as_mut() {
                 Some(pending) => {

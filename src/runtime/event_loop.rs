@@ -13,6 +13,7 @@ use crate::control::protocol::{Reply, ReplyBody, Request};
 use crate::control::server::{ControlServer, FdChange};
 use crate::log::Logger;
 use crate::manager::{diagnostic_level, Action, Event, Manager, Now, PidFileError, PowerAction};
+use crate::runtime::heap;
 use crate::runtime::notify::NotifySocket;
 use crate::runtime::pidfile::{check_pid_file_owner, may_adopt, read_pid_file};
 use crate::runtime::poller::{Interest, Poller, Ready};
@@ -195,7 +196,7 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         units.len(),
         opts.units_dir.display()
     ));
-    let units = match unit::compact::compact(units) {
+    let units = match heap::compact_units(units) {
         Ok(units) => units,
         Err(e) => {
             log.error(&format!("{e}; loading the units again"));
@@ -269,7 +270,7 @@ impl Shell<'_> {
         if reloaded {
             // A reload re-reads every unit file and rebuilds the graph: give
             // that peak back (1000 units left 2.6 MiB behind).
-            unit::compact::release_free_heap();
+            heap::release_free_heap();
         }
         if self.shutdown_deadline.is_none() && self.manager.shutting_down() {
             self.shutdown_deadline =
@@ -279,7 +280,7 @@ impl Shell<'_> {
             // Loading and the boot burst leave freed heap behind; give it back
             // once, so a long-running PID 1 stays small.
             self.trimmed = true;
-            unit::compact::release_free_heap();
+            heap::release_free_heap();
         }
     }
 
@@ -580,7 +581,7 @@ impl Shell<'_> {
         if line.len() >= TRIM_AFTER_REPLY_BYTES {
             // A `list` or `status` of many units: what building it left
             // behind goes back to the kernel before the client sees the reply.
-            unit::compact::release_free_heap();
+            heap::release_free_heap();
         }
         if let Some(server) = self.server.as_mut() {
             server.send_encoded(client, line);

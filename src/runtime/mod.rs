@@ -4,6 +4,7 @@
 //! event loop (PID 1) can never hang on one of them.
 
 pub mod event_loop;
+pub mod heap;
 pub mod notify;
 pub mod pidfile;
 pub mod poller;

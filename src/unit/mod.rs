@@ -1,5 +1,4 @@
 //! Unit files: the schema, loading a directory with diagnostics, enablement.
-pub mod compact;
 pub mod enable;
 pub mod load;
 pub mod model;

@@ -56,7 +56,7 @@ pub struct EnvironmentFile {
 }
 
 /// One loaded, validated unit.
-// Serialize/Deserialize only for `unit::compact` (vigil's own round trip).
+// Serialize/Deserialize only for `runtime::heap::compact_units` (vigil's own round trip).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnitDef {
     /// File stem; unique key of the unit.

@@ -1,5 +1,5 @@
-//! Re-allocating the loaded units densely, once, before PID 1 keeps them for
-//! its lifetime.
+//! vigil's heap: giving freed memory back to the kernel, and re-allocating
+//! the loaded units densely, once, before PID 1 keeps them for its lifetime.
 //!
 //! Parsing N unit files interleaves what is kept (names, argv, paths) with
 //! what is thrown away (file text, the TOML tree, spans), so the kept data
@@ -11,12 +11,14 @@
 
 use std::collections::BTreeMap;
 
-use super::UnitDef;
+use crate::unit::UnitDef;
 
 /// The units, re-allocated densely. On failure the units are gone and the
 /// caller must load them again; that cannot happen short of a bug, as the
 /// buffer is vigil's own serialization of the same types.
-pub fn compact(units: BTreeMap<String, UnitDef>) -> Result<BTreeMap<String, UnitDef>, String> {
+pub fn compact_units(
+    units: BTreeMap<String, UnitDef>,
+) -> Result<BTreeMap<String, UnitDef>, String> {
     let pairs: Vec<(&String, &UnitDef)> = units.iter().collect();
     let buffer = match serde_json::to_vec(&pairs) {
         Ok(buffer) => buffer,
@@ -104,7 +106,7 @@ mod tests {
         d.stderr = Output::File("/var/log/web.err".into());
         d.needs_device = Some("/dev/ttyS0".into());
         let units: BTreeMap<String, UnitDef> = [("web".to_string(), d.clone())].into();
-        let back = compact(units).expect("round trip");
+        let back = compact_units(units).expect("round trip");
         assert_eq!(back.get("web"), Some(&d));
         assert_eq!(back.len(), 1);
     }
@@ -116,6 +118,6 @@ mod tests {
         let mut d = UnitDef::new("odd");
         d.working_directory = Some(PathBuf::from(OsStr::from_bytes(b"/srv/\xff")));
         let units: BTreeMap<String, UnitDef> = [("odd".to_string(), d.clone())].into();
-        assert_eq!(compact(units).expect("kept").get("odd"), Some(&d));
+        assert_eq!(compact_units(units).expect("kept").get("odd"), Some(&d));
     }
 }
