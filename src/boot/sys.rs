@@ -174,18 +174,23 @@ impl Syscall for RealSyscall {
             .stderr(Stdio::piped())
             .spawn()?;
         let start = Instant::now();
+        // stderr is drained while the helper runs and never waited on: a
+        // full pipe would stall the helper, and a background process that
+        // inherited the pipe would keep it open (no EOF) after the helper
+        // exits.
+        let mut pipe = child.stderr.take();
+        if let Some(p) = &pipe {
+            set_nonblocking(p);
+        }
+        let mut stderr = Vec::new();
         loop {
+            drain_stderr(&mut pipe, &mut stderr);
             if let Some(status) = child.try_wait()? {
-                let mut stderr = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = e.read_to_string(&mut stderr);
-                }
+                drain_stderr(&mut pipe, &mut stderr);
+                let stderr = String::from_utf8_lossy(&stderr).trim().to_string();
                 use std::os::unix::process::ExitStatusExt;
                 return Ok(match (status.code(), status.signal()) {
-                    (Some(code), _) => CommandOutcome::Exited {
-                        code,
-                        stderr: stderr.trim().to_string(),
-                    },
+                    (Some(code), _) => CommandOutcome::Exited { code, stderr },
                     (None, Some(sig)) => CommandOutcome::Signaled(sig),
                     (None, None) => CommandOutcome::Signaled(0),
                 });
@@ -555,6 +560,43 @@ impl Syscall for Recording {
         self.add_link(link, target);
         Ok(())
     }
+}
+
+/// How much of a helper's stderr is kept for the log.
+const STDERR_KEEP: usize = 16 * 1024;
+
+fn set_nonblocking(fd: &impl std::os::fd::AsRawFd) {
+    let fd = fd.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+}
+
+/// Reads what the non-blocking pipe holds now, keeping the first
+/// `STDERR_KEEP` bytes; the pipe is dropped at EOF or on an error.
+fn drain_stderr(pipe: &mut Option<std::process::ChildStderr>, out: &mut Vec<u8>) {
+    let Some(p) = pipe.as_mut() else {
+        return;
+    };
+    let mut buf = [0u8; 4096];
+    loop {
+        match p.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let room = STDERR_KEEP.saturating_sub(out.len());
+                out.extend_from_slice(buf.get(..n.min(room)).unwrap_or(&[]));
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(_) => break,
+        }
+    }
+    *pipe = None;
 }
 
 #[cfg(test)]
