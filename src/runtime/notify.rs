@@ -27,6 +27,9 @@ use crate::manager::NotifyMessage;
 /// Largest datagram we read; systemd uses the same bound for its notify socket.
 pub const MAX_NOTIFY_BYTES: usize = 4096;
 
+/// Datagrams read per loop turn at most.
+const MAX_DATAGRAMS_PER_TURN: usize = 256;
+
 /// Errors from setting up the notify socket.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -50,7 +53,8 @@ pub enum NotifyError {
 /// One received notification and who sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifyReceived {
-    /// The pid from SCM_CREDENTIALS (kernel-checked), else MAINPID=, else 0.
+    /// The sender's pid from SCM_CREDENTIALS (kernel-checked); datagrams
+    /// without credentials are dropped.
     pub pid: i32,
     /// The sender's session id read at receive time (None if it already
     /// exited and was reaped). Equals the service's main pid for services
@@ -111,8 +115,14 @@ impl NotifySocket {
     pub fn recv_all(&self) -> Vec<NotifyReceived> {
         let mut out = Vec::new();
         let mut buf = [0u8; MAX_NOTIFY_BYTES];
-        loop {
-            let mut cmsg = nix::cmsg_space!(libc::ucred, [RawFd; 16]);
+        // A bounded number per turn, so a flood of datagrams cannot keep
+        // PID 1 from its signals and timers; the rest wait for the next turn
+        // (the socket stays readable).
+        for _ in 0..MAX_DATAGRAMS_PER_TURN {
+            // Room for as many fds as the kernel passes in one message
+            // (SCM_MAX_FD): with less, it installs some and truncates the
+            // list, and those could not be closed.
+            let mut cmsg = nix::cmsg_space!(libc::ucred, [RawFd; 253]);
             let mut iov = [IoSliceMut::new(&mut buf)];
             let mut received_fds: Vec<RawFd> = Vec::new();
             let (len, cred_pid, cred_uid) = match recvmsg::<UnixAddr>(
@@ -143,25 +153,27 @@ impl NotifySocket {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(_) => break,
             };
+            // Services may pass fds (BARRIER=1, FDSTORE=1); we keep none.
+            // Closing releases a barrier waiter, so do it only after the
+            // sender's session is known.
+            let close_fds = |fds: Vec<RawFd>| {
+                for fd in fds {
+                    // SAFETY: the fd was just received and is ours alone.
+                    unsafe { libc::close(fd) };
+                }
+            };
+            // The sender is who the kernel says it is (SO_PASSCRED), never
+            // what the message claims: without credentials it is dropped.
+            let Some(pid) = cred_pid.filter(|p| *p > 0) else {
+                close_fds(received_fds);
+                continue;
+            };
             let data = buf.get(..len.min(MAX_NOTIFY_BYTES)).unwrap_or(&[]);
             let message = parse_notify(data);
-            let pid = cred_pid
-                .filter(|p| *p > 0)
-                .or(message.main_pid)
-                .unwrap_or(0);
-            let session = if pid > 0 {
-                // SAFETY: plain syscall; fails harmlessly if the pid is gone.
-                let sid = unsafe { libc::getsid(pid) };
-                (sid > 0).then_some(sid)
-            } else {
-                None
-            };
-            // Services may pass fds (BARRIER=1, FDSTORE=1); we keep none.
-            // Closing releases a barrier waiter, so do it only now.
-            for fd in received_fds {
-                // SAFETY: the fd was just received and is ours alone.
-                unsafe { libc::close(fd) };
-            }
+            // SAFETY: plain syscall; fails harmlessly if the pid is gone.
+            let sid = unsafe { libc::getsid(pid) };
+            let session = (sid > 0).then_some(sid);
+            close_fds(received_fds);
             out.push(NotifyReceived {
                 pid,
                 session,
