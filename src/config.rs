@@ -121,21 +121,25 @@ pub const KEYS: [&str; 13] = [
 ];
 const TTY_KEYS: [&str; 5] = ["device", "getty", "args", "baud", "term"];
 
+/// vigil.toml larger than this is not one.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// Read and validate vigil.toml; problems are returned as readable messages
 /// naming file, line and field, and the rest of the file still applies.
 pub fn load_config(path: &Path) -> (SystemConfig, Vec<String>) {
-    // A FIFO or socket would block the read (and vigil's event loop on reload).
-    let special = std::fs::metadata(path).is_ok_and(|m| {
-        use std::os::unix::fs::FileTypeExt;
-        m.file_type().is_fifo() || m.file_type().is_socket()
-    });
-    if special {
-        let msg = format!("{}: cannot read: not a regular file", path.display());
-        return (SystemConfig::default(), vec![msg]);
-    }
-    match std::fs::read_to_string(path) {
+    // A FIFO would block the read (and vigil's event loop on reload).
+    let read =
+        crate::regular_file::read_regular(path, MAX_CONFIG_BYTES, true).and_then(|(b, _)| {
+            String::from_utf8(b).map_err(|e| {
+                crate::regular_file::ReadError::Io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("not valid UTF-8: {e}"),
+                ))
+            })
+        });
+    match read {
         Ok(text) => parse_config(&text, &path.display().to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (SystemConfig::default(), Vec::new()),
+        Err(e) if e.is_not_found() => (SystemConfig::default(), Vec::new()),
         Err(e) => (
             SystemConfig::default(),
             vec![format!("{}: cannot read: {e}", path.display())],

@@ -22,6 +22,7 @@ pub mod graph;
 pub mod log;
 pub mod manager;
 pub mod pid1;
+pub mod regular_file;
 pub mod runtime;
 pub mod service;
 pub mod shutdown;

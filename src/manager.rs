@@ -104,6 +104,9 @@ pub enum Event {
     /// their previous definition.
     Reloaded {
         units: BTreeMap<String, UnitDef>,
+        /// vigil.toml's problems (`FILE:L:C: msg`): errors, as at boot.
+        config_problems: Vec<String>,
+        /// Unit-file diagnostics, each saying its own severity.
         diagnostics: Vec<String>,
         broken: Vec<String>,
         client: Option<ClientId>,
@@ -272,10 +275,11 @@ impl Manager {
             Event::Request { client, request } => self.on_request(client, request),
             Event::Reloaded {
                 units,
+                config_problems,
                 diagnostics,
                 broken,
                 client,
-            } => self.on_reloaded(units, diagnostics, broken, client),
+            } => self.on_reloaded(units, config_problems, diagnostics, broken, client),
             Event::Shutdown { action, force } => self.on_shutdown(action, force),
         }
         self.settle();
@@ -799,10 +803,14 @@ impl Manager {
     fn on_reloaded(
         &mut self,
         units: BTreeMap<String, UnitDef>,
+        config_problems: Vec<String>,
         diagnostics: Vec<String>,
         broken: Vec<String>,
         client: Option<ClientId>,
     ) {
+        for p in &config_problems {
+            self.log(Level::Error, format!("reload: {p}"));
+        }
         for d in &diagnostics {
             self.actions.push(Action::LogUntagged {
                 level: diagnostic_level(d),
@@ -870,7 +878,7 @@ impl Manager {
         );
         if let Some(client) = client {
             let body = ReplyBody::Reload {
-                diagnostics,
+                diagnostics: config_problems.into_iter().chain(diagnostics).collect(),
                 added,
                 removed,
                 changed,

@@ -609,6 +609,7 @@ fn reload_adds_removes_changes_and_keeps_broken() {
     units.insert("default".to_string(), target("default"));
     let acts = sim.feed(Event::Reloaded {
         units,
+        config_problems: vec![],
         diagnostics: vec!["broken.toml:1:1: error: bad".into()],
         broken: vec!["broken".into()],
         client: Some(9),

@@ -300,9 +300,7 @@ impl Shell<'_> {
             Action::ReadPidFile { unit, path } => Some(Event::PidFile {
                 unit,
                 result: match read_pid_file(&path) {
-                    Ok(pid) => check_pid_file_owner(&path, pid)
-                        .map(|()| pid)
-                        .map_err(PidFileError::Refused),
+                    Ok(file) => check_pid_file_owner(&path, file).map_err(PidFileError::Refused),
                     Err(why) => Err(PidFileError::NotReady(why)),
                 },
             }),
@@ -472,9 +470,8 @@ impl Shell<'_> {
     /// keeps the previous settings for what it could not parse.
     fn reload(&mut self, client: Option<u64>) -> Event {
         let (config, problems) = crate::config::load_config(&self.opts.config_path);
-        // The manager logs every diagnostic of the reload, these included.
-        let mut diagnostics: Vec<String> = problems;
-        if diagnostics.is_empty() {
+        // The manager logs every problem of the reload.
+        if problems.is_empty() {
             self.opts.admin_gid = crate::pid1::admin_gid(&config, self.log);
             if let Some(server) = self.server.as_mut() {
                 server.set_admin_gid(self.opts.admin_gid);
@@ -488,11 +485,10 @@ impl Shell<'_> {
                 };
             }
         }
-        let (units, unit_diagnostics, broken) =
-            load_units(&self.opts.units_dir, &self.opts.generated);
-        diagnostics.extend(unit_diagnostics);
+        let (units, diagnostics, broken) = load_units(&self.opts.units_dir, &self.opts.generated);
         Event::Reloaded {
             units,
+            config_problems: problems,
             diagnostics,
             broken,
             client,

@@ -2,16 +2,21 @@
 
 use std::path::Path;
 
+use crate::regular_file::read_regular;
+
 /// Reads and validates a daemon's pid file; the error text goes straight into
 /// the unit's failure reason, so it names the file and the problem.
-pub fn read_pid_file(path: &Path) -> Result<i32, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
+pub fn read_pid_file(path: &Path) -> Result<PidFile, String> {
+    // Not followed through a symlink, never blocking, a few bytes at most:
+    // the file is written by the daemon, which may not be root.
+    let (bytes, meta) = read_regular(path, MAX_PID_FILE_BYTES, false).map_err(|e| {
+        if e.is_not_found() {
             format!("pid file {} does not exist", path.display())
         } else {
             format!("reading pid file {}: {e}", path.display())
         }
     })?;
+    let text = String::from_utf8_lossy(&bytes);
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(format!("pid file {} is empty", path.display()));
@@ -35,23 +40,35 @@ pub fn read_pid_file(path: &Path) -> Result<i32, String> {
             path.display()
         ));
     }
-    Ok(pid)
+    Ok(PidFile {
+        pid,
+        owner: std::os::unix::fs::MetadataExt::uid(&meta),
+    })
 }
+
+/// A pid read from a pid file, and the file's owner (from the descriptor
+/// it was read through).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PidFile {
+    pub pid: i32,
+    pub owner: u32,
+}
+
+/// Pid files are a number and a newline; anything longer is not one.
+const MAX_PID_FILE_BYTES: u64 = 64;
 
 /// A pid file written by an unprivileged daemon may only name a process of
 /// the same user: otherwise any service could make vigil (root) signal any
 /// process on stop. Root-owned pid files are trusted.
-pub fn check_pid_file_owner(path: &Path, pid: i32) -> Result<(), String> {
-    let owner = std::fs::metadata(path)
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
-        .map_err(|e| format!("pid file {}: {e}", path.display()))?;
+pub fn check_pid_file_owner(path: &Path, file: PidFile) -> Result<i32, String> {
+    let PidFile { pid, owner } = file;
     if owner != 0 && process_uid(pid) != Some(owner) {
         return Err(format!(
             "pid file {} is owned by uid {owner} but names pid {pid} of another user; refusing it",
             path.display()
         ));
     }
-    Ok(())
+    Ok(pid)
 }
 
 /// The uid owning a process (the owner of /proc/PID), if it exists.

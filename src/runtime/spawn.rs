@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 
 use crate::accounts::{self, User};
 use crate::manager::SpawnFailure;
+use crate::regular_file::read_regular;
 use crate::unit::model::{Output, UnitDef, UnitKind};
 
 /// What the shell adds to every spawn, beyond the unit definition.
@@ -137,9 +138,11 @@ pub fn build_environment(
     }
     for file in &def.environment_file {
         let stage = format!("reading environment file {}", file.path.display());
-        let text = match std::fs::read_to_string(&file.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && file.optional => continue,
+        // Never blocking on a FIFO, nor reading /dev/zero forever.
+        let text = match read_regular(&file.path, MAX_ENV_FILE_BYTES, true) {
+            Ok((bytes, _)) => String::from_utf8(bytes)
+                .map_err(|e| failure(stage.clone(), format!("not valid UTF-8: {e}")))?,
+            Err(e) if e.is_not_found() && file.optional => continue,
             Err(e) => return Err(failure(stage, e.to_string())),
         };
         for (k, v) in parse_env_file(&text).map_err(|e| failure(stage.clone(), e))? {
@@ -272,6 +275,20 @@ fn high_fd(fd: OwnedFd) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
+/// An environment file larger than this is not one.
+const MAX_ENV_FILE_BYTES: u64 = 1 << 20;
+
+fn clear_nonblocking(file: &std::fs::File) -> std::io::Result<()> {
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn open_output(output: &Output, which: &str) -> Result<Option<OwnedFd>, SpawnFailure> {
     let opened = match output {
         Output::Inherit => return Ok(None),
@@ -279,11 +296,15 @@ fn open_output(output: &Output, which: &str) -> Result<Option<OwnedFd>, SpawnFai
             .write(true)
             .open("/dev/null")
             .map_err(|e| failure(format!("opening {which} /dev/null"), e.to_string()))?,
+        // O_NONBLOCK so that a FIFO with no reader fails (ENXIO) instead of
+        // blocking PID 1 in open; the service then gets a blocking descriptor.
         Output::File(path) => std::fs::OpenOptions::new()
             .append(true)
             .create(true)
             .mode(0o644)
+            .custom_flags(libc::O_NONBLOCK)
             .open(path)
+            .and_then(|f| clear_nonblocking(&f).map(|()| f))
             .map_err(|e| failure(format!("opening {which} {}", path.display()), e.to_string()))?,
     };
     high_fd(OwnedFd::from(opened))

@@ -10,6 +10,7 @@ use super::enable::scan_links;
 use super::schema::{self, Parsed};
 use super::validate::resolve;
 use super::UnitDef;
+use crate::regular_file::{read_regular, ReadError};
 
 /// Unit files are small; refuse to read something huge into PID 1.
 const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -107,17 +108,14 @@ fn unit_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, std::io::Error> {
 
 fn read_unit(path: &Path) -> Result<String, Diagnostic> {
     let fail = |why: String| Diagnostic::file_error(path, why);
-    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
     // Reading a FIFO would block vigil's event loop (`check` over the socket).
-    if !meta.is_file() {
-        return Err(fail("not a regular file".to_string()));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(fail(format!(
+    let (bytes, _) = read_regular(path, MAX_FILE_BYTES, true).map_err(|e| match e {
+        ReadError::NotRegular => fail("not a regular file".to_string()),
+        ReadError::TooLarge { .. } => fail(format!(
             "file is larger than {MAX_FILE_BYTES} bytes; not a unit file?"
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        )),
+        ReadError::Io(e) => fail(format!("cannot read: {e}")),
+    })?;
     String::from_utf8(bytes).map_err(|e| fail(format!("not valid UTF-8: {e}")))
 }
 
