@@ -13,7 +13,6 @@ use crate::manager::Level;
 pub struct Logger {
     max_level: Level,
     kmsg: Option<File>,
-    stderr: bool,
     /// Lines for stderr not yet written, while the event loop batches them.
     pending: Option<Vec<u8>>,
 }
@@ -22,13 +21,16 @@ pub struct Logger {
 /// batch stays one atomic write on a pipe (PIPE_BUF).
 const BATCH_LIMIT: usize = 4096;
 
+/// Longest write /dev/kmsg accepts on every kernel vigil supports
+/// (LOG_LINE_MAX = 1024 - 32 before 6.6).
+const KMSG_MAX: usize = 992;
+
 impl Logger {
     /// A logger to stderr only (supervisor mode, tests).
     pub fn stderr(max_level: Level) -> Self {
         Logger {
             max_level,
             kmsg: None,
-            stderr: true,
             pending: None,
         }
     }
@@ -93,22 +95,20 @@ impl Logger {
         if !self.enabled(level) {
             return;
         }
-        if self.stderr {
-            // Whole lines per write (one, or a batch of them), so concurrent
-            // writers (services on the same console) never land inside one.
-            let line = format!("vigil: {tag}{message}\n");
-            match self.pending.as_mut() {
-                Some(pending) => {
-                    if pending.len() + line.len() > BATCH_LIMIT {
-                        self.flush();
-                    }
-                    if let Some(pending) = self.pending.as_mut() {
-                        pending.extend_from_slice(line.as_bytes());
-                    }
+        // Whole lines per write (one, or a batch of them), so concurrent
+        // writers (services on the same console) never land inside one.
+        let line = format!("vigil: {tag}{message}\n");
+        match self.pending.as_mut() {
+            Some(pending) => {
+                if pending.len() + line.len() > BATCH_LIMIT {
+                    self.flush();
                 }
-                None => {
-                    let _ = std::io::stderr().write_all(line.as_bytes());
+                if let Some(pending) = self.pending.as_mut() {
+                    pending.extend_from_slice(line.as_bytes());
                 }
+            }
+            None => {
+                let _ = std::io::stderr().write_all(line.as_bytes());
             }
         }
         if let Some(kmsg) = self.kmsg.as_mut() {
@@ -118,10 +118,11 @@ impl Logger {
                 Level::Info => 6,
                 Level::Debug => 7,
             };
-            // kmsg takes one record per write; keep it under its 1 KiB limit.
+            // kmsg takes one record per write, and kernels before 6.6 refuse
+            // (EINVAL) a write over 992 bytes: keep it under, newline included.
             let mut record = format!("<{prio}>vigil: {tag}{message}");
-            if record.len() > 1000 {
-                let mut cut = 1000;
+            if record.len() > KMSG_MAX - 1 {
+                let mut cut = KMSG_MAX - 1;
                 while !record.is_char_boundary(cut) {
                     cut -= 1;
                 }

@@ -540,18 +540,14 @@ impl Manager {
 
     fn on_notify(&mut self, pid: i32, session: Option<i32>, message: NotifyMessage) {
         let now = self.now.mono;
-        let found = self
-            .services
-            .iter()
-            .find(|(_, s)| s.main_pid == Some(pid))
-            .or_else(|| {
-                session.and_then(|sid| {
-                    self.services
-                        .iter()
-                        .find(|(_, s)| s.pgid == Some(sid) && s.main_pid.is_some())
-                })
+        let found = self.unit_of_pid(pid).map(str::to_string).or_else(|| {
+            session.and_then(|sid| {
+                self.services
+                    .iter()
+                    .find(|(_, s)| s.pgid == Some(sid) && s.main_pid.is_some())
+                    .map(|(n, _)| n.clone())
             })
-            .map(|(n, _)| n.clone());
+        });
         let Some(name) = found else {
             self.log(
                 Level::Debug,
@@ -559,6 +555,22 @@ impl Manager {
             );
             return;
         };
+        // A MAINPID= that is already another unit's main process is refused:
+        // that unit's exit would be charged to this one.
+        let claimed = message
+            .main_pid
+            .filter(|main| *main > 0)
+            .and_then(|main| self.unit_of_pid(main).filter(|u| *u != name))
+            .map(str::to_string);
+        if let Some(owner) = &claimed {
+            self.log(
+                Level::Warning,
+                format!(
+                    "{name}: ignoring MAINPID={}: it is the main process of {owner}",
+                    message.main_pid.unwrap_or(0)
+                ),
+            );
+        }
         let Some(svc) = self.services.get_mut(&name) else {
             return;
         };
@@ -566,7 +578,7 @@ impl Manager {
             svc.status_text = Some(text);
         }
         if let Some(main) = message.main_pid {
-            if main > 0 {
+            if main > 0 && claimed.is_none() {
                 svc.main_pid = Some(main);
                 self.pids.insert(main, name.clone());
             }

@@ -889,3 +889,27 @@ fn a_manual_stop_logs_the_exit_at_info() {
     assert!(acts.iter().any(|a| matches!(a,
         Action::Log { level: Level::Info, message } if message.starts_with("web: pid"))));
 }
+
+#[test]
+fn a_unit_cannot_claim_another_units_main_pid() {
+    let mut n = svc("n");
+    n.kind = UnitKind::Notify;
+    let mut sim = Sim::new(vec![svc("a"), n]);
+    sim.feed(Event::Boot);
+    let a = sim.pid("a");
+    let launcher = sim.pid("n");
+    let acts = sim.feed(Event::Notify {
+        pid: launcher,
+        session: Some(launcher),
+        message: NotifyMessage {
+            ready: true,
+            main_pid: Some(a),
+            ..Default::default()
+        },
+    });
+    assert!(logs(&acts).iter().any(|l| l.contains("ignoring MAINPID")));
+    assert_eq!(sim.pid("n"), launcher);
+    sim.exit("a", ExitStatus::Exited(1));
+    assert_eq!(sim.state("a"), UnitState::Failed);
+    assert_eq!(sim.state("n"), UnitState::Running);
+}

@@ -5,7 +5,7 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -104,11 +104,6 @@ impl Client {
     pub fn with_max_reply(mut self, bytes: usize) -> Self {
         self.max_reply = bytes;
         self
-    }
-
-    /// The socket this client talks to, for messages.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Sends one request and returns vigil's reply, `ok == false` included:

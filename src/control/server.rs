@@ -385,19 +385,9 @@ impl ControlServer {
         self.listener.as_raw_fd()
     }
 
-    /// The socket path (removed again by `remove_socket` at shutdown).
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Number of open connections.
     pub fn client_count(&self) -> usize {
         self.clients.len()
-    }
-
-    /// The kernel-checked credentials of a connection.
-    pub fn peer(&self, conn: ConnId) -> Option<PeerCred> {
-        self.clients.get(&conn).map(|c| c.peer)
     }
 
     /// Epoll changes accumulated since the last call; apply them in order.

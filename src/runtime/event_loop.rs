@@ -405,7 +405,6 @@ impl Shell<'_> {
 
     fn on_signal(&mut self, sig: i32) {
         match sig {
-            libc::SIGCHLD => self.reap(None),
             libc::SIGTERM => {
                 let action = if self.opts.pid1 {
                     self.opts.sigterm_action
