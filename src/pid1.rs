@@ -12,10 +12,7 @@ use crate::log::Logger;
 use crate::manager::{Level, PowerAction};
 use crate::runtime::event_loop::{run, LoopOptions, HANDLED_SIGNALS};
 use crate::runtime::reap::reap_all;
-use crate::shutdown::{final_reboot, final_steps};
-
-/// How long processes left after the units stopped get between SIGTERM and SIGKILL.
-const KILL_GRACE: Duration = Duration::from_secs(3);
+use crate::shutdown::{final_reboot, final_steps, DEFAULT_GRACE};
 
 /// The gid of vigil.toml's `admin_group`, if set and known.
 pub fn admin_gid(config: &SystemConfig, log: &mut Logger) -> Option<u32> {
@@ -63,16 +60,23 @@ fn log_step(log: &mut Logger, report: &StepReport) {
     }
 }
 
-/// Reap what exited; false once no child is left at all.
+/// Reap what exited; false once no child is left at all. The check only
+/// peeks (WNOWAIT): a child that exits in between is reaped by the next
+/// `reap_all`, not silently here.
 fn children_left() -> bool {
     reap_all();
-    !matches!(
-        nix::sys::wait::waitpid(
-            nix::unistd::Pid::from_raw(-1),
-            Some(nix::sys::wait::WaitPidFlag::WNOHANG)
-        ),
-        Err(nix::errno::Errno::ECHILD)
-    )
+    // SAFETY: waitid with a valid out-pointer; WNOWAIT reaps nothing.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_ALL,
+            0,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    !(rc < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD))
 }
 
 /// Boot the machine, supervise until a power action, shut down. On a real
@@ -140,7 +144,7 @@ pub fn main(
         }
     };
     log.info(&format!("shutting down: {action:?}"));
-    for report in final_steps(&sys, KILL_GRACE, &mut children_left) {
+    for report in final_steps(&sys, DEFAULT_GRACE, &mut children_left) {
         log_step(log, &report);
     }
     let report = final_reboot(&sys, action);

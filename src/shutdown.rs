@@ -18,7 +18,8 @@ use crate::manager::PowerAction;
 pub const POLL: Duration = Duration::from_millis(50);
 /// How long to wait for SIGKILLed processes to be reaped.
 pub const KILL_WAIT: Duration = Duration::from_secs(2);
-/// Default SIGTERM grace period for stragglers.
+/// How long processes left after the units stopped get between SIGTERM
+/// and SIGKILL.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(3);
 
 /// reboot(2) CAD_OFF: Ctrl-Alt-Del then sends SIGINT to PID 1 instead of

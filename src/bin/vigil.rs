@@ -48,6 +48,35 @@ struct Args {
     container: bool,
 }
 
+/// The arguments that do parse, the bad ones skipped: PID 1 goes on with a
+/// bad command line, and must not lose a good `--container` (which would
+/// make it boot the machine) over a typo elsewhere.
+fn parse_lenient<I, T>(argv: I) -> Args
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString>,
+{
+    use clap::error::{ContextKind, ContextValue};
+    let mut argv: Vec<std::ffi::OsString> = argv.into_iter().map(Into::into).collect();
+    // Drop the argument clap names as the culprit and try again, once per
+    // argument at most.
+    for _ in 0..argv.len() {
+        let err = match Args::try_parse_from(&argv) {
+            Ok(args) => return args,
+            Err(e) => e,
+        };
+        let Some(ContextValue::String(bad)) = err.get(ContextKind::InvalidArg) else {
+            break;
+        };
+        let bad = bad.split_whitespace().next().unwrap_or(bad);
+        let Some(at) = argv.iter().skip(1).position(|a| a.to_str() == Some(bad)) else {
+            break;
+        };
+        argv.remove(at + 1);
+    }
+    Args::parse_from(["vigil"])
+}
+
 fn main() -> ExitCode {
     let args = match Args::try_parse() {
         Ok(a) => a,
@@ -57,7 +86,7 @@ fn main() -> ExitCode {
             if std::process::id() != 1 {
                 return ExitCode::from(2);
             }
-            Args::parse_from(["vigil"])
+            parse_lenient(std::env::args_os())
         }
     };
     let is_pid1 = std::process::id() == 1;
@@ -132,7 +161,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// In supervisor mode services get PATH, HOME, TZ and LANG from vigil's own
+/// In supervisor mode services get PATH, HOME, TZ, LANG and LC_ALL from vigil's own
 /// environment (as a container's init would), nothing else.
 fn supervisor_env() -> Vec<(String, String)> {
     let mut env = Vec::new();
@@ -145,4 +174,16 @@ fn supervisor_env() -> Vec<(String, String)> {
         env.push(("PATH".into(), vigil::runtime::spawn::DEFAULT_PATH.into()));
     }
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_argument_does_not_lose_the_good_ones() {
+        let args = parse_lenient(["vigil", "--container", "--bogus", "--units", "/u"]);
+        assert!(args.container);
+        assert_eq!(args.units, PathBuf::from("/u"));
+    }
 }

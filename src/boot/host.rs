@@ -7,8 +7,7 @@ use super::report::{StepBuilder, StepReport};
 use super::sys::Syscall;
 use crate::config::SystemConfig;
 
-/// PATH given to every service.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use crate::runtime::spawn::DEFAULT_PATH;
 const ZONEINFO: &str = "/usr/share/zoneinfo";
 const LOCALTIME: &str = "/etc/localtime";
 const LOCALE_CONF: &str = "/etc/locale.conf";

@@ -180,6 +180,10 @@ pub struct ControlServer {
     requests: BTreeMap<ClientId, ConnId>,
     next_request: ClientId,
     changes: Vec<FdChange>,
+    /// A descriptor held in reserve: when accept fails for want of
+    /// descriptors, it is freed to accept and close the waiting connection.
+    /// Otherwise the listener stays readable and the loop would spin.
+    reserve_fd: Option<std::fs::File>,
 }
 
 /// One reply as the line sent on the wire.
@@ -279,7 +283,8 @@ fn peer_groups(fd: RawFd) -> Option<Vec<u32>> {
     None
 }
 
-/// Groups of a user by name lookup (when /proc is unavailable).
+/// The groups of `uid` from /etc/passwd and /etc/group: the fallback when
+/// the kernel does not report the peer's groups (SO_PEERGROUPS).
 fn user_groups(uid: u32, gid: u32) -> Vec<u32> {
     match crate::accounts::lookup_user(&uid.to_string()) {
         Ok(Some(user)) => crate::accounts::lookup_groups_of(&user.name, gid).unwrap_or_default(),
@@ -370,17 +375,18 @@ impl ControlServer {
             requests: BTreeMap::new(),
             next_request: 1,
             changes: Vec::new(),
+            reserve_fd: std::fs::File::open("/dev/null").ok(),
         })
     }
 
-    /// Register this for readability; call `accept` when it fires.
     /// Change the admin group (a config reload). Rights are fixed when a
     /// connection is accepted, so this applies to new connections.
     pub fn set_admin_gid(&mut self, admin_gid: Option<u32>) {
         self.admin_gid = admin_gid;
     }
 
-    /// The listening socket, for the event loop's epoll set.
+    /// The listening socket, for the event loop's epoll set: register it
+    /// for readability and call `accept` when it fires.
     pub fn listener_fd(&self) -> RawFd {
         self.listener.as_raw_fd()
     }
@@ -403,8 +409,15 @@ impl ControlServer {
             let stream = match self.listener.accept() {
                 Ok((s, _)) => s,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                // WouldBlock ends the batch; other errors (EMFILE, ...) too:
-                // the listener stays readable and we retry next round.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    // Out of descriptors: turn the waiting client away
+                    // rather than leave the listener readable (a busy loop).
+                    self.reserve_fd = None;
+                    drop(self.listener.accept());
+                    self.reserve_fd = std::fs::File::open("/dev/null").ok();
+                    break;
+                }
+                // WouldBlock ends the batch.
                 Err(_) => break,
             };
             if stream.set_nonblocking(true).is_err() {
@@ -586,7 +599,7 @@ impl ControlServer {
             .values()
             .filter_map(|c| c.partial_since)
             .min()
-            .map(|t| t + PARTIAL_REQUEST_TIMEOUT)
+            .map(|t| t.saturating_add(PARTIAL_REQUEST_TIMEOUT))
     }
 
     /// Closes every connection whose partial line stalled past the timeout.
@@ -596,7 +609,7 @@ impl ControlServer {
             .iter()
             .filter(|(_, c)| {
                 c.partial_since
-                    .is_some_and(|t| t + PARTIAL_REQUEST_TIMEOUT <= now)
+                    .is_some_and(|t| t.saturating_add(PARTIAL_REQUEST_TIMEOUT) <= now)
             })
             .map(|(id, _)| *id)
             .collect();

@@ -33,7 +33,8 @@ pub struct SpawnContext {
     pub notify_socket: Option<PathBuf>,
 }
 
-/// PATH used to find the binary when the final environment has none.
+/// PATH given to every service, and used to find the binary when the final
+/// environment has none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 fn failure(stage: impl Into<String>, error: impl Into<String>) -> SpawnFailure {
