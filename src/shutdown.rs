@@ -47,8 +47,8 @@ fn wait_gone(sys: &dyn Syscall, limit: Duration, children_left: &mut dyn FnMut()
 }
 
 /// SIGTERM to every process but us, wait up to `grace` while reaping, then
-/// SIGKILL. `children_left` reaps whatever exited (waitpid WNOHANG loop,
-/// owned by the caller so exit statuses are accounted) and returns false
+/// SIGKILL. `children_left` reaps whatever exited (owned by the
+/// caller, which knows how to reap) and returns false
 /// once no child is left (ECHILD): as PID 1 every orphan is our child.
 pub fn kill_all(
     sys: &dyn Syscall,
@@ -197,8 +197,8 @@ pub fn sync_disks(sys: &dyn Syscall) -> StepReport {
     step.finish("synced")
 }
 
-/// kill_all, swapoff_all, unmount_all and sync_disks, in that order; log
-/// them, then call `final_reboot`.
+/// kill_all, swapoff_all, unmount_all and sync_disks, in that order; returns
+/// their reports (pid1 logs them and then calls `final_reboot`).
 pub fn final_steps(
     sys: &dyn Syscall,
     grace: Duration,

@@ -1,8 +1,8 @@
-//! fork/exec of a unit's main process.
+//! Starting a unit's main process: clone(CLONE_VM | CLONE_VFORK), then exec.
 //!
 //! Everything that allocates or can fail for a reason worth reporting
 //! (user lookup, environment files, PATH search, opening log files) happens
-//! before fork. Between fork and exec the child only makes async-signal-safe
+//! before the clone. Between clone and exec the child only makes async-signal-safe
 //! syscalls and, on failure, stores (stage index, errno) in memory it shares
 //! with the parent (CLONE_VM) before it exits; the parent turns that into a
 //! `SpawnFailure` such as
