@@ -465,8 +465,9 @@ impl Shell<'_> {
 
     /// Re-read vigil.toml (applying what can change live: admin group,
     /// Ctrl-Alt-Del and SIGTERM actions, shutdown timeout) and the
-    /// units directory; returns the event for the manager. A broken vigil.toml
-    /// keeps the previous settings for what it could not parse.
+    /// units directory; returns the event for the manager. A vigil.toml with
+    /// any problem is not applied at all on reload: the running settings
+    /// stay (at boot there is nothing to keep, so the rest of it applies).
     fn reload(&mut self, client: Option<u64>) -> Event {
         let (config, problems) = crate::config::load_config(&self.opts.config_path);
         // The manager logs every problem of the reload.
