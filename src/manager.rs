@@ -1457,13 +1457,11 @@ impl Manager {
                         still.push((name, want))
                     }
                     Some(s)
-                        if want == Want::Up && s.phase == Phase::Starting(StartPhase::Launched) =>
-                    {
-                        still.push((name, want))
-                    }
-                    Some(s)
                         if want == Want::Up
-                            && s.phase == Phase::Starting(StartPhase::ReadingPidFile) =>
+                            && matches!(
+                                s.phase,
+                                Phase::Starting(StartPhase::Launched | StartPhase::ReadingPidFile)
+                            ) =>
                     {
                         still.push((name, want))
                     }
