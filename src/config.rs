@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
-use crate::manager::Level;
+use crate::diagnostic::Diagnostic;
+use crate::log::Level;
 
 /// Where PID 1 reads its settings.
 pub const CONFIG_PATH: &str = "/etc/vigil/vigil.toml";
@@ -126,7 +127,7 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Read and validate vigil.toml; problems are returned as readable messages
 /// naming file, line and field, and the rest of the file still applies.
-pub fn load_config(path: &Path) -> (SystemConfig, Vec<String>) {
+pub fn load_config(path: &Path) -> (SystemConfig, Vec<Diagnostic>) {
     // A FIFO would block the read (and vigil's event loop on reload).
     let read =
         crate::regular_file::read_regular(path, MAX_CONFIG_BYTES, true).and_then(|(b, _)| {
@@ -142,7 +143,7 @@ pub fn load_config(path: &Path) -> (SystemConfig, Vec<String>) {
         Err(e) if e.is_not_found() => (SystemConfig::default(), Vec::new()),
         Err(e) => (
             SystemConfig::default(),
-            vec![format!("{}: cannot read: {e}", path.display())],
+            vec![Diagnostic::file_error(path, format!("cannot read: {e}"))],
         ),
     }
 }
@@ -164,7 +165,7 @@ struct LocaleSpans {
 struct Ctx<'a> {
     text: &'a str,
     file: &'a str,
-    problems: Vec<(usize, String)>,
+    problems: Vec<(usize, Diagnostic)>,
 }
 
 impl Ctx<'_> {
@@ -172,13 +173,13 @@ impl Ctx<'_> {
         let before = self.text.get(..span.start).unwrap_or(self.text);
         let line = before.matches('\n').count() + 1;
         let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        self.problems
-            .push((span.start, format!("{}:{line}:{col}: {msg}", self.file)));
+        let problem = Diagnostic::error_at(Path::new(self.file), line, col, msg);
+        self.problems.push((span.start, problem));
     }
 }
 
 /// Parse vigil.toml text; `file` names it in messages.
-pub fn parse_config(text: &str, file: &str) -> (SystemConfig, Vec<String>) {
+pub fn parse_config(text: &str, file: &str) -> (SystemConfig, Vec<Diagnostic>) {
     let mut cfg = SystemConfig::default();
     let mut ctx = Ctx {
         text,
@@ -460,6 +461,10 @@ pub fn did_you_mean(word: &str, known: &[&str]) -> String {
 mod tests {
     use super::*;
 
+    fn texts(p: &[Diagnostic]) -> Vec<String> {
+        p.iter().map(ToString::to_string).collect()
+    }
+
     #[test]
     fn missing_file_is_default() {
         let (c, p) = load_config(Path::new("/nonexistent/vigil.toml"));
@@ -535,13 +540,13 @@ args = ["38400", "tty1"]
         assert_eq!(c.tty.len(), 1, "the tty with an unknown key still applies");
         assert_eq!(c.tty[0].device, "ttyS0");
         assert_eq!(
-            p,
+            texts(&p),
             [
-                "/etc/vigil/vigil.toml:2:1: unknown key `hostnme` (did you mean `hostname`?)",
-                "/etc/vigil/vigil.toml:3:16: ctrl_alt_del: \"rebot\" is not one of reboot, poweroff, ignore (did you mean `reboot`?)",
-                "/etc/vigil/vigil.toml:4:11: modules: expected an array of strings, found a integer in it",
-                "/etc/vigil/vigil.toml:8:1: tty: unknown key `buad` (did you mean `baud`?)",
-                "/etc/vigil/vigil.toml:11:1: tty[1]: `device` is required; entry ignored",
+                "/etc/vigil/vigil.toml:2:1: error: unknown key `hostnme` (did you mean `hostname`?)",
+                "/etc/vigil/vigil.toml:3:16: error: ctrl_alt_del: \"rebot\" is not one of reboot, poweroff, ignore (did you mean `reboot`?)",
+                "/etc/vigil/vigil.toml:4:11: error: modules: expected an array of strings, found a integer in it",
+                "/etc/vigil/vigil.toml:8:1: error: tty: unknown key `buad` (did you mean `baud`?)",
+                "/etc/vigil/vigil.toml:11:1: error: tty[1]: `device` is required; entry ignored",
             ]
         );
     }
@@ -554,11 +559,11 @@ args = ["38400", "tty1"]
         assert_eq!(c.locale.len(), 1);
         assert!(c.tty.is_empty());
         assert_eq!(
-            p,
+            texts(&p),
             [
-                "f:1:40: locale.LC_TIME: expected a string, found integer",
-                "f:1:43: locale.PATH: not a locale variable (LANG, LANGUAGE or LC_*)",
-                "f:2:1: tty: expected an array of tables ([[tty]]), found table",
+                "f:1:40: error: locale.LC_TIME: expected a string, found integer",
+                "f:1:43: error: locale.PATH: not a locale variable (LANG, LANGUAGE or LC_*)",
+                "f:2:1: error: tty: expected an array of tables ([[tty]]), found table",
             ]
         );
         let (c, p) = parse_config(
@@ -567,7 +572,10 @@ args = ["38400", "tty1"]
         );
         assert_eq!(c.tty.len(), 1);
         assert_eq!(c.tty[0].device, "hvc0");
-        assert_eq!(p, ["f:1:35: tty[0].baud: \"fast\" is not a baud rate"]);
+        assert_eq!(
+            texts(&p),
+            ["f:1:35: error: tty[0].baud: \"fast\" is not a baud rate"]
+        );
     }
 
     #[test]
@@ -575,8 +583,8 @@ args = ["38400", "tty1"]
         let (c, p) = parse_config("hostname = \"a\"\nmodules = [\n", "v.toml");
         assert_eq!(c, SystemConfig::default());
         assert_eq!(p.len(), 1);
-        assert!(p[0].starts_with("v.toml:"), "{p:?}");
-        assert!(p[0].contains("syntax error"), "{p:?}");
+        assert!(p[0].to_string().starts_with("v.toml:"), "{p:?}");
+        assert!(p[0].message.contains("syntax error"), "{p:?}");
     }
 
     #[test]

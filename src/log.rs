@@ -6,7 +6,14 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
-use crate::manager::Level;
+/// Log severity, mapped to kmsg priorities by the shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Error,
+    Warning,
+    Info,
+    Debug,
+}
 
 /// vigil's logger. One per process; owned by the event loop.
 #[derive(Debug)]

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use crate::boot::{run_early_boot_with, RealSyscall, StepReport};
 use crate::config::{load_config, SigtermAction, SystemConfig};
+use crate::log::Level;
 use crate::log::Logger;
-use crate::manager::{Level, PowerAction};
+use crate::power::PowerAction;
 use crate::runtime::event_loop::{run, LoopOptions, HANDLED_SIGNALS};
 use crate::runtime::reap::reap_all;
 use crate::shutdown::{final_reboot, final_steps, DEFAULT_GRACE};
@@ -98,7 +99,7 @@ pub fn main(
     let (config, problems) = load_config(config_path);
     log.set_level(config.log_level);
     for p in &problems {
-        log.error(p);
+        log.log_untagged(p.level(), &p.to_string());
     }
     let boot_started = crate::runtime::timer::monotonic_now();
     let (_, out) = run_early_boot_with(&sys, &config, &mut |report| {

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::control::protocol::{ExitRecord, UnitState};
-use crate::manager::ExitStatus;
+use crate::exit::ExitStatus;
 use crate::unit::{RestartPolicy, UnitDef};
 
 /// How many exits `vigilctl status` can show.
@@ -142,16 +142,11 @@ impl Service {
         self.main_pid.is_some()
     }
 
-    /// Whether an exit of the main process means "failure" for restart=on-failure.
-    pub fn is_failure(status: &ExitStatus) -> bool {
-        !matches!(status, ExitStatus::Exited(0))
-    }
-
     /// Whether the policy asks for a restart after this exit.
     pub fn wants_restart(&self, status: &ExitStatus) -> bool {
         match self.def.restart {
             RestartPolicy::Always => true,
-            RestartPolicy::OnFailure => Self::is_failure(status),
+            RestartPolicy::OnFailure => status.is_failure(),
             RestartPolicy::Never => false,
         }
     }
@@ -212,44 +207,6 @@ impl Service {
     }
 }
 
-/// A signal number as its name ("SIGKILL", "SIGRTMIN+2"), or "signal 99".
-pub fn signal_name(signal: i32) -> String {
-    match nix::sys::signal::Signal::try_from(signal) {
-        Ok(sig) => sig.as_str().to_string(),
-        Err(_) if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&signal) => {
-            format!("SIGRTMIN+{}", signal - libc::SIGRTMIN())
-        }
-        Err(_) => format!("signal {signal}"),
-    }
-}
-
-/// "exited 3", "killed by SIGSEGV (core dumped)".
-pub fn describe_exit(status: &ExitStatus) -> String {
-    match status {
-        ExitStatus::Exited(code) => format!("exited {code}"),
-        ExitStatus::Signaled {
-            signal,
-            core_dumped,
-        } => {
-            let core = if *core_dumped { " (core dumped)" } else { "" };
-            format!("killed by {}{core}", signal_name(*signal))
-        }
-    }
-}
-
-/// Human duration for logs: "850ms", "12.3s", "5m02s".
-pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
-        let s = d.as_secs();
-        format!("{}m{:02}s", s / 60, s % 60)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,20 +252,5 @@ mod tests {
         assert!(!s.admit_start(t(3)));
         // The window slides: the start at 0s has aged out at 10s.
         assert!(s.admit_start(t(10)));
-    }
-
-    #[test]
-    fn describes_exits() {
-        assert_eq!(describe_exit(&ExitStatus::Exited(3)), "exited 3");
-        assert_eq!(
-            describe_exit(&ExitStatus::Signaled {
-                signal: libc::SIGSEGV,
-                core_dumped: true
-            }),
-            "killed by SIGSEGV (core dumped)"
-        );
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(signal_name(libc::SIGRTMIN() + 2), "SIGRTMIN+2");
-        assert_eq!(signal_name(999), "signal 999");
     }
 }

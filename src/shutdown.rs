@@ -12,7 +12,7 @@ use nix::sys::signal::Signal;
 use crate::boot::mountinfo::{parse_mountinfo, parse_swaps};
 use crate::boot::report::{StepBuilder, StepReport};
 use crate::boot::sys::{RebootCmd, Syscall};
-use crate::manager::PowerAction;
+use crate::power::PowerAction;
 
 /// How often kill_all checks whether processes are gone.
 pub const POLL: Duration = Duration::from_millis(50);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use vigil::control::protocol::{
     JobResult, Reply, ReplyBody, Request, UnitState, UnitSummary, MAX_REQUEST_BYTES,
 };
-use vigil::control::server::{verb, ControlServer, FdChange};
+use vigil::control::server::{verb, ConnId, ControlServer, FdChange};
 use vigil::runtime::poller::Poller;
 use vigil::runtime::timer::monotonic_now;
 
@@ -88,7 +88,7 @@ impl Harness {
                         continue;
                     }
                     if r.readable || r.hangup {
-                        for inc in server.on_readable(r.token, now) {
+                        for inc in server.on_readable(ConnId(r.token), now) {
                             seen2.lock().unwrap().push(inc.request.clone());
                             // `restart` is answered late: after the next
                             // request, like a job that takes a while.
@@ -103,7 +103,7 @@ impl Harness {
                         }
                     }
                     if r.writable {
-                        server.on_writable(r.token);
+                        server.on_writable(ConnId(r.token));
                     }
                 }
                 server.expire(now);
@@ -114,7 +114,7 @@ impl Harness {
                             fd,
                             interest,
                         } => {
-                            poller.add(fd, client, interest).unwrap();
+                            poller.add(fd, client.0, interest).unwrap();
                             fds.insert(client, fd);
                         }
                         FdChange::Modify {
@@ -122,7 +122,7 @@ impl Harness {
                             fd,
                             interest,
                         } => {
-                            poller.modify(fd, client, interest).unwrap();
+                            poller.modify(fd, client.0, interest).unwrap();
                         }
                         FdChange::Remove { client } => {
                             fds.remove(&client);

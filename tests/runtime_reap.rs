@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use vigil::manager::ExitStatus;
+use vigil::exit::ExitStatus;
 use vigil::runtime::reap::{reap_all, set_child_subreaper};
 use vigil::runtime::spawn::{spawn, SpawnContext};
 use vigil::unit::model::UnitDef;

@@ -18,8 +18,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use vigil::config::load_config;
 use vigil::control::protocol::DEFAULT_SOCKET;
+use vigil::log::Level;
 use vigil::log::{parse_level, Logger};
-use vigil::manager::{Level, PowerAction};
+use vigil::power::PowerAction;
 use vigil::runtime::event_loop::{run, LoopOptions};
 use vigil::runtime::reap::set_child_subreaper;
 
@@ -122,7 +123,7 @@ fn main() -> ExitCode {
     }
     let (config, problems) = load_config(&args.config);
     for p in &problems {
-        log.error(p);
+        log.log_untagged(p.level(), &p.to_string());
     }
     let target = args
         .target

@@ -1,7 +1,7 @@
 //! The kernel command line words vigil understands. Only these two are read;
 //! nothing from the command line reaches services' environment.
 
-use crate::manager::Level;
+use crate::log::Level;
 
 /// What the kernel command line asks of vigil.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

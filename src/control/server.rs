@@ -42,6 +42,10 @@ use crate::control::protocol::{
 use crate::manager::ClientId;
 use crate::runtime::poller::Interest;
 
+/// The slot id of a reply the server makes itself (a refused or malformed
+/// request): no manager reply is routed to it.
+const SERVER_MADE: ClientId = ClientId(0);
+
 /// A partial request line older than this closes the connection.
 pub const PARTIAL_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reply bytes a client may leave unread before it is dropped.
@@ -93,7 +97,10 @@ pub struct PeerCred {
 }
 
 /// Identifies a connection; use it (or a mapping of it) as the epoll token.
-pub type ConnId = u64;
+/// Distinct from `ClientId` (one request's reply address) so the two can
+/// never be confused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
 
 /// An authorized, parsed request to hand to the manager as `Event::Request`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -371,9 +378,9 @@ impl ControlServer {
             path: path.to_path_buf(),
             admin_gid,
             clients: BTreeMap::new(),
-            next_id: 1,
+            next_id: ConnId(1),
             requests: BTreeMap::new(),
-            next_request: 1,
+            next_request: ClientId(1),
             changes: Vec::new(),
             reserve_fd: std::fs::File::open("/dev/null").ok(),
         })
@@ -456,7 +463,7 @@ impl ControlServer {
                 continue;
             }
             let id = self.next_id;
-            self.next_id += 1;
+            self.next_id = ConnId(id.0.wrapping_add(1));
             let client = Client {
                 stream,
                 peer,
@@ -693,7 +700,7 @@ impl ControlServer {
 
 /// Queues a server-made reply behind the requests still being answered.
 fn queue(client: &mut Client, reply: &Reply) {
-    client.slots.push_back((0, Some(encode(reply))));
+    client.slots.push_back((SERVER_MADE, Some(encode(reply))));
 }
 
 /// Hands out request ids for one connection.
@@ -747,7 +754,7 @@ fn process_lines(
             }
             Ok(request) => {
                 let id = *ids.next;
-                *ids.next += 1;
+                *ids.next = ClientId(id.0.wrapping_add(1));
                 ids.map.insert(id, ids.conn);
                 client.slots.push_back((id, None));
                 out.push(Incoming {

@@ -10,9 +10,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::CtrlAltDel;
 use crate::control::protocol::{Reply, ReplyBody, Request};
+use crate::control::server::ConnId;
 use crate::control::server::{ControlServer, FdChange};
+use crate::diagnostic::Diagnostic;
 use crate::log::Logger;
-use crate::manager::{diagnostic_level, Action, Event, Manager, Now, PidFileError, PowerAction};
+use crate::manager::{Action, ClientId, Event, Manager, Now, PidFileError};
+use crate::power::PowerAction;
 use crate::runtime::heap;
 use crate::runtime::notify::NotifySocket;
 use crate::runtime::pidfile::{check_pid_file_owner, may_adopt, read_pid_file};
@@ -22,6 +25,7 @@ use crate::runtime::reap::{reap_all, reap_pid};
 use crate::runtime::signals::SignalFd;
 use crate::runtime::spawn::{spawn, SpawnContext};
 use crate::runtime::timer::{monotonic_now, Timer};
+use crate::unit::scalar::format_duration;
 use crate::unit::{self, UnitDef};
 
 const TOKEN_SIGNALS: u64 = 0;
@@ -113,10 +117,10 @@ pub fn now() -> Now {
 pub fn load_units(
     dir: &Path,
     generated: &[UnitDef],
-) -> (BTreeMap<String, UnitDef>, Vec<String>, Vec<String>) {
+) -> (BTreeMap<String, UnitDef>, Vec<Diagnostic>, Vec<String>) {
     let result = unit::load_dir_with(dir, generated);
     let units = result.units;
-    let diagnostics: Vec<String> = result.diagnostics.iter().map(|d| d.to_string()).collect();
+    let diagnostics = result.diagnostics;
     let mut broken = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
@@ -188,7 +192,7 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
 
     let (units, diagnostics, _) = load_units(&opts.units_dir, &opts.generated);
     for d in &diagnostics {
-        log.log_untagged(diagnostic_level(d), d);
+        log.log_untagged(d.level(), &d.to_string());
     }
     drop(diagnostics);
     log.info(&format!(
@@ -353,7 +357,7 @@ impl Shell<'_> {
                         .unwrap_or(PowerAction::Poweroff);
                     self.log.error(&format!(
                         "shutdown: units still stopping after {}; going on without them",
-                        crate::service::format_duration(self.opts.shutdown_timeout)
+                        format_duration(self.opts.shutdown_timeout)
                     ));
                     // Whatever is left goes now, so that nothing outlives vigil
                     // in supervisor mode (PID 1's final steps kill all anyway).
@@ -388,7 +392,7 @@ impl Shell<'_> {
             }
             TOKEN_LISTENER => self.accept(),
             token if token >= TOKEN_CLIENT_BASE => {
-                let client = token - TOKEN_CLIENT_BASE;
+                let client = ConnId(token - TOKEN_CLIENT_BASE);
                 if ready.writable {
                     if let Some(server) = self.server.as_mut() {
                         server.on_writable(client);
@@ -468,7 +472,7 @@ impl Shell<'_> {
     /// units directory; returns the event for the manager. A vigil.toml with
     /// any problem is not applied at all on reload: the running settings
     /// stay (at boot there is nothing to keep, so the rest of it applies).
-    fn reload(&mut self, client: Option<u64>) -> Event {
+    fn reload(&mut self, client: Option<ClientId>) -> Event {
         let (config, problems) = crate::config::load_config(&self.opts.config_path);
         // The manager logs every problem of the reload.
         if problems.is_empty() {
@@ -485,10 +489,12 @@ impl Shell<'_> {
                 };
             }
         }
-        let (units, diagnostics, broken) = load_units(&self.opts.units_dir, &self.opts.generated);
+        let (units, unit_diagnostics, broken) =
+            load_units(&self.opts.units_dir, &self.opts.generated);
+        let mut diagnostics = problems;
+        diagnostics.extend(unit_diagnostics);
         Event::Reloaded {
             units,
-            config_problems: problems,
             diagnostics,
             broken,
             client,
@@ -546,7 +552,7 @@ impl Shell<'_> {
         self.apply_fd_changes();
     }
 
-    fn client_readable(&mut self, client: u64) {
+    fn client_readable(&mut self, client: ConnId) {
         let incoming = match self.server.as_mut() {
             Some(server) => server.on_readable(client, monotonic_now()),
             None => return,
@@ -556,7 +562,7 @@ impl Shell<'_> {
         }
     }
 
-    fn on_request(&mut self, client: u64, request: Request) {
+    fn on_request(&mut self, client: ClientId, request: Request) {
         match request {
             Request::Check { paths } => {
                 let result = if paths.is_empty() {
@@ -571,7 +577,7 @@ impl Shell<'_> {
         }
     }
 
-    fn send(&mut self, client: u64, reply: Reply) {
+    fn send(&mut self, client: ClientId, reply: Reply) {
         let line = crate::control::server::encode(&reply);
         drop(reply);
         if line.len() >= TRIM_AFTER_REPLY_BYTES {
@@ -596,12 +602,14 @@ impl Shell<'_> {
                     client,
                     fd,
                     interest,
-                } => self.poller.add(fd, TOKEN_CLIENT_BASE + client, interest),
+                } => self.poller.add(fd, TOKEN_CLIENT_BASE + client.0, interest),
                 FdChange::Modify {
                     client,
                     fd,
                     interest,
-                } => self.poller.modify(fd, TOKEN_CLIENT_BASE + client, interest),
+                } => self
+                    .poller
+                    .modify(fd, TOKEN_CLIENT_BASE + client.0, interest),
                 FdChange::Remove { .. } => Ok(()),
             };
             if let Err(e) = result {

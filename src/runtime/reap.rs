@@ -1,6 +1,6 @@
 //! Reaping children (PID 1 adopts every orphan) and describing how they ended.
 
-use crate::manager::ExitStatus;
+use crate::exit::ExitStatus;
 
 /// Collects every child that has already ended, without blocking.
 ///

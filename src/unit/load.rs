@@ -3,70 +3,17 @@
 //! found, each naming its file and line:column.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::enable::scan_links;
 use super::schema::{self, Parsed};
 use super::validate::resolve;
 use super::UnitDef;
+pub use crate::diagnostic::{Diagnostic, Severity};
 use crate::regular_file::{read_regular, ReadError};
 
 /// Unit files are small; refuse to read something huge into PID 1.
 const MAX_FILE_BYTES: u64 = 1 << 20;
-
-/// How bad a problem is: errors drop the unit, warnings keep it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-/// One problem found while loading, located as precisely as we can.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub severity: Severity,
-    pub file: PathBuf,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub message: String,
-}
-
-impl Diagnostic {
-    /// An error about a whole file (no position), e.g. one that cannot be read.
-    pub fn file_error(file: &Path, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Error,
-            file: file.to_path_buf(),
-            line: None,
-            column: None,
-            message: message.into(),
-        }
-    }
-
-    /// Whether this diagnostic stops its unit from loading.
-    pub fn is_error(&self) -> bool {
-        self.severity == Severity::Error
-    }
-}
-
-impl fmt::Display for Diagnostic {
-    /// `FILE:LINE:COL: error: MESSAGE`, the format editors and CI logs understand.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-            if let Some(col) = self.column {
-                write!(f, ":{col}")?;
-            }
-        }
-        let sev = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        write!(f, ": {sev}: {}", self.message)
-    }
-}
 
 /// Every unit that loaded, and every problem found on the way.
 #[derive(Debug, Clone, Default)]

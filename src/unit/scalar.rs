@@ -157,6 +157,19 @@ pub fn umask_number(n: i64) -> Result<u32, String> {
     }
 }
 
+/// Human duration for logs: "850ms", "12.3s", "5m02s".
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        let s = d.as_secs();
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,14 @@
 //! State-machine tests of the manager with a fake clock and fake pids.
 
+use std::path::Path;
+
 use super::*;
-use crate::control::protocol::UnitState;
-use crate::unit::UnitDef;
+use crate::control::protocol::{ReplyBody, Request, UnitState};
+use crate::diagnostic::Diagnostic;
+use crate::exit::ExitStatus;
+use crate::log::Level;
+use crate::power::PowerAction;
+use crate::unit::{RestartPolicy, UnitDef, UnitKind};
 
 /// A manager plus a fake clock and a pid allocator that answers spawns.
 struct Sim {
@@ -256,7 +262,7 @@ fn required_unit_stopping_stops_dependent() {
     sim.feed(Event::Boot);
     let pid_b = sim.pid("b");
     let acts = sim.feed(Event::Request {
-        client: 1,
+        client: ClientId(1),
         request: Request::Stop {
             names: vec!["a".into()],
             no_block: false,
@@ -278,7 +284,7 @@ fn required_unit_stopping_stops_dependent() {
     assert_eq!(sim.state("b"), UnitState::Inactive);
     let replied = acts
         .iter()
-        .any(|a| matches!(a, Action::Reply { client: 1, reply } if reply.ok));
+        .any(|a| matches!(a, Action::Reply { client: ClientId(1), reply } if reply.ok));
     assert!(replied, "stop reply sent once both are down: {acts:?}");
 }
 
@@ -332,7 +338,7 @@ fn on_failure_restarts_with_doubling_backoff_then_start_limit() {
     assert_eq!(sim.m.next_deadline(), None, "no timer left when failed");
     // A manual start clears the limit.
     let acts = sim.feed(Event::Request {
-        client: 7,
+        client: ClientId(7),
         request: Request::Start {
             names: vec!["crashy".into()],
             no_block: false,
@@ -387,7 +393,7 @@ fn stop_escalates_to_sigkill_of_the_group_after_timeout() {
     sim.feed(Event::Boot);
     let pid = sim.pid("stubborn");
     let acts = sim.feed(Event::Request {
-        client: 1,
+        client: ClientId(1),
         request: Request::Stop {
             names: vec!["stubborn".into()],
             no_block: true,
@@ -566,7 +572,7 @@ fn start_request_replies_when_job_finishes() {
     sim.feed(Event::Boot);
     assert_eq!(sim.state("job"), UnitState::Inactive, "not enabled");
     let acts = sim.feed(Event::Request {
-        client: 3,
+        client: ClientId(3),
         request: Request::Start {
             names: vec!["job".into(), "nope".into()],
             no_block: false,
@@ -577,7 +583,10 @@ fn start_request_replies_when_job_finishes() {
     let reply = acts
         .iter()
         .find_map(|a| match a {
-            Action::Reply { client: 3, reply } => Some(reply.clone()),
+            Action::Reply {
+                client: ClientId(3),
+                reply,
+            } => Some(reply.clone()),
             _ => None,
         })
         .expect("reply");
@@ -609,10 +618,9 @@ fn reload_adds_removes_changes_and_keeps_broken() {
     units.insert("default".to_string(), target("default"));
     let acts = sim.feed(Event::Reloaded {
         units,
-        config_problems: vec![],
-        diagnostics: vec!["broken.toml:1:1: error: bad".into()],
+        diagnostics: vec![Diagnostic::error_at(Path::new("broken.toml"), 1, 1, "bad")],
         broken: vec!["broken".into()],
-        client: Some(9),
+        client: Some(ClientId(9)),
     });
     assert_eq!(spawned(&acts), vec!["fresh"]);
     // The diagnostic keeps its own severity, with no second level tag.
@@ -630,7 +638,10 @@ fn reload_adds_removes_changes_and_keeps_broken() {
         "broken file keeps old unit"
     );
     let reply = acts.iter().find_map(|a| match a {
-        Action::Reply { client: 9, reply } => reply.body.clone(),
+        Action::Reply {
+            client: ClientId(9),
+            reply,
+        } => reply.body.clone(),
         _ => None,
     });
     let Some(ReplyBody::Reload {
@@ -660,7 +671,7 @@ fn unprivileged_view_list_contains_reason() {
     sim.fail_spawn.push("bad".into());
     sim.feed(Event::Boot);
     let acts = sim.feed(Event::Request {
-        client: 1,
+        client: ClientId(1),
         request: Request::List,
     });
     let body = acts.iter().find_map(|a| match a {
@@ -772,7 +783,7 @@ fn huge_timeouts_from_unit_files_do_not_overflow_the_clock() {
     sim.feed(Event::Boot);
     assert_eq!(sim.m.next_deadline(), Some(Duration::MAX));
     sim.feed(Event::Request {
-        client: 1,
+        client: ClientId(1),
         request: Request::Stop {
             names: vec!["patient".into()],
             no_block: true,
@@ -873,7 +884,7 @@ fn a_manual_stop_logs_the_exit_at_info() {
     let mut sim = Sim::new(vec![svc("web")]);
     sim.feed(Event::Boot);
     sim.feed(Event::Request {
-        client: 1,
+        client: ClientId(1),
         request: Request::Stop {
             names: vec!["web".into()],
             no_block: true,
@@ -912,4 +923,30 @@ fn a_unit_cannot_claim_another_units_main_pid() {
     sim.exit("a", ExitStatus::Exited(1));
     assert_eq!(sim.state("a"), UnitState::Failed);
     assert_eq!(sim.state("n"), UnitState::Running);
+}
+
+#[test]
+fn a_warning_that_mentions_error_stays_a_warning() {
+    // The severity travels with the diagnostic; it is never re-read from
+    // the text (a warning quoting ": error: " once counted as an error).
+    let mut sim = Sim::new(vec![svc("a")]);
+    sim.feed(Event::Boot);
+    let mut warning = Diagnostic::error_at(Path::new("a.toml"), 2, 1, "x: error: y");
+    warning.severity = crate::diagnostic::Severity::Warning;
+    let mut units = BTreeMap::new();
+    units.insert("a".to_string(), svc("a"));
+    units.insert("default".to_string(), target("default"));
+    let acts = sim.feed(Event::Reloaded {
+        units,
+        diagnostics: vec![warning],
+        broken: vec![],
+        client: None,
+    });
+    assert!(
+        acts.contains(&Action::LogUntagged {
+            level: Level::Warning,
+            message: "reload: a.toml:2:1: warning: x: error: y".into()
+        }),
+        "{acts:?}"
+    );
 }

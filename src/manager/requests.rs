@@ -1,0 +1,188 @@
+//! Control requests, and the clients whose start/stop/restart replies wait
+//! for their jobs to finish.
+
+use crate::control::protocol::{JobResult, Reply, ReplyBody, Request};
+use crate::power::PowerAction;
+use crate::service::{Job, Phase, StartPhase};
+
+use super::{Action, ClientId, Manager};
+
+/// What a waiting control client asked for on one unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Want {
+    Up,
+    Down,
+}
+
+/// A client whose start/stop/restart reply waits for the jobs to finish.
+#[derive(Debug, Clone)]
+pub(super) struct Waiter {
+    pub(super) client: ClientId,
+    pub(super) pending: Vec<(String, Want)>,
+    pub(super) results: Vec<JobResult>,
+}
+
+impl Manager {
+    pub(super) fn on_request(&mut self, client: ClientId, request: Request) {
+        match request {
+            Request::List => {
+                let units = self.services.values().map(|s| self.summary(s)).collect();
+                self.reply(client, Reply::ok(ReplyBody::List { units }));
+            }
+            Request::Status { names } if names.is_empty() => {
+                let body = ReplyBody::System(self.system_status());
+                self.reply(client, Reply::ok(body));
+            }
+            Request::Status { names } => {
+                let mut units = Vec::new();
+                let mut unknown = Vec::new();
+                for name in names {
+                    match self.services.get(&name) {
+                        Some(s) => units.push(self.unit_status(s)),
+                        None => unknown.push(name),
+                    }
+                }
+                self.reply(client, Reply::ok(ReplyBody::Status { units, unknown }));
+            }
+            Request::Start { names, no_block } => {
+                self.job_request(client, names, no_block, Job::Start)
+            }
+            Request::Stop { names, no_block } => {
+                self.job_request(client, names, no_block, Job::Stop)
+            }
+            Request::Restart { names, no_block } => {
+                self.job_request(client, names, no_block, Job::Restart)
+            }
+            Request::Reload => self.actions.push(Action::Reload {
+                client: Some(client),
+            }),
+            Request::Check { .. } => self.reply(
+                client,
+                Reply::error("check is answered by the control server"),
+            ),
+            Request::Poweroff { force } => self.power_request(client, PowerAction::Poweroff, force),
+            Request::Reboot { force } => self.power_request(client, PowerAction::Reboot, force),
+            Request::Halt { force } => self.power_request(client, PowerAction::Halt, force),
+        }
+    }
+
+    pub(super) fn power_request(&mut self, client: ClientId, action: PowerAction, force: bool) {
+        let action = if self.pid1 { action } else { PowerAction::Exit };
+        self.reply(client, Reply::ok(ReplyBody::Done));
+        self.on_shutdown(action, force);
+    }
+
+    pub(super) fn job_request(
+        &mut self,
+        client: ClientId,
+        names: Vec<String>,
+        no_block: bool,
+        job: Job,
+    ) {
+        let mut results = Vec::new();
+        let mut pending = Vec::new();
+        for name in names {
+            if !self.services.contains_key(&name) || self.doomed.contains(&name) {
+                results.push(JobResult {
+                    name: name.clone(),
+                    ok: false,
+                    message: format!("no such unit: {name}"),
+                });
+                continue;
+            }
+            if self.shutdown.is_some() && job != Job::Stop {
+                results.push(JobResult {
+                    name,
+                    ok: false,
+                    message: "the system is shutting down".to_string(),
+                });
+                continue;
+            }
+            match job {
+                Job::Start => {
+                    self.queue_start(&name, true);
+                    pending.push((name, Want::Up));
+                }
+                Job::Stop => {
+                    self.queue_stop(&name);
+                    pending.push((name, Want::Down));
+                }
+                Job::Restart => {
+                    self.queue_restart(&name);
+                    pending.push((name, Want::Up));
+                }
+            }
+        }
+        if no_block {
+            for (name, _) in pending {
+                results.push(JobResult {
+                    name,
+                    ok: true,
+                    message: "queued".to_string(),
+                });
+            }
+            self.reply(client, Reply::ok(ReplyBody::Jobs { results }));
+        } else {
+            self.waiters.push(Waiter {
+                client,
+                pending,
+                results,
+            });
+        }
+    }
+
+    pub(super) fn answer_waiters(&mut self) {
+        let mut waiters = std::mem::take(&mut self.waiters);
+        for waiter in &mut waiters {
+            let mut still = Vec::new();
+            for (name, want) in std::mem::take(&mut waiter.pending) {
+                match self.services.get(&name) {
+                    None => waiter.results.push(JobResult {
+                        ok: want == Want::Down,
+                        message: "removed".to_string(),
+                        name,
+                    }),
+                    Some(s) if s.job.is_some() || s.phase == Phase::Stopping => {
+                        still.push((name, want))
+                    }
+                    Some(s)
+                        if want == Want::Up
+                            && matches!(
+                                s.phase,
+                                Phase::Starting(StartPhase::Launched | StartPhase::ReadingPidFile)
+                            ) =>
+                    {
+                        still.push((name, want))
+                    }
+                    Some(s) => {
+                        let ok = match want {
+                            Want::Up => s.is_up(),
+                            Want::Down => s.main_pid.is_none(),
+                        };
+                        let message = if ok {
+                            s.state().as_str().to_string()
+                        } else {
+                            s.reason
+                                .clone()
+                                .unwrap_or_else(|| s.state().as_str().to_string())
+                        };
+                        waiter.results.push(JobResult { name, ok, message });
+                    }
+                }
+            }
+            waiter.pending = still;
+        }
+        for waiter in waiters {
+            if waiter.pending.is_empty() {
+                self.reply(
+                    waiter.client,
+                    Reply::ok(ReplyBody::Jobs {
+                        results: waiter.results,
+                    }),
+                );
+            } else {
+                self.waiters.push(waiter);
+            }
+        }
+    }
+}

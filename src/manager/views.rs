@@ -1,0 +1,109 @@
+//! What `list`, `status` and the SIGUSR2 dump show: read-only projections
+//! of the manager's state.
+
+use crate::control::protocol::{SystemStatus, UnitStatus, UnitSummary};
+use crate::service::{Phase, Service};
+use crate::unit::scalar::format_duration;
+use crate::unit::UnitKind;
+
+use super::goals::BootState;
+use super::Manager;
+
+impl Manager {
+    /// A full state dump for SIGUSR2: one line per unit with its phase, job,
+    /// pids and pending deadline, then the waiting clients.
+    pub fn dump(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (name, s) in &self.services {
+            let deadline = match s.deadline {
+                Some((t, kind)) => format!(
+                    " deadline={kind:?} in {}",
+                    format_duration(t.saturating_sub(self.now.mono))
+                ),
+                None => String::new(),
+            };
+            lines.push(format!(
+                "  {name}: {:?} job={:?} pid={:?} pgid={:?} restarts={}{deadline}",
+                s.phase, s.job, s.main_pid, s.pgid, s.restarts
+            ));
+        }
+        for w in &self.waiters {
+            let names: Vec<&str> = w.pending.iter().map(|(n, _)| n.as_str()).collect();
+            lines.push(format!(
+                "  client {} waits for {}",
+                w.client,
+                names.join(", ")
+            ));
+        }
+        lines
+    }
+
+    /// "starting", "running", "degraded" or "stopping".
+    pub fn system_state(&self) -> &'static str {
+        if self.shutdown.is_some() {
+            "stopping"
+        } else if self.boot != BootState::Reached {
+            "starting"
+        } else if self.boot_problem.is_some()
+            || self.services.values().any(|s| s.phase == Phase::Failed)
+        {
+            "degraded"
+        } else {
+            "running"
+        }
+    }
+
+    pub(super) fn summary(&self, s: &Service) -> UnitSummary {
+        UnitSummary {
+            name: s.def.name.clone(),
+            kind: kind_name(s.def.kind).to_string(),
+            state: s.state(),
+            reason: s.reason.clone().or_else(|| s.status_text.clone()),
+            pid: s.main_pid,
+            description: s.def.description.clone(),
+        }
+    }
+
+    pub(super) fn unit_status(&self, s: &Service) -> UnitStatus {
+        UnitStatus {
+            summary: self.summary(s),
+            path: s.def.path.clone(),
+            since_secs: self.now.mono.saturating_sub(s.since).as_secs_f64(),
+            restarts: s.restarts,
+            status_text: s.status_text.clone(),
+            exits: s.exits.iter().cloned().collect(),
+            wanted_by: s.def.wanted_by.clone(),
+        }
+    }
+
+    pub(super) fn system_status(&self) -> SystemStatus {
+        SystemStatus {
+            state: self.system_state().to_string(),
+            pid1: self.pid1,
+            target: self.target.clone(),
+            uptime_secs: if self.pid1 {
+                self.now.mono.as_secs_f64()
+            } else {
+                self.now.mono.saturating_sub(self.created).as_secs_f64()
+            },
+            units: self.services.len(),
+            failed: self
+                .services
+                .iter()
+                .filter(|(_, s)| s.phase == Phase::Failed)
+                .map(|(n, _)| n.clone())
+                .collect(),
+        }
+    }
+}
+
+/// The `type` key's spelling.
+pub fn kind_name(kind: UnitKind) -> &'static str {
+    match kind {
+        UnitKind::Simple => "simple",
+        UnitKind::Notify => "notify",
+        UnitKind::Forking => "forking",
+        UnitKind::Oneshot => "oneshot",
+        UnitKind::Target => "target",
+    }
+}
