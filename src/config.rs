@@ -122,6 +122,25 @@ pub const KEYS: [&str; 13] = [
 ];
 const TTY_KEYS: [&str; 5] = ["device", "getty", "args", "baud", "term"];
 
+impl SystemConfig {
+    /// The gid of `admin_group`, looked up in /etc/group. Err says why the
+    /// group gives no rights (an unknown group: only root may control vigil).
+    pub fn admin_gid(&self) -> Result<Option<u32>, String> {
+        let Some(name) = self.admin_group.as_deref() else {
+            return Ok(None);
+        };
+        match crate::accounts::lookup_group(name) {
+            Ok(Some(gid)) => Ok(Some(gid)),
+            Ok(None) => Err(format!(
+                "admin_group {name:?}: no such group in /etc/group; only root may control vigil"
+            )),
+            Err(e) => Err(format!(
+                "admin_group {name:?}: {e}; only root may control vigil"
+            )),
+        }
+    }
+}
+
 /// vigil.toml larger than this is not one.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 

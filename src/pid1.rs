@@ -7,33 +7,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::boot::{run_early_boot_with, RealSyscall, StepReport};
-use crate::config::{load_config, SigtermAction, SystemConfig};
+use crate::config::load_config;
 use crate::log::Level;
 use crate::log::Logger;
 use crate::power::PowerAction;
-use crate::runtime::event_loop::{run, LoopOptions, HANDLED_SIGNALS};
+use crate::runtime::event_loop::{run, settings_from_config, LoopOptions, HANDLED_SIGNALS};
 use crate::runtime::reap::reap_all;
 use crate::shutdown::{final_reboot, final_steps, DEFAULT_GRACE};
-
-/// The gid of vigil.toml's `admin_group`, if set and known.
-pub fn admin_gid(config: &SystemConfig, log: &mut Logger) -> Option<u32> {
-    let name = config.admin_group.as_deref()?;
-    match crate::accounts::lookup_group(name) {
-        Ok(Some(gid)) => Some(gid),
-        Ok(None) => {
-            log.error(&format!(
-                "admin_group {name:?}: no such group in /etc/group; only root may control vigil"
-            ));
-            None
-        }
-        Err(e) => {
-            log.error(&format!(
-                "admin_group {name:?}: {e}; only root may control vigil"
-            ));
-            None
-        }
-    }
-}
 
 /// Block the signals vigil handles, so that any that arrive during early
 /// boot stay pending (the kernel drops unhandled signals to PID 1 unless they
@@ -126,16 +106,13 @@ pub fn main(
         socket_path: socket.to_path_buf(),
         notify_path: socket.with_file_name("notify"),
         target,
-        pid1: true,
-        admin_gid: admin_gid(&config, log),
+        admin_gid: config.admin_gid().unwrap_or_else(|why| {
+            log.error(&why);
+            None
+        }),
         base_env: out.base_env,
         generated: out.generated_units,
-        sigterm_action: match config.sigterm {
-            SigtermAction::Poweroff => PowerAction::Poweroff,
-            SigtermAction::Reboot => PowerAction::Reboot,
-        },
-        ctrl_alt_del: config.ctrl_alt_del,
-        shutdown_timeout: config.shutdown_timeout,
+        settings: settings_from_config(&config, true),
     };
     let action = match run(opts, log) {
         Ok(action) => action,

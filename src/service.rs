@@ -6,8 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::control::protocol::{ExitRecord, UnitState};
-use crate::exit::ExitStatus;
-use crate::unit::{RestartPolicy, UnitDef};
+use crate::unit::UnitDef;
 
 /// How many exits `vigilctl status` can show.
 pub const EXIT_HISTORY: usize = 10;
@@ -27,7 +26,7 @@ pub enum StartPhase {
 }
 
 /// What a pending deadline will do when it passes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DeadlineKind {
     /// Restart delay over: launch again.
     Restart,
@@ -69,14 +68,20 @@ pub struct Service {
     pub job: Option<Job>,
     /// Why the unit failed (shown in `list` and `status`).
     pub reason: Option<String>,
+    /// The main process: the spawned one, or what MAINPID= or the pid
+    /// file named (each adoption checked by `manager::trust`).
     pub main_pid: Option<i32>,
-    /// Process group of everything the unit started (the first spawned pid).
-    pub pgid: Option<i32>,
+    /// The process vigil spawned, until its exit is reaped. It leads its own
+    /// session and process group (spawn calls setsid), and while it is
+    /// unreaped its pid cannot be reused: it proves that group and session.
+    pub leader: Option<i32>,
+    /// The process groups a stop may signal, each with the process that
+    /// proves it still belongs to the unit (see `Group`).
+    pub groups: Vec<Group>,
     /// When the current phase was entered (monotonic).
     pub since: Duration,
     /// When the current process started (monotonic), for runtimes.
     pub started_at: Option<Duration>,
-    pub deadline: Option<(Duration, DeadlineKind)>,
     pub exits: VecDeque<ExitRecord>,
     /// Automatic restarts since the last manual start.
     pub restarts: u32,
@@ -86,8 +91,34 @@ pub struct Service {
     pub start_times: VecDeque<Duration>,
     /// Last STATUS= text from the service.
     pub status_text: Option<String>,
-    /// Set by `stop` on a running unit so that its exit is not a failure.
-    pub stop_requested: bool,
+    /// Why the current stop happens: a stop asked for (its exit is not a
+    /// failure), or a start that failed (the restart policy applies).
+    pub stop_cause: Option<StopCause>,
+    /// A definition a reload brought while the unit was half-way through
+    /// its start: the start finishes under the definition it began with
+    /// (a forking unit reading its pid file stays forking), and this one
+    /// applies as soon as the start is over.
+    pub next_def: Option<Rc<UnitDef>>,
+}
+
+/// Why a unit is being stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopCause {
+    /// `vigilctl stop`, a shutdown, a requirement going down, a reload.
+    Requested,
+    /// The start failed (start timeout, a refused pid file): a failed run.
+    StartFailed,
+}
+
+/// A process group that vigil may signal, and its witness: a process of the
+/// unit that is an unreaped child of vigil and a member of the group. While
+/// the witness is unreaped its membership holds the group's id, so the
+/// group cannot have been reused by a stranger; the shell re-checks that
+/// the witness is still an unreaped member before it signals the group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Group {
+    pub pgid: i32,
+    pub witness: i32,
 }
 
 impl Service {
@@ -99,16 +130,17 @@ impl Service {
             job: None,
             reason: None,
             main_pid: None,
-            pgid: None,
+            leader: None,
+            groups: Vec::new(),
             since: now,
             started_at: None,
-            deadline: None,
             exits: VecDeque::new(),
             restarts: 0,
             failures_in_row: 0,
             start_times: VecDeque::new(),
             status_text: None,
-            stop_requested: false,
+            stop_cause: None,
+            next_def: None,
         }
     }
 
@@ -124,12 +156,39 @@ impl Service {
         }
     }
 
-    /// Enter `phase` at `now`.
+    /// Enter `phase` at `now`. A definition held back by a reload during
+    /// the start applies once the start is over.
     pub fn set_phase(&mut self, phase: Phase, now: Duration) {
         if self.phase != phase {
             self.since = now;
         }
         self.phase = phase;
+        if !self.mid_start() {
+            if let Some(def) = self.next_def.take() {
+                self.def = def;
+            }
+        }
+    }
+
+    /// Between launch and the end of the start: the phase in which the
+    /// unit's type decides what the next exit or message means.
+    pub fn mid_start(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Starting(StartPhase::Launched | StartPhase::ReadingPidFile)
+        )
+    }
+
+    /// The definition the next start will use (the newest one loaded).
+    pub fn latest_def(&self) -> &Rc<UnitDef> {
+        self.next_def.as_ref().unwrap_or(&self.def)
+    }
+
+    /// Whether vigil still claims `pid` for this unit in any role.
+    pub fn claims(&self, pid: i32) -> bool {
+        self.main_pid == Some(pid)
+            || self.leader == Some(pid)
+            || self.groups.iter().any(|g| g.witness == pid)
     }
 
     /// Up for dependency purposes: running, or finished successfully.
@@ -137,18 +196,9 @@ impl Service {
         matches!(self.phase, Phase::Running | Phase::Exited)
     }
 
-    /// Has a live process that a stop must end.
+    /// Has a live main process that a stop must end.
     pub fn has_process(&self) -> bool {
         self.main_pid.is_some()
-    }
-
-    /// Whether the policy asks for a restart after this exit.
-    pub fn wants_restart(&self, status: &ExitStatus) -> bool {
-        match self.def.restart {
-            RestartPolicy::Always => true,
-            RestartPolicy::OnFailure => status.is_failure(),
-            RestartPolicy::Never => false,
-        }
     }
 
     /// Delay before the next automatic restart: `restart_delay` doubled per

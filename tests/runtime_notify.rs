@@ -34,6 +34,7 @@ fn ctx(path: &Path) -> SpawnContext {
     SpawnContext {
         base_env: vec![("PATH".into(), "/usr/bin:/bin".into())],
         notify_socket: Some(path.to_path_buf()),
+        service_nofile: None,
     }
 }
 
@@ -79,7 +80,8 @@ fn systemd_notify_as_root_names_the_main_process() {
         &notify_unit("systemd-notify --ready --status=hi; exec sleep 30", None),
         &ctx(&path),
     )
-    .unwrap();
+    .unwrap()
+    .pid;
     let got = collect_until(&sock, |g| g.iter().any(|r| r.message.ready));
     kill_wait(pid);
     eprintln!("root: main pid {pid}, got {got:?}");
@@ -113,7 +115,8 @@ fn systemd_notify_as_nobody_is_attributable_by_session() {
         ),
         &ctx(&path),
     )
-    .unwrap();
+    .unwrap()
+    .pid;
     let got = collect_until(&sock, |g| g.iter().any(|r| r.message.ready));
     kill_wait(pid);
     eprintln!("nobody: main pid {pid}, got {got:?}");

@@ -11,7 +11,7 @@ use vigil::unit::model::UnitDef;
 fn sh(script: &str) -> i32 {
     let mut def = UnitDef::new("t");
     def.exec = vec!["/bin/sh".into(), "-c".into(), script.into()];
-    spawn(&def, &SpawnContext::default()).unwrap()
+    spawn(&def, &SpawnContext::default()).unwrap().pid
 }
 
 #[test]

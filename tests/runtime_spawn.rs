@@ -15,6 +15,7 @@ fn ctx() -> SpawnContext {
             ("LANG".into(), "C.UTF-8".into()),
         ],
         notify_socket: None,
+        service_nofile: None,
     }
 }
 
@@ -42,7 +43,7 @@ fn shell_to_file(script: &str, out: &Path) -> UnitDef {
 }
 
 fn run_capture(def: &UnitDef, ctx: &SpawnContext, out: &Path) -> String {
-    let pid = spawn(def, ctx).unwrap();
+    let pid = spawn(def, ctx).unwrap().pid;
     assert_eq!(wait(pid), 0);
     std::fs::read_to_string(out).unwrap()
 }
@@ -116,7 +117,7 @@ fn own_session_and_default_signal_state() {
     unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
     let result = spawn(&unit(&["sleep", "30"]), &ctx());
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-    let pid = result.unwrap();
+    let pid = result.unwrap().pid;
     assert_eq!(unsafe { libc::getsid(pid) }, pid);
     assert_eq!(unsafe { libc::getpgid(pid) }, pid);
     // spawn returns once exec is past its point of no return (like
@@ -285,7 +286,7 @@ fn umask_stdin_and_no_fd_leak() {
 
 #[test]
 fn exit_code_passes_through() {
-    let pid = spawn(&unit(&["sh", "-c", "exit 7"]), &ctx()).unwrap();
+    let pid = spawn(&unit(&["sh", "-c", "exit 7"]), &ctx()).unwrap().pid;
     let start = Instant::now();
     assert_eq!(wait(pid), 7);
     assert!(start.elapsed() < Duration::from_secs(60));
@@ -314,12 +315,16 @@ fn env_file_parser() {
 }
 
 #[test]
-fn send_signal_reaches_the_whole_group_and_refuses_dangerous_pids() {
-    use vigil::runtime::process::send_signal;
+fn a_group_is_signalled_only_while_its_witness_is_unreaped() {
+    use vigil::manager::SignalTarget;
+    use vigil::runtime::processes::{ProcessTable, SignalError};
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("child");
     // The main process starts a grandchild in the same group, then waits.
-    let pid = spawn(&shell_to_file("sleep 30 & echo $!; wait", &out), &ctx()).unwrap();
+    let child = spawn(&shell_to_file("sleep 30 & echo $!; wait", &out), &ctx()).unwrap();
+    let pid = child.pid;
+    let mut table = ProcessTable::default();
+    table.insert_spawned(pid, child.pidfd);
     let deadline = Instant::now() + Duration::from_secs(30);
     let grandchild = loop {
         if let Some(p) = std::fs::read_to_string(&out)
@@ -332,8 +337,13 @@ fn send_signal_reaches_the_whole_group_and_refuses_dangerous_pids() {
         std::thread::sleep(Duration::from_millis(10));
     };
     assert_eq!(unsafe { libc::getpgid(grandchild) }, pid);
-    assert!(send_signal(pid, libc::SIGTERM, true).unwrap());
+    let group = SignalTarget::Group {
+        pgid: pid,
+        witness: pid,
+    };
+    assert_eq!(table.signal(group, libc::SIGTERM), Ok(true));
     assert_eq!(wait(pid), -libc::SIGTERM);
+    table.forget(pid);
     // The grandchild got it too (it is reparented and reaped elsewhere, so
     // poll until it is gone or a zombie).
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -346,11 +356,24 @@ fn send_signal_reaches_the_whole_group_and_refuses_dangerous_pids() {
         assert!(Instant::now() < deadline, "grandchild survived: {state}");
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(send_signal(0, libc::SIGTERM, true).is_err());
-    assert!(send_signal(1, libc::SIGTERM, false).is_err());
-    assert!(send_signal(-5, libc::SIGTERM, false).is_err());
-    // An exited, reaped pid: not an error.
-    assert!(!send_signal(pid, 0, false).unwrap());
+    // The witness is reaped: its group id proves nothing any more, and no
+    // bare pid is ever signalled.
+    assert_eq!(
+        table.signal(group, libc::SIGTERM),
+        Err(SignalError::Unproven {
+            pgid: pid,
+            witness: pid
+        })
+    );
+    assert_eq!(
+        table.signal(SignalTarget::Process(pid), libc::SIGTERM),
+        Err(SignalError::NoHandle(pid))
+    );
+    let dangerous = SignalTarget::Group {
+        pgid: 1,
+        witness: 1,
+    };
+    assert!(table.signal(dangerous, libc::SIGTERM).is_err());
 }
 
 #[test]
@@ -362,6 +385,27 @@ fn a_missing_needed_device_fails_the_start_with_its_path() {
     assert!(err.error.contains("No such file"), "{}", err.error);
     // Present device: starts normally.
     def.needs_device = Some("/dev/null".into());
-    let pid = spawn(&def, &ctx()).unwrap();
+    let pid = spawn(&def, &ctx()).unwrap().pid;
     assert_eq!(wait(pid), 0);
+}
+
+#[test]
+fn services_get_the_descriptor_limit_vigil_was_started_with() {
+    // vigil raises its own RLIMIT_NOFILE (a pidfd per unit); services must
+    // not inherit that: select(2) breaks above descriptor 1023.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("limits");
+    let mut ctx = ctx();
+    ctx.service_nofile = Some((1000, 2000));
+    let pid = spawn(&shell_to_file("cat /proc/self/limits", &out), &ctx)
+        .unwrap()
+        .pid;
+    assert_eq!(wait(pid), 0);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(&fields[3..5], &["1000", "2000"], "{line}");
 }

@@ -16,12 +16,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use vigil::boot::host::base_environment;
+use vigil::boot::RealSyscall;
 use vigil::config::load_config;
 use vigil::control::protocol::DEFAULT_SOCKET;
 use vigil::log::Level;
 use vigil::log::{parse_level, Logger};
-use vigil::power::PowerAction;
-use vigil::runtime::event_loop::{run, LoopOptions};
+use vigil::runtime::event_loop::{run, settings_from_config, LoopOptions};
 use vigil::runtime::reap::set_child_subreaper;
 
 /// Command line of vigil.
@@ -136,13 +137,13 @@ fn main() -> ExitCode {
         notify_path: args.socket.with_file_name("notify"),
         socket_path: args.socket.clone(),
         target,
-        pid1: false,
-        admin_gid: vigil::pid1::admin_gid(&config, &mut log),
-        base_env: supervisor_env(),
+        admin_gid: config.admin_gid().unwrap_or_else(|why| {
+            log.error(&why);
+            None
+        }),
+        base_env: base_environment(&RealSyscall, &config, &mut |why| log.warn(&why)),
         generated: Vec::new(),
-        sigterm_action: PowerAction::Exit,
-        ctrl_alt_del: config.ctrl_alt_del,
-        shutdown_timeout: config.shutdown_timeout,
+        settings: settings_from_config(&config, false),
     };
     log.info(&format!(
         "vigil {} supervising {} (pid {})",
@@ -160,21 +161,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// In supervisor mode services get PATH, HOME, TZ, LANG and LC_ALL from vigil's own
-/// environment (as a container's init would), nothing else.
-fn supervisor_env() -> Vec<(String, String)> {
-    let mut env = Vec::new();
-    for key in ["PATH", "LANG", "LC_ALL", "TZ", "HOME"] {
-        if let Ok(value) = std::env::var(key) {
-            env.push((key.to_string(), value));
-        }
-    }
-    if !env.iter().any(|(k, _)| k == "PATH") {
-        env.push(("PATH".into(), vigil::runtime::spawn::DEFAULT_PATH.into()));
-    }
-    env
 }
 
 #[cfg(test)]

@@ -66,32 +66,55 @@ pub fn parse_locale_conf(text: &str) -> Vec<(String, String)> {
 }
 
 /// Point /etc/localtime at the configured zone and build the base service
-/// environment: PATH, TZ (only when configured), then locale variables from
-/// vigil.toml or else /etc/locale.conf.
+/// environment (`base_environment`).
 pub fn host_environment(
     sys: &dyn Syscall,
     cfg: &SystemConfig,
 ) -> (StepReport, Vec<(String, String)>) {
     let mut step = StepBuilder::start("timezone-locale");
+    let env = base_environment(sys, cfg, &mut |problem| step.error(problem));
+    if let Some(zone) = cfg
+        .timezone
+        .as_ref()
+        .map(|tz| PathBuf::from(ZONEINFO).join(tz))
+    {
+        let link = Path::new(LOCALTIME);
+        if sys.exists(&zone) && sys.read_link(link).ok().as_deref() != Some(zone.as_path()) {
+            if let Err(e) = sys.symlink(&zone, link) {
+                step.note(format!(
+                    "could not point {LOCALTIME} at {}: {e} (TZ is still set for services)",
+                    zone.display()
+                ));
+            }
+        }
+    }
+    let summary = env
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    (step.finish(summary), env)
+}
+
+/// The environment every service starts from, in both modes (docs/config.md):
+/// PATH, TZ (only when configured and the zone exists), then the locale
+/// variables from vigil.toml or else /etc/locale.conf. Nothing of vigil's
+/// own environment. Reads only; `problem` hears what was left out and why.
+pub fn base_environment(
+    sys: &dyn Syscall,
+    cfg: &SystemConfig,
+    problem: &mut dyn FnMut(String),
+) -> Vec<(String, String)> {
     let mut env = vec![("PATH".to_string(), DEFAULT_PATH.to_string())];
     if let Some(tz) = &cfg.timezone {
         let zone = PathBuf::from(ZONEINFO).join(tz);
-        if !sys.exists(&zone) {
-            step.error(format!(
+        if sys.exists(&zone) {
+            env.push(("TZ".to_string(), tz.clone()));
+        } else {
+            problem(format!(
                 "timezone {tz}: {} does not exist; TZ not set",
                 zone.display()
             ));
-        } else {
-            env.push(("TZ".to_string(), tz.clone()));
-            let link = Path::new(LOCALTIME);
-            if sys.read_link(link).ok().as_deref() != Some(zone.as_path()) {
-                if let Err(e) = sys.symlink(&zone, link) {
-                    step.note(format!(
-                        "could not point {LOCALTIME} at {}: {e} (TZ is still set for services)",
-                        zone.display()
-                    ));
-                }
-            }
         }
     }
     let locale: Vec<(String, String)> = if cfg.locale.is_empty() {
@@ -105,12 +128,7 @@ pub fn host_environment(
             .collect()
     };
     env.extend(locale);
-    let summary = env
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    (step.finish(summary), env)
+    env
 }
 
 #[cfg(test)]

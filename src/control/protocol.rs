@@ -51,11 +51,6 @@ pub enum Request {
     /// Re-read the units directory and apply the difference (`vigilctl
     /// enable/disable` edit the directory themselves, then send this).
     Reload,
-    /// Lint unit files (the units directory when `paths` is empty).
-    Check {
-        #[serde(default)]
-        paths: Vec<PathBuf>,
-    },
     /// Power commands; `force` skips the service stop phase.
     Poweroff {
         #[serde(default)]

@@ -215,7 +215,6 @@ pub fn verb(request: &Request) -> &'static str {
         Request::Stop { .. } => "stop",
         Request::Restart { .. } => "restart",
         Request::Reload => "reload",
-        Request::Check { .. } => "check",
         Request::Poweroff { .. } => "poweroff",
         Request::Reboot { .. } => "reboot",
         Request::Halt { .. } => "halt",

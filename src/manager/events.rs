@@ -48,7 +48,73 @@ pub enum PidFileError {
     Refused(String),
 }
 
-/// One sd_notify datagram, parsed.
+/// What the shell found out about a process someone asked vigil to adopt
+/// as a unit's main process (MAINPID=, a pid file). Facts only: whether to
+/// trust them is `manager::trust`'s rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessFacts {
+    pub pid: i32,
+    /// The shell holds a pidfd on it: it was running when asked about, and
+    /// the pidfd names that very process from now on.
+    pub alive: bool,
+    /// Its owner (real uid), read while the pidfd was held.
+    pub uid: Option<u32>,
+    /// An unreaped child of vigil (its exit comes with SIGCHLD; otherwise
+    /// vigil watches its pidfd and learns of the exit without a status).
+    pub child: bool,
+    /// Its process group.
+    pub pgid: Option<i32>,
+}
+
+/// A pid file that held a pid, with its owner (read from the descriptor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PidFileFacts {
+    pub owner: u32,
+    pub process: ProcessFacts,
+}
+
+/// The settings the manager's rules depend on, from the command line and
+/// vigil.toml (updated by a reload that applies vigil.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// vigil is the machine's init (power actions are the machine's).
+    pub pid1: bool,
+    /// vigil's own pid, which no unit may claim as its main process.
+    pub self_pid: i32,
+    /// What SIGTERM to PID 1 does.
+    pub sigterm: PowerAction,
+    /// What Ctrl-Alt-Del (SIGINT to PID 1) does; None ignores it.
+    pub ctrl_alt_del: Option<PowerAction>,
+    /// The whole stop phase of a shutdown may take this long; then the
+    /// rest is killed and the power action goes on, so one stuck unit never
+    /// hangs the machine.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            pid1: false,
+            self_pid: 1,
+            sigterm: PowerAction::Poweroff,
+            ctrl_alt_del: Some(PowerAction::Reboot),
+            shutdown_timeout: Duration::from_secs(90),
+        }
+    }
+}
+
+/// Which processes a signal goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalTarget {
+    /// One process, through the pidfd the shell holds for it (never by a
+    /// bare pid that the kernel may have reused).
+    Process(i32),
+    /// A process group, only if `witness` (a process of the unit, through
+    /// its pidfd) is still an unreaped child of vigil in that group.
+    Group { pgid: i32, witness: i32 },
+}
+
+/// One sd_notify datagram, parsed (only what vigil acts on).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NotifyMessage {
     pub ready: bool,
@@ -68,21 +134,36 @@ pub enum Event {
         unit: String,
         result: Result<i32, SpawnFailure>,
     },
-    /// A child (unit or orphan) was reaped.
-    ChildExited { pid: i32, status: ExitStatus },
-    /// A datagram on the notify socket from `pid`; `session` is the sender's
-    /// session id when the shell could read it (a helper such as
-    /// systemd-notify run by the service's shell shares its session).
+    /// A child (unit or orphan) was reaped, or a watched process that is
+    /// not vigil's child ended (`ExitStatus::Unknown`). When the pid was a
+    /// group's witness (`Manager::witnessed_group`), `next_witness` is
+    /// another unreaped child of vigil still in that group, if the shell
+    /// found one.
+    ChildExited {
+        pid: i32,
+        status: ExitStatus,
+        next_witness: Option<i32>,
+    },
+    /// A datagram on the notify socket from `pid` (kernel-checked, as is
+    /// `uid`); `session` is the sender's session id when the shell could
+    /// read it (a helper such as systemd-notify run by the service's shell
+    /// shares its session). `main_pid` has the facts about the process a
+    /// MAINPID= names.
     Notify {
         pid: i32,
+        uid: Option<u32>,
         session: Option<i32>,
         message: NotifyMessage,
+        main_pid: Option<ProcessFacts>,
     },
     /// Result of an `Action::ReadPidFile`.
     PidFile {
         unit: String,
-        result: Result<i32, PidFileError>,
+        result: Result<PidFileFacts, PidFileError>,
     },
+    /// A signal vigil handles (other than SIGCHLD, which the shell turns
+    /// into exits): its meaning is the manager's rule.
+    Signal(i32),
     /// The deadline from `next_deadline` has passed.
     Timer,
     /// An authorized control request.
@@ -96,6 +177,9 @@ pub enum Event {
         diagnostics: Vec<Diagnostic>,
         broken: Vec<String>,
         client: Option<ClientId>,
+        /// vigil.toml's settings, when it had no problems (otherwise the
+        /// running settings stay).
+        settings: Option<Settings>,
     },
     /// Stop everything, then take the power action.
     Shutdown { action: PowerAction, force: bool },
@@ -110,11 +194,17 @@ pub enum Action {
         /// Shared with the unit's record: no copy of the definition per start.
         def: Rc<UnitDef>,
     },
-    /// kill(2) the pid, or its process group when `group`.
-    Kill {
-        pid: i32,
+    /// Send `signal` to `target`, through pidfds (see `SignalTarget`).
+    Signal {
+        target: SignalTarget,
         signal: i32,
-        group: bool,
+    },
+    /// Keep the pidfd opened for `pid`'s `ProcessFacts`: it is now a unit's
+    /// main process. `watch`: it is not vigil's child, so the shell watches
+    /// the pidfd to learn of its exit.
+    Adopt {
+        pid: i32,
+        watch: bool,
     },
     /// Read the pid file; answer with `Event::PidFile`.
     ReadPidFile {
@@ -141,4 +231,6 @@ pub enum Action {
     },
     /// Every unit is stopped; the shell finishes the power action.
     PowerOff(PowerAction),
+    /// Add the shell's own lines (clients, timers) to a state dump.
+    DumpShell,
 }

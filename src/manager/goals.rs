@@ -3,9 +3,10 @@
 
 use crate::log::Level;
 use crate::power::PowerAction;
-use crate::service::{Phase, Service, StartPhase};
+use crate::service::{Phase, Service};
 use crate::unit::scalar::format_duration;
 
+use super::jobs::StartOrigin;
 use super::{Action, Manager, DEFAULT_TARGET};
 
 /// Where the boot target is.
@@ -40,7 +41,7 @@ impl Manager {
         self.boot = BootState::Starting;
         self.boot_started = self.now.mono;
         let target = self.target.clone();
-        self.queue_start(&target, false);
+        self.queue_start(&target, StartOrigin::Dependency);
     }
 
     pub(super) fn check_boot(&mut self) {
@@ -80,33 +81,57 @@ impl Manager {
         }
     }
 
+    /// Stop everything, then take `action`; `force` skips the orderly stop
+    /// (everything vigil can prove is a unit's is killed at once).
     pub(super) fn on_shutdown(&mut self, action: PowerAction, force: bool) {
         if self.shutdown.is_some() {
             // Already going down; a forced request may skip the rest of the stop phase.
             if force && !self.power_off_sent {
                 self.shutdown = Some(action);
-                self.power_off_sent = true;
-                self.actions.push(Action::PowerOff(action));
+                self.power_now(action);
             }
             return;
         }
         self.shutdown = Some(action);
         self.shutdown_started = self.now.mono;
+        self.shutdown_deadline = Some(self.now.mono.saturating_add(self.settings.shutdown_timeout));
         self.log(Level::Info, format!("shutdown requested: {action:?}"));
-        for svc in self.services.values_mut() {
-            if svc.phase == Phase::Starting(StartPhase::AutoRestart) {
-                svc.deadline = None;
-            }
-        }
         if force {
-            self.power_off_sent = true;
-            self.actions.push(Action::PowerOff(action));
+            self.power_now(action);
             return;
         }
         let names: Vec<String> = self.services.keys().cloned().collect();
         for name in names {
             self.queue_stop(&name);
         }
+    }
+
+    /// The stop phase took longer than `shutdown_timeout`: go on with the
+    /// power action without the units still stopping.
+    pub(super) fn shutdown_timed_out(&mut self) {
+        self.shutdown_deadline = None;
+        let Some(action) = self.shutdown else {
+            return;
+        };
+        if self.power_off_sent {
+            return;
+        }
+        self.log(
+            Level::Error,
+            format!(
+                "shutdown: units still stopping after {}; going on without them",
+                format_duration(self.settings.shutdown_timeout)
+            ),
+        );
+        self.power_now(action);
+    }
+
+    /// Kill what is left and hand the power action to the shell.
+    fn power_now(&mut self, action: PowerAction) {
+        self.kill_everything();
+        self.power_off_sent = true;
+        self.shutdown_deadline = None;
+        self.actions.push(Action::PowerOff(action));
     }
 
     pub(super) fn check_shutdown(&mut self) {
@@ -141,6 +166,7 @@ impl Manager {
             self.power_off_sent = true;
             let took = format_duration(self.now.mono.saturating_sub(self.shutdown_started));
             self.log(Level::Info, format!("all units stopped after {took}"));
+            self.shutdown_deadline = None;
             self.actions.push(Action::PowerOff(action));
         }
     }

@@ -5,14 +5,24 @@ use std::collections::BTreeSet;
 
 use crate::graph::Name;
 use crate::service::{Job, Phase, Service, StartPhase};
-use crate::unit::UnitKind;
 
 use super::Manager;
 
+/// Who asked for a start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StartOrigin {
+    /// `vigilctl start` / `restart` (and a restart job's second half): the
+    /// root unit forgets its start limit, and a finished unit runs again.
+    Manual,
+    /// The boot target, a reload pulling a unit in: units already up or
+    /// finished are left alone.
+    Dependency,
+}
+
 impl Manager {
-    /// Queue a start of `root` and everything it pulls in. `manual` starts
-    /// forget the start limit and re-run a finished unit.
-    pub(super) fn queue_start(&mut self, root: &str, manual: bool) {
+    /// Queue a start of `root` and everything it pulls in.
+    pub(super) fn queue_start(&mut self, root: &str, origin: StartOrigin) {
+        let manual = origin == StartOrigin::Manual;
         if self.shutdown.is_some() {
             return;
         }
@@ -35,8 +45,8 @@ impl Manager {
                 (Phase::Exited, _) if !(is_root && manual) => {}
                 (Phase::Starting(StartPhase::AutoRestart), _) if is_root && manual => {
                     svc.job = Some(Job::Start);
-                    svc.deadline = None;
                     svc.set_phase(Phase::Starting(StartPhase::Waiting), self.now.mono);
+                    self.timers.keep_valid_for(&name, &svc.phase);
                 }
                 (Phase::Starting(StartPhase::AutoRestart), _) => {}
                 (Phase::Starting(_), _) => svc.job = Some(Job::Start),
@@ -67,9 +77,9 @@ impl Manager {
             self.candidates.insert(name.clone());
             match svc.phase {
                 Phase::Starting(StartPhase::Waiting) | Phase::Starting(StartPhase::AutoRestart) => {
-                    svc.deadline = None;
                     svc.job = None;
                     svc.set_phase(Phase::Inactive, now);
+                    self.timers.keep_valid_for(&name, &svc.phase);
                 }
                 Phase::Inactive | Phase::Failed if svc.main_pid.is_none() => {
                     svc.job = None;
@@ -79,16 +89,34 @@ impl Manager {
         }
     }
 
-    pub(super) fn queue_restart(&mut self, name: &str) {
-        let Some(svc) = self.services.get_mut(name) else {
-            return;
-        };
-        svc.reset_limits();
-        if svc.main_pid.is_some() || svc.phase == Phase::Stopping {
-            svc.job = Some(Job::Restart);
-            self.candidates.insert(name.to_string());
-        } else {
-            self.queue_start(name, true);
+    /// Queue a restart of `root`, and of every unit that `requires` it
+    /// (transitively) and is up or running: as with systemd, a unit that
+    /// requires X is restarted when X is restarted explicitly.
+    pub(super) fn queue_restart(&mut self, root: &str) {
+        let mut stack = vec![root.to_string()];
+        let mut seen = BTreeSet::new();
+        while let Some(name) = stack.pop() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let Some(svc) = self.services.get_mut(&name) else {
+                continue;
+            };
+            let is_root = name == root;
+            let active = svc.is_up() || svc.main_pid.is_some() || svc.phase == Phase::Stopping;
+            if !is_root && !active {
+                continue;
+            }
+            if let Some(deps) = self.graph.required_by.get(name.as_str()) {
+                stack.extend(deps.iter().map(|d| d.to_string()));
+            }
+            svc.reset_limits();
+            if svc.main_pid.is_some() || svc.phase == Phase::Stopping {
+                svc.job = Some(Job::Restart);
+                self.candidates.insert(name);
+            } else {
+                self.queue_start(&name, StartOrigin::Manual);
+            }
         }
     }
 
@@ -115,7 +143,7 @@ impl Manager {
                 if self.stop_blocked(name) {
                     return false;
                 }
-                self.begin_stop(name, false);
+                self.begin_stop(name, crate::service::StopCause::Requested);
                 true
             }
             _ => false,
@@ -154,7 +182,7 @@ impl Manager {
         let is_target = self
             .services
             .get(name)
-            .is_some_and(|s| s.def.kind == UnitKind::Target);
+            .is_some_and(|s| super::kind::is_target(s.def.kind));
         is_target
             && self
                 .graph

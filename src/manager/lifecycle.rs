@@ -4,16 +4,24 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::exit::{signal_name, ExitStatus};
+use crate::exit::signal_name;
 use crate::log::Level;
-use crate::service::{DeadlineKind, Job, Phase, StartPhase};
+use crate::service::{DeadlineKind, Group, Job, Phase, StartPhase, StopCause};
 use crate::unit::scalar::format_duration;
-use crate::unit::{RestartPolicy, UnitKind};
+use crate::unit::RestartPolicy;
 
-use super::{Action, Manager};
+use super::kind;
+use super::{Action, Manager, ProcessFacts, SignalTarget};
 
 /// After SIGKILL, how long to wait for the exit before giving up on a process.
 pub(super) const ABANDON_AFTER: Duration = Duration::from_secs(5);
+
+/// How a run ended, for the restart policy and the back-off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RunOutcome {
+    Succeeded,
+    Failed,
+}
 
 impl Manager {
     /// Start the unit's process now (or mark a target up).
@@ -35,22 +43,21 @@ impl Manager {
             self.fail_start(name, reason);
             return;
         }
-        if svc.def.kind == UnitKind::Target {
+        if kind::is_target(svc.def.kind) {
             svc.set_phase(Phase::Running, now);
+            self.timers.keep_valid_for(name, &svc.phase);
             self.job_done(name);
             self.log(Level::Info, format!("reached target {name}"));
             return;
         }
         svc.set_phase(Phase::Starting(StartPhase::Launched), now);
+        self.timers.keep_valid_for(name, &svc.phase);
         svc.reason = None;
-        svc.stop_requested = false;
-        svc.deadline = match svc.def.kind {
-            UnitKind::Notify | UnitKind::Forking | UnitKind::Oneshot => Some((
-                now.saturating_add(svc.def.start_timeout),
-                DeadlineKind::StartTimeout,
-            )),
-            UnitKind::Simple | UnitKind::Target => None,
-        };
+        svc.stop_cause = None;
+        if kind::start_timeout_applies(svc.def.kind) {
+            let at = now.saturating_add(svc.def.start_timeout);
+            self.timers.set(name, DeadlineKind::StartTimeout, at);
+        }
         let def = Rc::clone(&svc.def);
         self.log(Level::Debug, format!("starting {name}"));
         self.actions.push(Action::Spawn {
@@ -60,22 +67,20 @@ impl Manager {
     }
 
     /// Send the stop signal, or finish at once when nothing runs.
-    pub(super) fn begin_stop(&mut self, name: &str, then_fail: bool) {
+    pub(super) fn begin_stop(&mut self, name: &str, cause: StopCause) {
         let now = self.now.mono;
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
-        svc.stop_requested = !then_fail;
+        svc.stop_cause = Some(cause);
         if svc.main_pid.is_none() {
-            svc.deadline = None;
             self.stopped(name);
             return;
         }
         svc.set_phase(Phase::Stopping, now);
-        svc.deadline = Some((
-            now.saturating_add(svc.def.stop_timeout),
-            DeadlineKind::StopKill,
-        ));
+        self.timers.keep_valid_for(name, &svc.phase);
+        let at = now.saturating_add(svc.def.stop_timeout);
+        self.timers.set(name, DeadlineKind::StopKill, at);
         let signal = svc.def.stop_signal;
         // During a shutdown every unit stops: its exit line says enough, and
         // a thousand extra console lines would slow the machine's way down.
@@ -91,24 +96,35 @@ impl Manager {
         self.kill_unit(name, signal);
     }
 
-    /// Signal the unit's main process and its process group.
+    /// Signal the unit's main process and its process groups. A stop
+    /// signal is followed by SIGCONT, so a stopped (SIGSTOP) service can
+    /// act on it instead of waiting for SIGKILL.
     pub(super) fn kill_unit(&mut self, name: &str, signal: i32) {
         let Some(svc) = self.services.get(name) else {
             return;
         };
-        if let Some(pgid) = svc.pgid {
-            self.actions.push(Action::Kill {
-                pid: pgid,
-                signal,
-                group: true,
-            });
+        let mut targets: Vec<SignalTarget> = svc
+            .groups
+            .iter()
+            .map(|g| SignalTarget::Group {
+                pgid: g.pgid,
+                witness: g.witness,
+            })
+            .collect();
+        if let Some(main) = svc.main_pid {
+            // A witness is a member of its group: the group signal reaches
+            // it, and a second SIGTERM can mean "quit now" to a daemon.
+            if !svc.groups.iter().any(|g| g.witness == main) {
+                targets.insert(0, SignalTarget::Process(main));
+            }
         }
-        if let Some(pid) = svc.main_pid {
-            if Some(pid) != svc.pgid {
-                self.actions.push(Action::Kill {
-                    pid,
-                    signal,
-                    group: false,
+        let resume = signal != libc::SIGKILL && signal != libc::SIGCONT;
+        for target in targets {
+            self.actions.push(Action::Signal { target, signal });
+            if resume {
+                self.actions.push(Action::Signal {
+                    target,
+                    signal: libc::SIGCONT,
                 });
             }
         }
@@ -124,11 +140,10 @@ impl Manager {
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
-        svc.deadline = None;
+        self.timers.cancel_all(name);
         svc.main_pid = None;
-        let failed = !svc.stop_requested && svc.reason.is_some();
-        svc.stop_requested = false;
-        if failed {
+        let cause = svc.stop_cause.take();
+        if cause == Some(StopCause::StartFailed) {
             // Stopped because the start failed (start timeout, refused pid
             // file): that is a failed run, so the restart policy applies.
             let runtime = svc
@@ -136,7 +151,7 @@ impl Manager {
                 .map(|t| now.saturating_sub(t))
                 .unwrap_or_default();
             let reason = svc.reason.clone().unwrap_or_default();
-            self.run_ended(name, runtime, true, reason);
+            self.run_ended(name, runtime, RunOutcome::Failed, reason);
             return;
         }
         svc.set_phase(Phase::Inactive, now);
@@ -150,7 +165,7 @@ impl Manager {
         };
         self.log(level, format!("stopped {name}"));
         if restart {
-            self.queue_start(name, true);
+            self.queue_start(name, super::jobs::StartOrigin::Manual);
         }
     }
 
@@ -159,7 +174,7 @@ impl Manager {
         &mut self,
         name: &str,
         runtime: Duration,
-        failed: bool,
+        outcome: RunOutcome,
         reason: String,
     ) {
         let now = self.now.mono;
@@ -168,25 +183,24 @@ impl Manager {
             return;
         };
         svc.main_pid = None;
+        let failed = outcome == RunOutcome::Failed;
         svc.note_run_ended(runtime, failed);
-        let status = if failed {
-            ExitStatus::Exited(1)
-        } else {
-            ExitStatus::Exited(0)
-        };
-        let wants_restart =
-            svc.wants_restart(&status) && !shutting_down && svc.job != Some(Job::Stop);
+        let wants_restart = match svc.def.restart {
+            RestartPolicy::Always => true,
+            RestartPolicy::OnFailure => failed,
+            RestartPolicy::Never => false,
+        } && !shutting_down
+            && svc.job != Some(Job::Stop);
         // The start job (if any) ends here, failed: dependents ordered after it go on.
-        let had_start_job = svc.job == Some(Job::Start);
-        if had_start_job {
+        if svc.job == Some(Job::Start) {
             svc.job = None;
         }
+        svc.reason = Some(reason.clone());
         if wants_restart {
             let delay = svc.backoff_delay();
             svc.restarts = svc.restarts.saturating_add(1);
-            svc.reason = Some(reason.clone());
             svc.set_phase(Phase::Starting(StartPhase::AutoRestart), now);
-            svc.deadline = Some((now.saturating_add(delay), DeadlineKind::Restart));
+            self.timers.keep_valid_for(name, &svc.phase);
             let count = svc.restarts;
             self.reap_group(name);
             self.log(
@@ -199,15 +213,14 @@ impl Manager {
             if delay.is_zero() {
                 // No timer round trip for `restart_delay = "0"`; the start
                 // limit still bounds a unit that dies at once.
-                if let Some(svc) = self.services.get_mut(name) {
-                    svc.deadline = None;
-                }
                 self.launch(name);
+            } else {
+                let at = now.saturating_add(delay);
+                self.timers.set(name, DeadlineKind::Restart, at);
             }
         } else {
-            svc.reason = Some(reason.clone());
-            svc.deadline = None;
             svc.set_phase(Phase::Failed, now);
+            self.timers.keep_valid_for(name, &svc.phase);
             self.reap_group(name);
             self.log(Level::Error, format!("{name} failed: {reason}"));
             self.propagate_down(name);
@@ -221,19 +234,18 @@ impl Manager {
             return;
         };
         if svc.def.restart == RestartPolicy::Always && self.shutdown.is_none() {
-            self.run_ended(name, runtime, false, "exited 0".to_string());
+            self.run_ended(name, runtime, RunOutcome::Succeeded, "exited 0".to_string());
             return;
         }
         svc.note_run_ended(runtime, false);
-        svc.deadline = None;
         svc.reason = None;
+        let keep_group = kind::keeps_group_after_success(&svc.def);
         svc.set_phase(Phase::Exited, now);
-        let oneshot = svc.def.kind == UnitKind::Oneshot;
-        let remain = svc.def.remain_after_exit;
+        self.timers.keep_valid_for(name, &svc.phase);
         if svc.job == Some(Job::Start) {
             svc.job = None;
         }
-        if !(oneshot && remain) {
+        if !keep_group {
             self.reap_group(name);
         }
         self.log(Level::Info, format!("{name} finished"));
@@ -246,9 +258,9 @@ impl Manager {
             return;
         };
         svc.job = None;
-        svc.deadline = None;
         svc.reason = Some(reason.clone());
         svc.set_phase(Phase::Failed, now);
+        self.timers.keep_valid_for(name, &svc.phase);
         self.log(Level::Error, format!("{name} failed: {reason}"));
         self.propagate_down(name);
     }
@@ -276,17 +288,46 @@ impl Manager {
         }
     }
 
-    /// Kill whatever the unit left in its process group once it is down.
+    /// Kill whatever the unit left in its process groups once it is down,
+    /// and stop claiming them: a group whose witness is gone is never
+    /// signalled again (its id may belong to a stranger by then).
     pub(super) fn reap_group(&mut self, name: &str) {
-        if let Some(svc) = self.services.get_mut(name) {
-            if let Some(pgid) = svc.pgid.take() {
-                self.actions.push(Action::Kill {
-                    pid: pgid,
-                    signal: libc::SIGKILL,
-                    group: true,
-                });
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        svc.leader = None;
+        for g in std::mem::take(&mut svc.groups) {
+            self.actions.push(Action::Signal {
+                target: SignalTarget::Group {
+                    pgid: g.pgid,
+                    witness: g.witness,
+                },
+                signal: libc::SIGKILL,
+            });
+        }
+    }
+
+    /// Make `facts.pid` the unit's main process (its claim already checked
+    /// by `trust`): keep its pidfd, watch it when vigil will get no SIGCHLD
+    /// for it, and take its process group when vigil can witness it.
+    pub(super) fn adopt_main(&mut self, name: &str, facts: &ProcessFacts) {
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        let pid = facts.pid;
+        svc.main_pid = Some(pid);
+        if facts.child {
+            if let Some(pgid) = facts.pgid {
+                if !svc.groups.iter().any(|g| g.pgid == pgid) {
+                    svc.groups.push(Group { pgid, witness: pid });
+                }
             }
         }
+        self.pids.insert(pid, name.to_string());
+        self.actions.push(Action::Adopt {
+            pid,
+            watch: !facts.child,
+        });
     }
 
     /// The current job succeeded.
@@ -295,6 +336,21 @@ impl Manager {
             if svc.job == Some(Job::Start) {
                 svc.job = None;
             }
+        }
+    }
+
+    /// SIGKILL every process vigil can prove is a unit's: a forced power
+    /// action, or a shutdown past its timeout, leaves nothing running
+    /// (in supervisor mode nothing outlives vigil).
+    pub(super) fn kill_everything(&mut self) {
+        let names: Vec<String> = self
+            .services
+            .iter()
+            .filter(|(_, s)| s.main_pid.is_some() || !s.groups.is_empty())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in names {
+            self.kill_unit(&name, libc::SIGKILL);
         }
     }
 }

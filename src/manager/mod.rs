@@ -8,6 +8,8 @@
 //! - `jobs`: queueing start/stop/restart and when a job may take its step;
 //! - `lifecycle`: launching, stopping, and what a run's end leads to;
 //! - `process_events`: spawn results, exits, notify messages, pid files, timers;
+//! - `trust`: whether a MAINPID= or a pid file may name a process;
+//! - `timers`: the deadlines, in time order;
 //! - `requests`: control requests and the clients waiting for their jobs;
 //! - `reload`: applying a re-read units directory;
 //! - `goals`: the boot target and the shutdown;
@@ -32,14 +34,20 @@ mod lifecycle;
 mod process_events;
 mod reload;
 mod requests;
+mod timers;
+mod trust;
 mod views;
 
-pub use events::{Action, ClientId, Event, NotifyMessage, Now, PidFileError, SpawnFailure};
+pub use events::{
+    Action, ClientId, Event, NotifyMessage, Now, PidFileError, PidFileFacts, ProcessFacts,
+    Settings, SignalTarget, SpawnFailure,
+};
 pub use views::kind_name;
 
 use goals::BootState;
 use jobs::may_advance;
 use requests::Waiter;
+use timers::Timers;
 
 /// All units, the dependency graph and the jobs in flight.
 #[derive(Debug)]
@@ -47,7 +55,7 @@ pub struct Manager {
     services: BTreeMap<String, Box<Service>>,
     graph: Graph,
     target: String,
-    pid1: bool,
+    settings: Settings,
     boot: BootState,
     boot_started: Duration,
     /// When this manager was created, for the uptime in `status`.
@@ -55,7 +63,11 @@ pub struct Manager {
     shutdown: Option<PowerAction>,
     /// When the shutdown was asked for, to log how long the stop phase took.
     shutdown_started: Duration,
+    /// When the stop phase of the shutdown in progress must end.
+    shutdown_deadline: Option<Duration>,
     power_off_sent: bool,
+    /// Every armed deadline of every unit, in time order.
+    timers: Timers,
     waiters: Vec<Waiter>,
     /// Why the boot is degraded beyond failed units (a missing target).
     boot_problem: Option<String>,
@@ -67,8 +79,9 @@ pub struct Manager {
     /// `may_advance` holds), so that `settle` after one exit among N units
     /// looks at the units with jobs, not at all N.
     candidates: BTreeSet<String>,
-    /// Live main pids to their unit, so an exit finds its unit without a
-    /// scan. Entries may be stale (checked against `main_pid` on lookup).
+    /// Pids a unit claims (main, leader, group witness) to that unit, so an
+    /// exit finds its unit without a scan. Entries may be stale (checked
+    /// with `Service::claims` on lookup).
     pids: BTreeMap<i32, String>,
     /// The unit the last shutdown check found still busy: checked first, so
     /// that waiting for N units to stop stays linear.
@@ -81,7 +94,12 @@ pub struct Manager {
 
 impl Manager {
     /// A manager over `units` that will bring up `target` on `Event::Boot`.
-    pub fn new(units: BTreeMap<String, UnitDef>, target: &str, pid1: bool, now: Now) -> Self {
+    pub fn new(
+        units: BTreeMap<String, UnitDef>,
+        target: &str,
+        settings: Settings,
+        now: Now,
+    ) -> Self {
         let graph = Graph::build(&units);
         let services = units
             .into_iter()
@@ -91,13 +109,15 @@ impl Manager {
             services,
             graph,
             target: target.to_string(),
-            pid1,
+            settings,
             boot: BootState::NotStarted,
             boot_started: now.mono,
             created: now.mono,
             shutdown: None,
             shutdown_started: now.mono,
+            shutdown_deadline: None,
             power_off_sent: false,
+            timers: Timers::default(),
             waiters: Vec::new(),
             doomed: BTreeSet::new(),
             boot_problem: None,
@@ -116,13 +136,20 @@ impl Manager {
         match event {
             Event::Boot => self.on_boot(),
             Event::Spawned { unit, result } => self.on_spawned(&unit, result),
-            Event::ChildExited { pid, status } => self.on_exit(pid, status),
+            Event::ChildExited {
+                pid,
+                status,
+                next_witness,
+            } => self.on_exit(pid, status, next_witness),
             Event::Notify {
                 pid,
+                uid,
                 session,
                 message,
-            } => self.on_notify(pid, session, message),
+                main_pid,
+            } => self.on_notify(pid, uid, session, message, main_pid),
             Event::PidFile { unit, result } => self.on_pid_file(&unit, result),
+            Event::Signal(signal) => self.on_signal(signal),
             Event::Timer => self.on_timer(),
             Event::Request { client, request } => self.on_request(client, request),
             Event::Reloaded {
@@ -130,39 +157,57 @@ impl Manager {
                 diagnostics,
                 broken,
                 client,
-            } => self.on_reloaded(units, diagnostics, broken, client),
+                settings,
+            } => {
+                if let Some(settings) = settings {
+                    self.settings = Settings {
+                        pid1: self.settings.pid1,
+                        self_pid: self.settings.self_pid,
+                        ..settings
+                    };
+                }
+                self.on_reloaded(units, diagnostics, broken, client)
+            }
             Event::Shutdown { action, force } => self.on_shutdown(action, force),
         }
         self.settle();
         std::mem::take(&mut self.actions)
     }
 
-    /// The earliest pending deadline; None when nothing is due (vigil sleeps).
+    /// The earliest pending deadline; None when nothing is due (vigil
+    /// sleeps). O(log N): the deadlines are kept in time order.
     pub fn next_deadline(&self) -> Option<Duration> {
-        self.services
-            .values()
-            .filter_map(|s| s.deadline.map(|(t, _)| t))
+        [self.timers.next(), self.shutdown_deadline]
+            .into_iter()
+            .flatten()
             .min()
     }
 
-    /// The unit a live pid belongs to, if any.
+    /// The unit whose main process `pid` is, if any.
     pub fn unit_of_pid(&self, pid: i32) -> Option<&str> {
         let name = self.pids.get(&pid)?;
         let svc = self.services.get(name)?;
         (svc.main_pid == Some(pid)).then_some(name.as_str())
     }
 
+    /// The unit that claims `pid` in any role (main, leader, witness).
+    fn claimant_of(&self, pid: i32) -> Option<&str> {
+        let name = self.pids.get(&pid)?;
+        let svc = self.services.get(name)?;
+        svc.claims(pid).then_some(name.as_str())
+    }
+
+    /// The process group `pid` is the witness of, if any: when that pid is
+    /// reaped, the shell looks for another unreaped child of vigil in the
+    /// group to take over (`Event::ChildExited::next_witness`).
+    pub fn witnessed_group(&self, pid: i32) -> Option<i32> {
+        let svc = self.services.get(self.claimant_of(pid)?)?;
+        svc.groups.iter().find(|g| g.witness == pid).map(|g| g.pgid)
+    }
+
     /// Read-only view of one unit, for the shell and tests.
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.get(name).map(|s| &**s)
-    }
-
-    /// The process groups of every unit that still has processes.
-    pub fn process_groups(&self) -> Vec<i32> {
-        self.services
-            .values()
-            .filter_map(|s| s.pgid.or(s.main_pid))
-            .collect()
     }
 
     /// The power action in progress, if any.

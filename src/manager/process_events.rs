@@ -1,17 +1,24 @@
 //! What processes tell the manager: spawn results, exits, sd_notify
-//! messages, pid files, and deadlines passing.
+//! messages, pid files, signals to vigil, and deadlines passing.
 
 use std::time::Duration;
 
 use crate::control::protocol::ExitRecord;
 use crate::exit::{describe_exit, signal_name, ExitStatus};
 use crate::log::Level;
-use crate::service::{DeadlineKind, Job, Phase, StartPhase};
+use crate::power::PowerAction;
+use crate::service::{DeadlineKind, Group, Job, Phase, StartPhase, StopCause};
 use crate::unit::scalar::format_duration;
-use crate::unit::UnitKind;
 
-use super::lifecycle::ABANDON_AFTER;
-use super::{Action, Manager, NotifyMessage, PidFileError, SpawnFailure};
+use super::kind::{self, StartExit};
+use super::lifecycle::{RunOutcome, ABANDON_AFTER};
+use super::trust::{check_claim, Claimant};
+use super::{
+    Action, Manager, NotifyMessage, PidFileError, PidFileFacts, ProcessFacts, SpawnFailure,
+};
+
+/// How soon a forking unit's pid file is read again after it was not ready.
+const PID_FILE_RETRY: Duration = Duration::from_millis(50);
 
 impl Manager {
     pub(super) fn on_spawned(&mut self, name: &str, result: Result<i32, SpawnFailure>) {
@@ -21,13 +28,19 @@ impl Manager {
         };
         match result {
             Ok(pid) => {
+                // spawn makes the child a session and group leader; while it
+                // is unreaped it witnesses that group.
                 svc.main_pid = Some(pid);
+                svc.leader = Some(pid);
+                svc.groups = vec![Group {
+                    pgid: pid,
+                    witness: pid,
+                }];
                 self.pids.insert(pid, name.to_string());
-                svc.pgid = Some(pid);
                 svc.started_at = Some(now);
-                if svc.def.kind == UnitKind::Simple {
+                if kind::up_on_exec(svc.def.kind) {
                     svc.set_phase(Phase::Running, now);
-                    svc.deadline = None;
+                    self.timers.keep_valid_for(name, &svc.phase);
                     self.job_done(name);
                     self.log(Level::Info, format!("started {name} (pid {pid})"));
                 } else {
@@ -45,14 +58,14 @@ impl Manager {
                     runtime_ms: 0,
                 });
                 self.log(Level::Error, format!("{name}: {outcome}"));
-                self.run_ended(name, Duration::ZERO, true, outcome);
+                self.run_ended(name, Duration::ZERO, RunOutcome::Failed, outcome);
             }
         }
     }
 
-    pub(super) fn on_exit(&mut self, pid: i32, status: ExitStatus) {
+    pub(super) fn on_exit(&mut self, pid: i32, status: ExitStatus, next_witness: Option<i32>) {
         let now = self.now.mono;
-        let name = self.unit_of_pid(pid).map(str::to_string);
+        let name = self.claimant_of(pid).map(str::to_string);
         self.pids.remove(&pid);
         let Some(name) = name else {
             self.log(
@@ -64,23 +77,53 @@ impl Manager {
         let Some(svc) = self.services.get_mut(&name) else {
             return;
         };
+        if svc.leader == Some(pid) {
+            svc.leader = None;
+        }
+        // A group whose witness is gone is kept only if another unreaped
+        // child of vigil in it takes over; else it is never signalled again.
+        let mut successor = None;
+        svc.groups.retain_mut(|g| {
+            if g.witness != pid {
+                return true;
+            }
+            match next_witness {
+                Some(next) => {
+                    g.witness = next;
+                    successor = Some(next);
+                    true
+                }
+                None => false,
+            }
+        });
+        if let Some(next) = successor {
+            self.pids.insert(next, name.clone());
+        }
+        if svc.main_pid != Some(pid) {
+            self.log(
+                Level::Debug,
+                format!("{name}: pid {pid} {}", describe_exit(&status)),
+            );
+            return;
+        }
         let runtime = svc
             .started_at
             .map(|t| now.saturating_sub(t))
             .unwrap_or_default();
         svc.main_pid = None;
         let outcome = describe_exit(&status);
-        let (code, signal) = match status {
-            ExitStatus::Exited(c) => (Some(c), None),
-            ExitStatus::Signaled { signal, .. } => (None, Some(signal_name(signal))),
-            ExitStatus::Unknown => (None, None),
+        let phase = svc.phase.clone();
+        let unit_kind = svc.def.kind;
+        let meaning = match phase {
+            Phase::Starting(StartPhase::Launched) => {
+                Some(kind::exit_during_start(unit_kind, &status, outcome.clone()))
+            }
+            _ => None,
         };
-        // A forking unit's launcher exiting 0 is the expected hand-off, not a run's end.
-        if svc.def.kind == UnitKind::Forking
-            && svc.phase == Phase::Starting(StartPhase::Launched)
-            && status == ExitStatus::Exited(0)
-        {
+        if meaning == Some(StartExit::HandOff) {
+            // The launcher's exit 0 is the expected hand-off, not a run's end.
             svc.set_phase(Phase::Starting(StartPhase::ReadingPidFile), now);
+            self.timers.keep_valid_for(&name, &svc.phase);
             let path = svc.def.pid_file.clone();
             self.log(
                 Level::Debug,
@@ -90,11 +133,16 @@ impl Manager {
                 Some(path) => self.actions.push(Action::ReadPidFile { unit: name, path }),
                 None => {
                     let reason = "forking unit has no pid_file".to_string();
-                    self.run_ended(&name, runtime, true, reason);
+                    self.run_ended(&name, runtime, RunOutcome::Failed, reason);
                 }
             }
             return;
         }
+        let (code, signal) = match status {
+            ExitStatus::Exited(c) => (Some(c), None),
+            ExitStatus::Signaled { signal, .. } => (None, Some(signal_name(signal))),
+            ExitStatus::Unknown => (None, None),
+        };
         svc.record_exit(ExitRecord {
             at_unix: self.now.unix_secs,
             pid,
@@ -103,8 +151,6 @@ impl Manager {
             signal,
             runtime_ms: u64::try_from(runtime.as_millis()).unwrap_or(u64::MAX),
         });
-        let phase = svc.phase.clone();
-        let kind = svc.def.kind;
         // In a shutdown, a unit that ends the way its stop asked it to is
         // the expected outcome, logged at debug level: a line per unit would
         // flood a serial console (1000 units take seconds at 115200 baud).
@@ -131,43 +177,41 @@ impl Manager {
                 format_duration(runtime)
             ),
         );
-        match phase {
-            Phase::Stopping => self.stopped(&name),
-            Phase::Starting(StartPhase::Launched) if kind == UnitKind::Oneshot => {
-                if status == ExitStatus::Exited(0) {
-                    self.finished_ok(&name, runtime);
-                } else {
-                    self.run_ended(&name, runtime, true, outcome);
-                }
+        match (phase, meaning) {
+            (Phase::Stopping, _) => self.stopped(&name),
+            (_, Some(StartExit::Finished)) => self.finished_ok(&name, runtime),
+            (_, Some(StartExit::Failed(reason))) => {
+                self.run_ended(&name, runtime, RunOutcome::Failed, reason)
             }
-            Phase::Starting(_) => {
-                let reason = if kind == UnitKind::Notify {
-                    format!("{outcome} before READY=1")
-                } else {
-                    outcome
-                };
-                self.run_ended(&name, runtime, true, reason);
-            }
-            Phase::Running => {
+            (Phase::Starting(_), _) => self.run_ended(&name, runtime, RunOutcome::Failed, outcome),
+            (Phase::Running, _) => {
                 if status.is_failure() {
-                    self.run_ended(&name, runtime, true, outcome);
+                    self.run_ended(&name, runtime, RunOutcome::Failed, outcome);
                 } else {
                     self.finished_ok(&name, runtime);
                 }
             }
-            Phase::Inactive | Phase::Exited | Phase::Failed => {}
+            (Phase::Inactive | Phase::Exited | Phase::Failed, _) => {}
         }
     }
 
-    pub(super) fn on_notify(&mut self, pid: i32, session: Option<i32>, message: NotifyMessage) {
+    pub(super) fn on_notify(
+        &mut self,
+        pid: i32,
+        uid: Option<u32>,
+        session: Option<i32>,
+        message: NotifyMessage,
+        main_facts: Option<ProcessFacts>,
+    ) {
         let now = self.now.mono;
-        let found = self.unit_of_pid(pid).map(str::to_string).or_else(|| {
-            session.and_then(|sid| {
-                self.services
-                    .iter()
-                    .find(|(_, s)| s.pgid == Some(sid) && s.main_pid.is_some())
-                    .map(|(n, _)| n.clone())
-            })
+        // The sender is one of the unit's processes, or in the session of
+        // its leader, which holds the session id while it is unreaped (a
+        // stale session id could belong to anyone).
+        let found = self.claimant_of(pid).map(str::to_string).or_else(|| {
+            let sid = session?;
+            let name = self.claimant_of(sid)?;
+            let svc = self.services.get(name)?;
+            (svc.leader == Some(sid)).then(|| name.to_string())
         });
         let Some(name) = found else {
             self.log(
@@ -176,21 +220,8 @@ impl Manager {
             );
             return;
         };
-        // A MAINPID= that is already another unit's main process is refused:
-        // that unit's exit would be charged to this one.
-        let claimed = message
-            .main_pid
-            .filter(|main| *main > 0)
-            .and_then(|main| self.unit_of_pid(main).filter(|u| *u != name))
-            .map(str::to_string);
-        if let Some(owner) = &claimed {
-            self.log(
-                Level::Warning,
-                format!(
-                    "{name}: ignoring MAINPID={}: it is the main process of {owner}",
-                    message.main_pid.unwrap_or(0)
-                ),
-            );
+        if let Some(main) = message.main_pid.filter(|m| *m > 0) {
+            self.claim_main_pid(&name, main, uid, main_facts);
         }
         let Some(svc) = self.services.get_mut(&name) else {
             return;
@@ -198,18 +229,12 @@ impl Manager {
         if let Some(text) = message.status {
             svc.status_text = Some(text);
         }
-        if let Some(main) = message.main_pid {
-            if main > 0 && claimed.is_none() {
-                svc.main_pid = Some(main);
-                self.pids.insert(main, name.clone());
-            }
-        }
         if message.ready
-            && svc.def.kind == UnitKind::Notify
+            && kind::up_on_ready(svc.def.kind)
             && svc.phase == Phase::Starting(StartPhase::Launched)
         {
             svc.set_phase(Phase::Running, now);
-            svc.deadline = None;
+            self.timers.keep_valid_for(&name, &svc.phase);
             let pid = svc.main_pid.unwrap_or(pid);
             self.job_done(&name);
             self.log(Level::Info, format!("started {name} (pid {pid}, ready)"));
@@ -219,45 +244,100 @@ impl Manager {
         }
     }
 
-    pub(super) fn on_pid_file(&mut self, name: &str, result: Result<i32, PidFileError>) {
+    /// A MAINPID= from `name`'s processes: adopt it if `trust` allows.
+    fn claim_main_pid(
+        &mut self,
+        name: &str,
+        main: i32,
+        uid: Option<u32>,
+        facts: Option<ProcessFacts>,
+    ) {
+        if self.services.get(name).and_then(|s| s.main_pid) == Some(main) {
+            return;
+        }
+        let facts = facts.unwrap_or(ProcessFacts {
+            pid: main,
+            alive: false,
+            uid: None,
+            child: false,
+            pgid: None,
+        });
+        let owner = self.unit_of_pid(main);
+        let verdict = check_claim(
+            Claimant::Notify { uid },
+            &facts,
+            self.settings.self_pid,
+            owner,
+            name,
+        );
+        match verdict {
+            Ok(()) => self.adopt_main(name, &facts),
+            Err(why) => self.log(
+                Level::Warning,
+                format!("{name}: ignoring MAINPID={main}: {why}"),
+            ),
+        }
+    }
+
+    pub(super) fn on_pid_file(&mut self, name: &str, result: Result<PidFileFacts, PidFileError>) {
         let now = self.now.mono;
-        let Some(svc) = self.services.get_mut(name) else {
+        let Some(svc) = self.services.get(name) else {
             return;
         };
         if svc.phase != Phase::Starting(StartPhase::ReadingPidFile) {
             return;
         }
+        let result = result.and_then(|file| {
+            let pid = file.process.pid;
+            let owner = self.unit_of_pid(pid);
+            check_claim(
+                Claimant::PidFile { owner: file.owner },
+                &file.process,
+                self.settings.self_pid,
+                owner,
+                name,
+            )
+            .map(|()| file.process)
+            .map_err(|why| {
+                PidFileError::Refused(format!("pid file names a process it may not: {why}"))
+            })
+        });
         match result {
-            Ok(pid) => {
-                svc.main_pid = Some(pid);
-                self.pids.insert(pid, name.to_string());
+            Ok(process) => {
+                self.adopt_main(name, &process);
+                let Some(svc) = self.services.get_mut(name) else {
+                    return;
+                };
                 svc.set_phase(Phase::Running, now);
-                svc.deadline = None;
+                self.timers.keep_valid_for(name, &svc.phase);
                 self.job_done(name);
                 self.log(
                     Level::Info,
-                    format!("started {name} (pid {pid} from pid file)"),
+                    format!("started {name} (pid {} from pid file)", process.pid),
                 );
             }
             Err(PidFileError::Refused(why)) => {
+                let Some(svc) = self.services.get_mut(name) else {
+                    return;
+                };
                 svc.reason = Some(why.clone());
                 if svc.job == Some(Job::Start) {
                     svc.job = None;
                 }
                 self.log(Level::Error, format!("{name}: {why}"));
                 // Whatever the launcher left in its process group goes with it.
-                self.begin_stop(name, true);
+                self.begin_stop(name, StopCause::StartFailed);
             }
             Err(PidFileError::NotReady(why)) => {
-                // Daemons often write the file just after the launcher exits: retry
-                // until the start timeout.
-                let retry = now.saturating_add(Duration::from_millis(50));
-                let give_up = svc.since.saturating_add(svc.def.start_timeout);
-                if retry < give_up {
-                    svc.deadline = Some((retry, DeadlineKind::PidFileRetry));
+                // Daemons often write the file just after the launcher exits:
+                // retry until the start timeout, which has run since launch.
+                let retry = now.saturating_add(PID_FILE_RETRY);
+                let give_up = self.timers.get(name, DeadlineKind::StartTimeout);
+                if give_up.is_some_and(|t| retry < t) {
+                    self.timers.set(name, DeadlineKind::PidFileRetry, retry);
                 } else {
                     let reason = format!("pid file: {why}");
-                    self.run_ended(name, Duration::ZERO, true, reason);
+                    self.run_ended(name, Duration::ZERO, RunOutcome::Failed, reason);
                 }
             }
         }
@@ -265,20 +345,14 @@ impl Manager {
 
     pub(super) fn on_timer(&mut self) {
         let now = self.now.mono;
-        let due: Vec<(String, DeadlineKind)> = self
-            .services
-            .iter()
-            .filter_map(|(n, s)| match s.deadline {
-                Some((t, kind)) if t <= now => Some((n.clone(), kind)),
-                _ => None,
-            })
-            .collect();
-        for (name, kind) in due {
+        if self.shutdown_deadline.is_some_and(|t| t <= now) {
+            self.shutdown_timed_out();
+        }
+        for (name, deadline) in self.timers.take_due(now) {
             let Some(svc) = self.services.get_mut(&name) else {
                 continue;
             };
-            svc.deadline = None;
-            match kind {
+            match deadline {
                 DeadlineKind::Restart => {
                     if svc.phase == Phase::Starting(StartPhase::AutoRestart) {
                         self.launch(&name);
@@ -300,7 +374,7 @@ impl Manager {
                         svc.job = None;
                     }
                     self.log(Level::Error, format!("{name}: {reason}"));
-                    self.begin_stop(&name, true);
+                    self.begin_stop(&name, StopCause::StartFailed);
                 }
                 DeadlineKind::StopKill => {
                     let timeout = format_duration(svc.def.stop_timeout);
@@ -311,10 +385,8 @@ impl Manager {
                         ),
                     );
                     self.kill_unit(&name, libc::SIGKILL);
-                    if let Some(svc) = self.services.get_mut(&name) {
-                        svc.deadline =
-                            Some((now.saturating_add(ABANDON_AFTER), DeadlineKind::StopAbandon));
-                    }
+                    let at = now.saturating_add(ABANDON_AFTER);
+                    self.timers.set(&name, DeadlineKind::StopAbandon, at);
                 }
                 DeadlineKind::StopAbandon => {
                     let pid = svc.main_pid.take().unwrap_or(0);
@@ -328,6 +400,53 @@ impl Manager {
                     self.stopped(&name);
                 }
             }
+        }
+    }
+
+    /// What a signal to vigil means: the same rule in both modes, with the
+    /// machine's power actions only when vigil is the machine's init.
+    pub(super) fn on_signal(&mut self, signal: i32) {
+        let machine = self.settings.pid1;
+        let name = signal_name(signal);
+        let action = match signal {
+            libc::SIGTERM if machine => Some(self.settings.sigterm),
+            libc::SIGINT if machine => match self.settings.ctrl_alt_del {
+                Some(action) => {
+                    self.log(Level::Info, "Ctrl-Alt-Del pressed".to_string());
+                    Some(action)
+                }
+                None => {
+                    self.log(
+                        Level::Info,
+                        "Ctrl-Alt-Del ignored (ctrl_alt_del = \"ignore\")".to_string(),
+                    );
+                    None
+                }
+            },
+            libc::SIGPWR if machine => Some(PowerAction::Poweroff),
+            libc::SIGTERM | libc::SIGINT | libc::SIGPWR => Some(PowerAction::Exit),
+            libc::SIGHUP | libc::SIGUSR1 => {
+                self.log(
+                    Level::Info,
+                    format!("{name} received: reloading configuration"),
+                );
+                self.actions.push(Action::Reload { client: None });
+                None
+            }
+            libc::SIGUSR2 => {
+                self.dump_state();
+                None
+            }
+            _ => {
+                self.log(Level::Debug, format!("ignoring {name}"));
+                None
+            }
+        };
+        if let Some(action) = action {
+            if signal != libc::SIGINT || !machine {
+                self.log(Level::Info, format!("{name} received"));
+            }
+            self.on_shutdown(action, false);
         }
     }
 }

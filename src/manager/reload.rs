@@ -12,6 +12,7 @@ use crate::service::{Phase, Service};
 use crate::unit::UnitDef;
 
 use super::goals::BootState;
+use super::jobs::StartOrigin;
 use super::{Action, ClientId, Manager};
 
 impl Manager {
@@ -37,8 +38,17 @@ impl Manager {
             self.doomed.remove(name);
             match self.services.get_mut(name) {
                 Some(svc) => {
-                    if *svc.def != *def {
-                        svc.def = Rc::new(def.clone());
+                    if **svc.latest_def() != *def {
+                        let def = Rc::new(def.clone());
+                        if svc.mid_start() {
+                            // The start finishes under the definition it
+                            // began with: a forking unit reading its pid
+                            // file turned simple would wait forever.
+                            svc.next_def = Some(def);
+                        } else {
+                            svc.next_def = None;
+                            svc.def = def;
+                        }
                         changed.push(name.clone());
                     }
                 }
@@ -73,7 +83,7 @@ impl Manager {
                     .get(&name)
                     .is_some_and(|s| s.phase == Phase::Inactive && s.job.is_none());
                 if idle {
-                    self.queue_start(&name, false);
+                    self.queue_start(&name, StartOrigin::Dependency);
                 }
             }
         }
@@ -123,7 +133,7 @@ impl Manager {
         let defs: BTreeMap<String, UnitDef> = self
             .services
             .iter()
-            .map(|(n, s)| (n.clone(), UnitDef::clone(&s.def)))
+            .map(|(n, s)| (n.clone(), UnitDef::clone(s.latest_def())))
             .collect();
         self.graph = Graph::build(&defs);
     }

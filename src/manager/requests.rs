@@ -5,6 +5,7 @@ use crate::control::protocol::{JobResult, Reply, ReplyBody, Request};
 use crate::power::PowerAction;
 use crate::service::{Job, Phase, StartPhase};
 
+use super::jobs::StartOrigin;
 use super::{Action, ClientId, Manager};
 
 /// What a waiting control client asked for on one unit.
@@ -56,10 +57,6 @@ impl Manager {
             Request::Reload => self.actions.push(Action::Reload {
                 client: Some(client),
             }),
-            Request::Check { .. } => self.reply(
-                client,
-                Reply::error("check is answered by the control server"),
-            ),
             Request::Poweroff { force } => self.power_request(client, PowerAction::Poweroff, force),
             Request::Reboot { force } => self.power_request(client, PowerAction::Reboot, force),
             Request::Halt { force } => self.power_request(client, PowerAction::Halt, force),
@@ -67,7 +64,11 @@ impl Manager {
     }
 
     pub(super) fn power_request(&mut self, client: ClientId, action: PowerAction, force: bool) {
-        let action = if self.pid1 { action } else { PowerAction::Exit };
+        let action = if self.settings.pid1 {
+            action
+        } else {
+            PowerAction::Exit
+        };
         self.reply(client, Reply::ok(ReplyBody::Done));
         self.on_shutdown(action, force);
     }
@@ -100,7 +101,7 @@ impl Manager {
             }
             match job {
                 Job::Start => {
-                    self.queue_start(&name, true);
+                    self.queue_start(&name, StartOrigin::Manual);
                     pending.push((name, Want::Up));
                 }
                 Job::Stop => {

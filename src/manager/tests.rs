@@ -40,7 +40,7 @@ impl Sim {
             units.into_iter().map(|u| (u.name.clone(), u)).collect();
         map.entry("default".into())
             .or_insert_with(|| target("default"));
-        let m = Manager::new(map, "default", true, now(Duration::ZERO));
+        let m = Manager::new(map, "default", machine(), now(Duration::ZERO));
         Sim {
             m,
             t: Duration::ZERO,
@@ -54,7 +54,7 @@ impl Sim {
     /// actions of this step (including those caused by the spawn answers).
     fn feed(&mut self, ev: Event) -> Vec<Action> {
         let mut out = Vec::new();
-        let mut queue = vec![ev];
+        let mut queue = vec![with_facts(ev)];
         while let Some(ev) = queue.pop() {
             let actions = self.m.handle(ev, now(self.t));
             for a in actions {
@@ -104,7 +104,35 @@ impl Sim {
 
     fn exit(&mut self, name: &str, status: ExitStatus) -> Vec<Action> {
         let pid = self.pid(name);
-        self.feed(Event::ChildExited { pid, status })
+        self.feed(Event::ChildExited {
+            pid,
+            status,
+            next_witness: None,
+        })
+    }
+}
+
+/// Like the shell: a MAINPID= gets the facts of the process it names (a
+/// live root process, unless the test gave facts of its own).
+fn with_facts(ev: Event) -> Event {
+    match ev {
+        Event::Notify {
+            pid,
+            uid,
+            session,
+            message,
+            main_pid: None,
+        } if message.main_pid.is_some() => {
+            let main_pid = message.main_pid.map(|m| live(m, 0));
+            Event::Notify {
+                pid,
+                uid,
+                session,
+                message,
+                main_pid,
+            }
+        }
+        ev => ev,
     }
 }
 
@@ -125,14 +153,52 @@ fn spawned(actions: &[Action]) -> Vec<String> {
         .collect()
 }
 
+/// The signals sent, as (pid or pgid, signal, to a group), without the
+/// SIGCONT that follows each stop signal.
 fn kills(actions: &[Action]) -> Vec<(i32, i32, bool)> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Kill { pid, signal, group } => Some((*pid, *signal, *group)),
+            Action::Signal { signal, .. } if *signal == libc::SIGCONT => None,
+            Action::Signal {
+                target: SignalTarget::Process(pid),
+                signal,
+            } => Some((*pid, *signal, false)),
+            Action::Signal {
+                target: SignalTarget::Group { pgid, .. },
+                signal,
+            } => Some((*pgid, *signal, true)),
             _ => None,
         })
         .collect()
+}
+
+/// Settings of vigil as the machine's init.
+fn machine() -> Settings {
+    Settings {
+        pid1: true,
+        ..Settings::default()
+    }
+}
+
+/// What the shell would find out about a live process of `uid` that is
+/// not vigil's child.
+fn live(pid: i32, uid: u32) -> ProcessFacts {
+    ProcessFacts {
+        pid,
+        alive: true,
+        uid: Some(uid),
+        child: false,
+        pgid: Some(pid),
+    }
+}
+
+/// A pid file owned by `owner` naming a live process of `owner`.
+fn pid_file(pid: i32, owner: u32) -> PidFileFacts {
+    PidFileFacts {
+        owner,
+        process: live(pid, owner),
+    }
 }
 
 fn logs(actions: &[Action]) -> Vec<String> {
@@ -173,6 +239,8 @@ fn after_waits_for_readiness_of_notify_unit() {
     assert_eq!(sim.state("default"), UnitState::Starting);
     let pid = sim.pid("db");
     let acts = sim.feed(Event::Notify {
+        uid: Some(0),
+        main_pid: None,
         pid,
         session: None,
         message: NotifyMessage {
@@ -207,6 +275,8 @@ fn notify_from_helper_in_same_session_counts() {
     sim.feed(Event::Boot);
     let pid = sim.pid("n");
     sim.feed(Event::Notify {
+        uid: Some(0),
+        main_pid: None,
         pid: 9999,
         session: Some(pid),
         message: NotifyMessage {
@@ -447,15 +517,19 @@ fn shutdown_stops_in_reverse_order_then_powers_off() {
 }
 
 #[test]
-fn forced_shutdown_skips_stop_phase() {
+fn forced_shutdown_skips_the_stop_phase_but_leaves_nothing_running() {
+    // A forced power action does not wait for the units, but kills them:
+    // in supervisor mode vigil exits at once, and nothing may outlive it.
     let mut sim = Sim::new(vec![svc("a")]);
     sim.feed(Event::Boot);
+    let pid = sim.pid("a");
     let acts = sim.feed(Event::Shutdown {
-        action: PowerAction::Reboot,
+        action: PowerAction::Exit,
         force: true,
     });
-    assert!(kills(&acts).is_empty());
-    assert!(acts.contains(&Action::PowerOff(PowerAction::Reboot)));
+    assert_eq!(kills(&acts), vec![(pid, libc::SIGKILL, true)]);
+    let last = acts.last();
+    assert_eq!(last, Some(&Action::PowerOff(PowerAction::Exit)));
 }
 
 #[test]
@@ -476,7 +550,7 @@ fn forking_unit_reads_pid_file_with_retry() {
     assert!(acts.iter().any(|a| matches!(a, Action::ReadPidFile { .. })));
     sim.feed(Event::PidFile {
         unit: "forky".into(),
-        result: Ok(4242),
+        result: Ok(pid_file(4242, 0)),
     });
     assert_eq!(sim.state("forky"), UnitState::Running);
     assert_eq!(sim.pid("forky"), 4242);
@@ -513,6 +587,7 @@ fn notify_start_timeout_fails_and_kills() {
 fn orphan_exit_is_logged() {
     let mut sim = Sim::new(vec![]);
     let acts = sim.feed(Event::ChildExited {
+        next_witness: None,
         pid: 555,
         status: ExitStatus::Signaled {
             signal: libc::SIGSEGV,
@@ -617,6 +692,7 @@ fn reload_adds_removes_changes_and_keeps_broken() {
     units.insert("fresh".to_string(), svc("fresh"));
     units.insert("default".to_string(), target("default"));
     let acts = sim.feed(Event::Reloaded {
+        settings: None,
         units,
         diagnostics: vec![Diagnostic::error_at(Path::new("broken.toml"), 1, 1, "bad")],
         broken: vec!["broken".into()],
@@ -695,7 +771,7 @@ fn missing_boot_target_falls_back_to_default_degraded() {
     let mut map: BTreeMap<String, UnitDef> = BTreeMap::new();
     map.insert("default".into(), target("default"));
     map.insert("getty".into(), svc("getty"));
-    let mut m = Manager::new(map, "resuce", true, now(Duration::ZERO));
+    let mut m = Manager::new(map, "resuce", machine(), now(Duration::ZERO));
     let acts = m.handle(Event::Boot, now(Duration::ZERO));
     assert_eq!(spawned(&acts), vec!["getty"]);
     assert!(logs(&acts)
@@ -720,7 +796,13 @@ fn refused_pid_file_fails_at_once_and_kills_the_launchers_group() {
     let mut sim = Sim::new(vec![f]);
     sim.feed(Event::Boot);
     let launcher = sim.pid("liar");
-    sim.exit("liar", ExitStatus::Exited(0));
+    // The daemon stayed in the launcher's group: the shell names it as the
+    // group's witness once the launcher is reaped.
+    sim.feed(Event::ChildExited {
+        pid: launcher,
+        status: ExitStatus::Exited(0),
+        next_witness: Some(9999),
+    });
     let acts = sim.feed(Event::PidFile {
         unit: "liar".into(),
         result: Err(PidFileError::Refused("names pid 1 of another user".into())),
@@ -794,7 +876,7 @@ fn huge_timeouts_from_unit_files_do_not_overflow_the_clock() {
 }
 
 #[test]
-fn exit_of_a_replaced_main_pid_is_an_orphan_and_the_new_one_is_the_unit() {
+fn exit_of_a_replaced_main_pid_does_not_end_the_unit_and_the_new_one_does() {
     let mut n = svc("n");
     n.kind = UnitKind::Notify;
     n.restart = RestartPolicy::Never;
@@ -802,6 +884,8 @@ fn exit_of_a_replaced_main_pid_is_an_orphan_and_the_new_one_is_the_unit() {
     sim.feed(Event::Boot);
     let launcher = sim.pid("n");
     sim.feed(Event::Notify {
+        uid: Some(0),
+        main_pid: None,
         pid: launcher,
         session: Some(launcher),
         message: NotifyMessage {
@@ -811,12 +895,14 @@ fn exit_of_a_replaced_main_pid_is_an_orphan_and_the_new_one_is_the_unit() {
         },
     });
     assert_eq!(sim.pid("n"), 4242);
-    // The launcher's exit is no longer the unit's: it is an orphan.
+    // The launcher's exit no longer ends the unit: it is not the main
+    // process any more.
     let acts = sim.feed(Event::ChildExited {
+        next_witness: None,
         pid: launcher,
         status: ExitStatus::Exited(0),
     });
-    assert_eq!(logs(&acts), vec![format!("orphan pid {launcher} exited 0")]);
+    assert_eq!(logs(&acts), vec![format!("n: pid {launcher} exited 0")]);
     assert_eq!(sim.state("n"), UnitState::Running);
     // The new main pid's exit ends the unit.
     sim.exit("n", ExitStatus::Exited(3));
@@ -842,6 +928,7 @@ fn shutdown_of_many_units_powers_off_once_the_last_exits_in_any_order() {
         .collect();
     for (k, i) in order.iter().enumerate() {
         let acts = sim.feed(Event::ChildExited {
+            next_witness: None,
             pid: pids[*i],
             status: ExitStatus::Signaled {
                 signal: libc::SIGTERM,
@@ -910,6 +997,8 @@ fn a_unit_cannot_claim_another_units_main_pid() {
     let a = sim.pid("a");
     let launcher = sim.pid("n");
     let acts = sim.feed(Event::Notify {
+        uid: Some(0),
+        main_pid: None,
         pid: launcher,
         session: Some(launcher),
         message: NotifyMessage {
@@ -937,6 +1026,7 @@ fn a_warning_that_mentions_error_stays_a_warning() {
     units.insert("a".to_string(), svc("a"));
     units.insert("default".to_string(), target("default"));
     let acts = sim.feed(Event::Reloaded {
+        settings: None,
         units,
         diagnostics: vec![warning],
         broken: vec![],

@@ -2,29 +2,57 @@
 //! of the manager's state.
 
 use crate::control::protocol::{SystemStatus, UnitStatus, UnitSummary};
+use crate::log::Level;
 use crate::service::{Phase, Service};
 use crate::unit::scalar::format_duration;
 use crate::unit::UnitKind;
 
 use super::goals::BootState;
-use super::Manager;
+use super::{Action, Manager};
 
 impl Manager {
-    /// A full state dump for SIGUSR2: one line per unit with its phase, job,
-    /// pids and pending deadline, then the waiting clients.
+    /// The state dump for SIGUSR2, as log lines, then the shell's part.
+    pub(super) fn dump_state(&mut self) {
+        let mut lines = vec![format!("state dump: system {}", self.system_state())];
+        lines.extend(self.dump());
+        for message in lines {
+            self.actions.push(Action::Log {
+                level: Level::Info,
+                message,
+            });
+        }
+        self.actions.push(Action::DumpShell);
+    }
+
+    /// One line per unit with its phase, job, processes and pending
+    /// deadlines, then the waiting clients.
     pub fn dump(&self) -> Vec<String> {
         let mut lines = Vec::new();
         for (name, s) in &self.services {
-            let deadline = match s.deadline {
-                Some((t, kind)) => format!(
-                    " deadline={kind:?} in {}",
-                    format_duration(t.saturating_sub(self.now.mono))
-                ),
-                None => String::new(),
-            };
+            let deadlines: String = self
+                .timers
+                .of(name)
+                .into_iter()
+                .map(|(kind, t)| {
+                    format!(
+                        " deadline={kind:?} in {}",
+                        format_duration(t.saturating_sub(self.now.mono))
+                    )
+                })
+                .collect();
+            let groups: Vec<String> = s
+                .groups
+                .iter()
+                .map(|g| format!("{}(witness {})", g.pgid, g.witness))
+                .collect();
             lines.push(format!(
-                "  {name}: {:?} job={:?} pid={:?} pgid={:?} restarts={}{deadline}",
-                s.phase, s.job, s.main_pid, s.pgid, s.restarts
+                "  {name}: {:?} job={:?} pid={:?} leader={:?} groups=[{}] restarts={}{deadlines}",
+                s.phase,
+                s.job,
+                s.main_pid,
+                s.leader,
+                groups.join(" "),
+                s.restarts
             ));
         }
         for w in &self.waiters {
@@ -79,9 +107,9 @@ impl Manager {
     pub(super) fn system_status(&self) -> SystemStatus {
         SystemStatus {
             state: self.system_state().to_string(),
-            pid1: self.pid1,
+            pid1: self.settings.pid1,
             target: self.target.clone(),
-            uptime_secs: if self.pid1 {
+            uptime_secs: if self.settings.pid1 {
                 self.now.mono.as_secs_f64()
             } else {
                 self.now.mono.saturating_sub(self.created).as_secs_f64()

@@ -1,39 +1,34 @@
-//! The one event loop: epoll over signalfd, timerfd, the notify socket and
-//! the control socket. It turns readiness into `manager::Event`s and carries
-//! out the manager's `Action`s. Single-threaded; it sleeps in epoll_wait
-//! with no timeout unless a deadline is due.
+//! The one event loop: epoll over the signalfd, the timerfd, the notify
+//! socket, the control socket and its clients, and the pidfds of watched
+//! processes, each registered under a `Token`. It turns readiness into
+//! `manager::Event`s (gathering the facts the manager's rules need) and
+//! carries out the manager's `Action`s. Single-threaded; it sleeps in
+//! epoll_wait with no timeout unless a deadline is due.
 
 use std::collections::BTreeMap;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::config::CtrlAltDel;
-use crate::control::protocol::{Reply, ReplyBody, Request};
-use crate::control::server::ConnId;
-use crate::control::server::{ControlServer, FdChange};
+use crate::config::{CtrlAltDel, SigtermAction, SystemConfig};
+use crate::control::protocol::{Reply, Request};
+use crate::control::server::{ConnId, ControlServer, FdChange};
 use crate::diagnostic::Diagnostic;
+use crate::exit::ExitStatus;
 use crate::log::Logger;
-use crate::manager::{Action, ClientId, Event, Manager, Now, PidFileError};
+use crate::manager::{Action, ClientId, Event, Manager, Now, PidFileError, PidFileFacts, Settings};
 use crate::power::PowerAction;
 use crate::runtime::heap;
 use crate::runtime::notify::NotifySocket;
-use crate::runtime::pidfile::{check_pid_file_owner, may_adopt, read_pid_file};
+use crate::runtime::pidfile::read_pid_file;
 use crate::runtime::poller::{Interest, Poller, Ready};
-use crate::runtime::process::send_signal;
+use crate::runtime::processes::{ProcessTable, SignalError};
 use crate::runtime::reap::{reap_all, reap_pid};
 use crate::runtime::signals::SignalFd;
+use crate::runtime::sources::Token;
 use crate::runtime::spawn::{spawn, SpawnContext};
 use crate::runtime::timer::{monotonic_now, Timer};
-use crate::unit::scalar::format_duration;
 use crate::unit::{self, UnitDef};
-
-const TOKEN_SIGNALS: u64 = 0;
-const TOKEN_TIMER: u64 = 1;
-const TOKEN_NOTIFY: u64 = 2;
-const TOKEN_LISTENER: u64 = 3;
-/// Client tokens are `TOKEN_CLIENT_BASE + client id`.
-const TOKEN_CLIENT_BASE: u64 = 1 << 32;
 
 /// The signals vigil takes through its signalfd.
 pub const HANDLED_SIGNALS: [i32; 8] = [
@@ -56,19 +51,13 @@ pub struct LoopOptions {
     pub socket_path: PathBuf,
     pub notify_path: PathBuf,
     pub target: String,
-    pub pid1: bool,
     pub admin_gid: Option<u32>,
     /// Environment every service starts with.
     pub base_env: Vec<(String, String)>,
     /// Units generated from configuration (gettys, udev); kept across reloads.
     pub generated: Vec<UnitDef>,
-    /// What SIGTERM to PID 1 does.
-    pub sigterm_action: PowerAction,
-    /// What Ctrl-Alt-Del (SIGINT to PID 1) does.
-    pub ctrl_alt_del: CtrlAltDel,
-    /// The whole stop phase may take this long; then vigil goes on with the
-    /// power action regardless, so one stuck unit never hangs the machine.
-    pub shutdown_timeout: Duration,
+    /// The manager's settings (`settings_from_config`).
+    pub settings: Settings,
 }
 
 /// Why the loop could not even start.
@@ -76,6 +65,25 @@ pub struct LoopOptions {
 pub enum LoopError {
     #[error("setting up the event loop: {0}")]
     Setup(String),
+}
+
+/// The manager's settings from vigil.toml, for vigil as the machine's init
+/// (`pid1`) or as a supervisor.
+pub fn settings_from_config(config: &SystemConfig, pid1: bool) -> Settings {
+    Settings {
+        pid1,
+        self_pid: i32::try_from(std::process::id()).unwrap_or(1),
+        sigterm: match config.sigterm {
+            SigtermAction::Poweroff => PowerAction::Poweroff,
+            SigtermAction::Reboot => PowerAction::Reboot,
+        },
+        ctrl_alt_del: match config.ctrl_alt_del {
+            CtrlAltDel::Reboot => Some(PowerAction::Reboot),
+            CtrlAltDel::Poweroff => Some(PowerAction::Poweroff),
+            CtrlAltDel::Ignore => None,
+        },
+        shutdown_timeout: config.shutdown_timeout,
+    }
 }
 
 /// The imperative shell around the manager.
@@ -88,11 +96,10 @@ struct Shell<'a> {
     notify: Option<NotifySocket>,
     server: Option<ControlServer>,
     manager: Manager,
+    processes: ProcessTable,
     spawn_ctx: SpawnContext,
     armed: Option<Duration>,
     power: Option<PowerAction>,
-    /// When the stop phase of a shutdown must end.
-    shutdown_deadline: Option<Duration>,
     /// Whether the heap was trimmed after the boot target finished starting.
     trimmed: bool,
 }
@@ -113,7 +120,7 @@ pub fn now() -> Now {
 }
 
 /// Load the units directory plus generated units. Returns the units, the
-/// diagnostics as text, and the names of files that exist but did not load.
+/// diagnostics, and the names of files that exist but did not load.
 pub fn load_units(
     dir: &Path,
     generated: &[UnitDef],
@@ -142,14 +149,32 @@ pub fn load_units(
 /// Run until the manager asks for a power action; returns it.
 pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError> {
     let setup = |what: &str, e: String| LoopError::Setup(format!("{what}: {e}"));
+    // A pidfd per unit (docs/architecture.md, "Descriptors").
+    let service_nofile = match crate::runtime::fdlimit::raise() {
+        Ok((original, now)) => {
+            log.debug(&format!(
+                "descriptor limit {}:{} (services get {}:{})",
+                now.0, now.1, original.0, original.1
+            ));
+            Some(original)
+        }
+        Err(e) => {
+            log.warn(&format!("reading or raising RLIMIT_NOFILE: {e}"));
+            None
+        }
+    };
     let signals = SignalFd::new(&HANDLED_SIGNALS).map_err(|e| setup("signalfd", e.to_string()))?;
     let timer = Timer::new().map_err(|e| setup("timerfd", e.to_string()))?;
     let poller = Poller::new().map_err(|e| setup("epoll", e.to_string()))?;
     poller
-        .add(signals.as_raw_fd(), TOKEN_SIGNALS, Interest::READABLE)
+        .add(
+            signals.as_raw_fd(),
+            Token::Signals.encode(),
+            Interest::READABLE,
+        )
         .map_err(|e| setup("epoll", e.to_string()))?;
     poller
-        .add(timer.as_raw_fd(), TOKEN_TIMER, Interest::READABLE)
+        .add(timer.as_raw_fd(), Token::Timer.encode(), Interest::READABLE)
         .map_err(|e| setup("epoll", e.to_string()))?;
 
     // The notify and control sockets are not fatal: vigil supervises without them.
@@ -160,7 +185,8 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
     }
     let notify = match NotifySocket::bind(&opts.notify_path) {
         Ok(sock) => {
-            if let Err(e) = poller.add(sock.as_raw_fd(), TOKEN_NOTIFY, Interest::READABLE) {
+            let token = Token::Notify.encode();
+            if let Err(e) = poller.add(sock.as_raw_fd(), token, Interest::READABLE) {
                 log.error(&format!("notify socket: {e}"));
             }
             Some(sock)
@@ -175,7 +201,8 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
     };
     let server = match ControlServer::bind(&opts.socket_path, opts.admin_gid) {
         Ok(server) => {
-            if let Err(e) = poller.add(server.listener_fd(), TOKEN_LISTENER, Interest::READABLE) {
+            let token = Token::Listener.encode();
+            if let Err(e) = poller.add(server.listener_fd(), token, Interest::READABLE) {
                 log.error(&format!("control socket: {e}"));
             }
             log.debug(&format!("control socket at {}", opts.socket_path.display()));
@@ -207,10 +234,11 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
             load_units(&opts.units_dir, &opts.generated).0
         }
     };
-    let manager = Manager::new(units, &opts.target, opts.pid1, now());
+    let manager = Manager::new(units, &opts.target, opts.settings, now());
     let spawn_ctx = SpawnContext {
         base_env: opts.base_env.clone(),
         notify_socket: notify.as_ref().map(|n| n.path().to_path_buf()),
+        service_nofile,
     };
     let mut shell = Shell {
         opts,
@@ -221,10 +249,10 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         notify,
         server,
         manager,
+        processes: ProcessTable::default(),
         spawn_ctx,
         armed: None,
         power: None,
-        shutdown_deadline: None,
         trimmed: false,
     };
     shell.feed(Event::Boot);
@@ -265,6 +293,8 @@ impl Shell<'_> {
         while let Some(ev) = queue.pop_front() {
             reloaded |= matches!(ev, Event::Reloaded { .. });
             let actions = self.manager.handle(ev, now());
+            // Handles opened for facts that no claim took are dropped.
+            self.processes.clear_pending();
             for action in actions {
                 if let Some(next) = self.execute(action) {
                     queue.push_back(next);
@@ -275,10 +305,6 @@ impl Shell<'_> {
             // A reload re-reads every unit file and rebuilds the graph: give
             // that peak back (1000 units left 2.6 MiB behind).
             heap::release_free_heap();
-        }
-        if self.shutdown_deadline.is_none() && self.manager.shutting_down() {
-            self.shutdown_deadline =
-                Some(monotonic_now().saturating_add(self.opts.shutdown_timeout));
         }
         if !self.trimmed && self.manager.system_state() != "starting" {
             // Loading and the boot burst leave freed heap behind; give it back
@@ -291,23 +317,37 @@ impl Shell<'_> {
     fn execute(&mut self, action: Action) -> Option<Event> {
         match action {
             Action::Spawn { unit, def } => {
-                let result = spawn(&def, &self.spawn_ctx);
+                let result = spawn(&def, &self.spawn_ctx).map(|child| {
+                    self.processes.insert_spawned(child.pid, child.pidfd);
+                    child.pid
+                });
                 Some(Event::Spawned { unit, result })
             }
-            Action::Kill { pid, signal, group } => {
-                // send_signal refuses pid <= 1, so a bogus pid can never become kill(-1).
-                if let Err(e) = send_signal(pid, signal, group) {
-                    self.log.warn(&e.to_string());
+            Action::Signal { target, signal } => {
+                match self.processes.signal(target, signal) {
+                    Ok(_) => {}
+                    // Expected once a group's members are all gone.
+                    Err(e @ SignalError::Unproven { .. }) => self.log.debug(&e.to_string()),
+                    Err(e) => self.log.warn(&e.to_string()),
                 }
                 None
             }
-            Action::ReadPidFile { unit, path } => Some(Event::PidFile {
-                unit,
-                result: match read_pid_file(&path) {
-                    Ok(file) => check_pid_file_owner(&path, file).map_err(PidFileError::Refused),
+            Action::Adopt { pid, watch } => {
+                if let Some(fd) = self.processes.adopt(pid, watch) {
+                    self.register(fd, Token::Process(pid), Interest::READABLE);
+                }
+                None
+            }
+            Action::ReadPidFile { unit, path } => {
+                let result = match read_pid_file(&path) {
+                    Ok(file) => Ok(PidFileFacts {
+                        owner: file.owner,
+                        process: self.processes.facts(file.pid),
+                    }),
                     Err(why) => Err(PidFileError::NotReady(why)),
-                },
-            }),
+                };
+                Some(Event::PidFile { unit, result })
+            }
             Action::Reply { client, reply } => {
                 self.send(client, reply);
                 None
@@ -325,146 +365,127 @@ impl Shell<'_> {
                 self.power = Some(action);
                 None
             }
+            Action::DumpShell => {
+                let clients = self.server.as_ref().map(|s| s.client_count()).unwrap_or(0);
+                self.log.info(&format!(
+                    "  control clients: {clients}; process handles: {}; timer armed at {:?}",
+                    self.processes.len(),
+                    self.armed
+                ));
+                None
+            }
         }
     }
 
+    /// One readiness report, to the handler of its source.
     fn dispatch(&mut self, ready: Ready) {
-        match ready.token {
-            TOKEN_SIGNALS => {
-                for (sig, sender) in self.signals.read_all_with_sender() {
-                    if sig == libc::SIGCHLD {
-                        self.reap(Some(sender));
-                    } else {
-                        self.on_signal(sig);
-                    }
-                }
-            }
-            TOKEN_TIMER => {
-                self.timer.drain();
-                self.armed = None;
-                let now = monotonic_now();
-                if let Some(server) = self.server.as_mut() {
-                    server.expire(now);
-                }
-                self.apply_fd_changes();
-                if self.manager.next_deadline().is_some_and(|t| t <= now) {
-                    self.feed(Event::Timer);
-                }
-                if self.power.is_none() && self.shutdown_deadline.is_some_and(|t| t <= now) {
-                    let action = self
-                        .manager
-                        .shutdown_action()
-                        .unwrap_or(PowerAction::Poweroff);
-                    self.log.error(&format!(
-                        "shutdown: units still stopping after {}; going on without them",
-                        format_duration(self.opts.shutdown_timeout)
-                    ));
-                    // Whatever is left goes now, so that nothing outlives vigil
-                    // in supervisor mode (PID 1's final steps kill all anyway).
-                    for pgid in self.manager.process_groups() {
-                        let _ = send_signal(pgid, libc::SIGKILL, true);
-                    }
-                    self.power = Some(action);
-                }
-            }
-            TOKEN_NOTIFY => {
-                let received = self
-                    .notify
-                    .as_ref()
-                    .map(|n| n.recv_all())
-                    .unwrap_or_default();
-                for mut msg in received {
-                    if let Some(main) = msg.message.main_pid {
-                        if !may_adopt(msg.uid, main) {
-                            self.log.warn(&format!(
-                                "ignoring MAINPID={main} from pid {} (uid {:?}): not a process of that user",
-                                msg.pid, msg.uid
-                            ));
-                            msg.message.main_pid = None;
-                        }
-                    }
-                    self.feed(Event::Notify {
-                        pid: msg.pid,
-                        session: msg.session,
-                        message: msg.message,
-                    });
-                }
-            }
-            TOKEN_LISTENER => self.accept(),
-            token if token >= TOKEN_CLIENT_BASE => {
-                let client = ConnId(token - TOKEN_CLIENT_BASE);
-                if ready.writable {
-                    if let Some(server) = self.server.as_mut() {
-                        server.on_writable(client);
-                    }
-                }
-                if ready.readable || ready.hangup {
-                    self.client_readable(client);
-                }
-                self.apply_fd_changes();
-            }
-            _ => {}
+        match Token::decode(ready.token) {
+            Some(Token::Signals) => self.on_signals(),
+            Some(Token::Timer) => self.on_timer(),
+            Some(Token::Notify) => self.on_notify(),
+            Some(Token::Listener) => self.on_listener(),
+            Some(Token::Client(conn)) => self.on_client(conn, ready),
+            Some(Token::Process(pid)) => self.on_process_exit(pid),
+            None => self
+                .log
+                .warn(&format!("epoll reported unknown token {:#x}", ready.token)),
         }
     }
 
-    fn on_signal(&mut self, sig: i32) {
-        match sig {
-            libc::SIGTERM => {
-                let action = if self.opts.pid1 {
-                    self.opts.sigterm_action
-                } else {
-                    PowerAction::Exit
-                };
-                self.log.info("SIGTERM received");
-                self.feed(Event::Shutdown {
-                    action,
-                    force: false,
-                });
-            }
-            libc::SIGINT => {
-                if !self.opts.pid1 {
-                    self.log.info("SIGINT received");
-                    self.feed(Event::Shutdown {
-                        action: PowerAction::Exit,
-                        force: false,
-                    });
-                    return;
-                }
-                let action = match self.opts.ctrl_alt_del {
-                    CtrlAltDel::Reboot => PowerAction::Reboot,
-                    CtrlAltDel::Poweroff => PowerAction::Poweroff,
-                    CtrlAltDel::Ignore => {
-                        self.log
-                            .info("Ctrl-Alt-Del ignored (ctrl_alt_del = \"ignore\")");
-                        return;
-                    }
-                };
-                self.log.info("Ctrl-Alt-Del pressed");
-                self.feed(Event::Shutdown {
-                    action,
-                    force: false,
-                });
-            }
-            libc::SIGPWR => {
-                let action = if self.opts.pid1 {
-                    PowerAction::Poweroff
-                } else {
-                    PowerAction::Exit
-                };
-                self.log.info("SIGPWR received: powering off");
-                self.feed(Event::Shutdown {
-                    action,
-                    force: false,
-                });
-            }
-            libc::SIGHUP | libc::SIGUSR1 => {
-                self.log.info("reloading configuration on signal");
-                let event = self.reload(None);
-                self.feed(event);
-            }
-            libc::SIGUSR2 => self.dump_state(),
-            other => self.log.debug(&format!("ignoring signal {other}")),
+    /// Watches `fd` as `token`; a failure is logged (the source then stays
+    /// silent, which the message says).
+    fn register(&mut self, fd: RawFd, token: Token, interest: Interest) {
+        if let Err(e) = self.poller.add(fd, token.encode(), interest) {
+            self.log.warn(&format!("watching {token:?}: {e}"));
         }
+    }
+
+    fn on_signals(&mut self) {
+        for (sig, sender) in self.signals.read_all_with_sender() {
+            if sig == libc::SIGCHLD {
+                self.reap(Some(sender));
+            } else {
+                self.feed(Event::Signal(sig));
+            }
+        }
+    }
+
+    fn on_timer(&mut self) {
+        self.timer.drain();
+        self.armed = None;
+        let now = monotonic_now();
+        if let Some(server) = self.server.as_mut() {
+            server.expire(now);
+        }
+        self.apply_fd_changes();
+        if self.manager.next_deadline().is_some_and(|t| t <= now) {
+            self.feed(Event::Timer);
+        }
+    }
+
+    fn on_notify(&mut self) {
+        let received = self
+            .notify
+            .as_ref()
+            .map(|n| n.recv_all())
+            .unwrap_or_default();
+        for msg in received {
+            let main_pid = msg
+                .message
+                .main_pid
+                .filter(|p| *p > 0)
+                .map(|p| self.processes.facts(p));
+            self.feed(Event::Notify {
+                pid: msg.pid,
+                uid: msg.uid,
+                session: msg.session,
+                message: msg.message,
+                main_pid,
+            });
+        }
+    }
+
+    fn on_listener(&mut self) {
+        if let Some(server) = self.server.as_mut() {
+            server.accept();
+        }
+        self.apply_fd_changes();
+    }
+
+    fn on_client(&mut self, conn: ConnId, ready: Ready) {
+        if ready.writable {
+            if let Some(server) = self.server.as_mut() {
+                server.on_writable(conn);
+            }
+        }
+        if ready.readable || ready.hangup {
+            let incoming = match self.server.as_mut() {
+                Some(server) => server.on_readable(conn, monotonic_now()),
+                None => Vec::new(),
+            };
+            for item in incoming {
+                self.on_request(item.client, item.request);
+            }
+        }
+        self.apply_fd_changes();
+    }
+
+    /// A watched pidfd (a main process that is not vigil's child) became
+    /// readable: the process has exited. One that became vigil's child
+    /// (reparented) and is a zombie now is reaped instead, with its status.
+    fn on_process_exit(&mut self, pid: i32) {
+        if !self.processes.watched_exit_is_final(pid) {
+            self.reap(Some(pid));
+            return;
+        }
+        if let Some(fd) = self.processes.forget(pid) {
+            let _ = self.poller.delete(fd.as_raw_fd());
+        }
+        self.feed(Event::ChildExited {
+            pid,
+            status: ExitStatus::Unknown,
+            next_witness: None,
+        });
     }
 
     /// Re-read vigil.toml (applying what can change live: admin group,
@@ -474,20 +495,20 @@ impl Shell<'_> {
     /// stay (at boot there is nothing to keep, so the rest of it applies).
     fn reload(&mut self, client: Option<ClientId>) -> Event {
         let (config, problems) = crate::config::load_config(&self.opts.config_path);
+        let mut settings = None;
         // The manager logs every problem of the reload.
         if problems.is_empty() {
-            self.opts.admin_gid = crate::pid1::admin_gid(&config, self.log);
+            self.opts.admin_gid = match config.admin_gid() {
+                Ok(gid) => gid,
+                Err(why) => {
+                    self.log.error(&why);
+                    None
+                }
+            };
             if let Some(server) = self.server.as_mut() {
                 server.set_admin_gid(self.opts.admin_gid);
             }
-            self.opts.ctrl_alt_del = config.ctrl_alt_del;
-            self.opts.shutdown_timeout = config.shutdown_timeout;
-            if self.opts.pid1 {
-                self.opts.sigterm_action = match config.sigterm {
-                    crate::config::SigtermAction::Poweroff => PowerAction::Poweroff,
-                    crate::config::SigtermAction::Reboot => PowerAction::Reboot,
-                };
-            }
+            settings = Some(settings_from_config(&config, self.opts.settings.pid1));
         }
         let (units, unit_diagnostics, broken) =
             load_units(&self.opts.units_dir, &self.opts.generated);
@@ -498,6 +519,7 @@ impl Shell<'_> {
             diagnostics,
             broken,
             client,
+            settings,
         }
     }
 
@@ -520,61 +542,34 @@ impl Shell<'_> {
     fn reap(&mut self, hint: Option<i32>) {
         if let Some(pid) = hint {
             if let Some(status) = reap_pid(pid) {
-                self.feed(Event::ChildExited { pid, status });
+                self.reaped(pid, status);
                 self.log.flush();
             }
         }
         for (pid, status) in reap_all() {
-            self.feed(Event::ChildExited { pid, status });
+            self.reaped(pid, status);
         }
     }
 
-    fn dump_state(&mut self) {
-        let lines = self.manager.dump();
-        self.log.info(&format!(
-            "state dump: system {}",
-            self.manager.system_state()
-        ));
-        for line in lines {
-            self.log.info(&line);
+    /// A child was reaped: drop its handle, find who witnesses its group
+    /// now if it was a witness, and tell the manager.
+    fn reaped(&mut self, pid: i32, status: ExitStatus) {
+        if let Some(fd) = self.processes.forget(pid) {
+            let _ = self.poller.delete(fd.as_raw_fd());
         }
-        let clients = self.server.as_ref().map(|s| s.client_count()).unwrap_or(0);
-        self.log.info(&format!(
-            "  control clients: {clients}; timer armed at {:?}",
-            self.armed
-        ));
-    }
-
-    fn accept(&mut self) {
-        if let Some(server) = self.server.as_mut() {
-            server.accept();
-        }
-        self.apply_fd_changes();
-    }
-
-    fn client_readable(&mut self, client: ConnId) {
-        let incoming = match self.server.as_mut() {
-            Some(server) => server.on_readable(client, monotonic_now()),
-            None => return,
-        };
-        for item in incoming {
-            self.on_request(item.client, item.request);
-        }
+        let next_witness = self
+            .manager
+            .witnessed_group(pid)
+            .and_then(|pgid| self.processes.next_witness(pgid, pid));
+        self.feed(Event::ChildExited {
+            pid,
+            status,
+            next_witness,
+        });
     }
 
     fn on_request(&mut self, client: ClientId, request: Request) {
-        match request {
-            Request::Check { paths } => {
-                let result = if paths.is_empty() {
-                    unit::load_dir(&self.opts.units_dir)
-                } else {
-                    unit::load_paths(&paths)
-                };
-                let diagnostics = result.diagnostics.iter().map(|d| d.to_string()).collect();
-                self.send(client, Reply::ok(ReplyBody::Check { diagnostics }));
-            }
-            request => self.feed(Event::Request { client, request }),
-        }
+        self.feed(Event::Request { client, request });
     }
 
     fn send(&mut self, client: ClientId, reply: Reply) {
@@ -602,14 +597,16 @@ impl Shell<'_> {
                     client,
                     fd,
                     interest,
-                } => self.poller.add(fd, TOKEN_CLIENT_BASE + client.0, interest),
+                } => self
+                    .poller
+                    .add(fd, Token::Client(client).encode(), interest),
                 FdChange::Modify {
                     client,
                     fd,
                     interest,
                 } => self
                     .poller
-                    .modify(fd, TOKEN_CLIENT_BASE + client.0, interest),
+                    .modify(fd, Token::Client(client).encode(), interest),
                 FdChange::Remove { .. } => Ok(()),
             };
             if let Err(e) = result {
@@ -623,10 +620,7 @@ impl Shell<'_> {
     fn arm_timer(&mut self) {
         let manager = self.manager.next_deadline();
         let server = self.server.as_ref().and_then(|s| s.next_deadline());
-        let next = [manager, server, self.shutdown_deadline]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = [manager, server].into_iter().flatten().min();
         if next == self.armed {
             return;
         }

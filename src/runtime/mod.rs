@@ -4,12 +4,15 @@
 //! event loop (PID 1) can never hang on one of them.
 
 pub mod event_loop;
+pub mod fdlimit;
 pub mod heap;
 pub mod notify;
+pub mod pidfd;
 pub mod pidfile;
 pub mod poller;
-pub mod process;
+pub mod processes;
 pub mod reap;
 pub mod signals;
+pub mod sources;
 pub mod spawn;
 pub mod timer;

@@ -57,37 +57,6 @@ pub struct PidFile {
 /// Pid files are a number and a newline; anything longer is not one.
 const MAX_PID_FILE_BYTES: u64 = 64;
 
-/// A pid file written by an unprivileged daemon may only name a process of
-/// the same user: otherwise any service could make vigil (root) signal any
-/// process on stop. Root-owned pid files are trusted.
-pub fn check_pid_file_owner(path: &Path, file: PidFile) -> Result<i32, String> {
-    let PidFile { pid, owner } = file;
-    if owner != 0 && process_uid(pid) != Some(owner) {
-        return Err(format!(
-            "pid file {} is owned by uid {owner} but names pid {pid} of another user; refusing it",
-            path.display()
-        ));
-    }
-    Ok(pid)
-}
-
-/// The uid owning a process (the owner of /proc/PID), if it exists.
-pub fn process_uid(pid: i32) -> Option<u32> {
-    std::fs::metadata(format!("/proc/{pid}"))
-        .ok()
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
-}
-
-/// Whether a sender with `sender_uid` may hand vigil `pid` as a unit's main
-/// process: root may name any process, others only their own.
-pub fn may_adopt(sender_uid: Option<u32>, pid: i32) -> bool {
-    match sender_uid {
-        Some(0) => true,
-        Some(uid) => process_uid(pid) == Some(uid),
-        None => false,
-    }
-}
-
 /// Whether a process exists (zombies count as existing until reaped; EPERM
 /// means it exists but belongs to someone else).
 pub fn pid_alive(pid: i32) -> bool {

@@ -31,6 +31,9 @@ pub struct SpawnContext {
     pub base_env: Vec<(String, String)>,
     /// The notify socket path; exported as NOTIFY_SOCKET to notify units only.
     pub notify_socket: Option<PathBuf>,
+    /// RLIMIT_NOFILE (soft, hard) services start with: the one vigil was
+    /// started with, before it raised its own (`fdlimit`).
+    pub service_nofile: Option<(u64, u64)>,
 }
 
 /// PATH given to every service, and used to find the binary when the final
@@ -345,6 +348,8 @@ struct Prepared {
     stage_names: [String; 10],
     /// SIGRTMAX, read before fork (it is a libc call, not a constant).
     max_signal: libc::c_int,
+    /// The descriptor limit to give the service.
+    nofile: Option<libc::rlimit>,
 }
 
 fn prepare(def: &UnitDef, ctx: &SpawnContext) -> Result<Prepared, SpawnFailure> {
@@ -421,12 +426,25 @@ fn prepare(def: &UnitDef, ctx: &SpawnContext) -> Result<Prepared, SpawnFailure> 
         stderr,
         stage_names,
         max_signal: libc::SIGRTMAX(),
+        nofile: ctx.service_nofile.map(|(soft, hard)| libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        }),
     })
 }
 
+/// A process vigil started: its pid, and the pidfd that names it for as
+/// long as vigil holds it (from clone itself, so there is no window in
+/// which the pid could name another process).
+#[derive(Debug)]
+pub struct Spawned {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+}
+
 /// Starts the unit's main process in its own session (pgid == sid == pid)
-/// and returns its pid once exec has succeeded (or the failed stage).
-pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<i32, SpawnFailure> {
+/// and returns it once exec has succeeded (or the failed stage).
+pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<Spawned, SpawnFailure> {
     let prep = prepare(def, ctx)?;
 
     let mut argv_ptrs: Vec<*const libc::c_char> = prep.argv.iter().map(|a| a.as_ptr()).collect();
@@ -457,12 +475,18 @@ pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<i32, SpawnFailure> {
     };
     CHILD_STACK
         .with_borrow_mut(|stack| clone_child(stack, &args))
-        .and_then(|pid| finish_spawn(pid, &report, &prep))
+        .and_then(|(pid, pidfd)| {
+            finish_spawn(pid, &report, &prep).map(|pid| Spawned { pid, pidfd })
+        })
 }
 
-/// clone(CLONE_VM | CLONE_VFORK) into `child_entry` on `stack` (grown to
-/// `CHILD_STACK_BYTES` on first use); returns the child's pid.
-fn clone_child(stack: &mut Vec<MaybeUninit<u8>>, args: &ChildArgs) -> Result<i32, SpawnFailure> {
+/// clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD) into `child_entry` on
+/// `stack` (grown to `CHILD_STACK_BYTES` on first use); returns the child's
+/// pid and pidfd.
+fn clone_child(
+    stack: &mut Vec<MaybeUninit<u8>>,
+    args: &ChildArgs,
+) -> Result<(i32, OwnedFd), SpawnFailure> {
     if stack.len() < CHILD_STACK_BYTES {
         // Uninitialised: only the pages the child's frames touch get memory.
         stack.resize_with(CHILD_STACK_BYTES, MaybeUninit::uninit);
@@ -473,13 +497,16 @@ fn clone_child(stack: &mut Vec<MaybeUninit<u8>>, args: &ChildArgs) -> Result<i32
     // SAFETY: `top` is the aligned end of a live buffer that outlives the
     // child's use of it (CLONE_VFORK returns only after exec or exit);
     // `child_entry` never returns and only uses `args` (reads, and the
-    // atomic stores of `report`), which outlives it too.
+    // atomic stores of `report`), which outlives it too. With CLONE_PIDFD
+    // the kernel stores the child's pidfd (close-on-exec) at `pidfd`.
+    let mut pidfd: libc::c_int = -1;
     let pid = unsafe {
         libc::clone(
             child_entry,
             top,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
             std::ptr::from_ref(args).cast_mut().cast(),
+            &mut pidfd as *mut libc::c_int,
         )
     };
     if pid < 0 {
@@ -488,7 +515,11 @@ fn clone_child(stack: &mut Vec<MaybeUninit<u8>>, args: &ChildArgs) -> Result<i32
             std::io::Error::last_os_error().to_string(),
         ));
     }
-    Ok(pid)
+    if pidfd < 0 {
+        return Err(failure("forking", "the kernel returned no pidfd"));
+    }
+    // SAFETY: the kernel just installed this descriptor for us.
+    Ok((pid, unsafe { OwnedFd::from_raw_fd(pidfd) }))
 }
 
 /// After the clone: the pid if the child exec'd, else its failed stage
@@ -616,6 +647,16 @@ unsafe fn child_after_fork(
     }
     if let Some(mask) = prep.umask {
         libc::umask(mask);
+    }
+    if let Some(limit) = &prep.nofile {
+        // Lowering a limit cannot fail; a raw syscall, async-signal-safe.
+        libc::syscall(
+            libc::SYS_prlimit64,
+            0,
+            libc::RLIMIT_NOFILE,
+            std::ptr::from_ref(limit),
+            std::ptr::null_mut::<libc::rlimit>(),
+        );
     }
     if !redirect(prep.stdin.as_raw_fd(), 0) {
         child_fail(report, ST_STDIN);

@@ -146,6 +146,96 @@ impl Vigil {
         self.child.as_ref().expect("vigil not started").id() as i32
     }
 
+    /// Starts vigil as PID 1 of a new PID namespace (with its own /proc),
+    /// as a container's init: `unshare --pid --fork --mount-proc vigil
+    /// --container`. `pid()` is then unshare's pid; `ns_sh` runs commands
+    /// inside the namespace.
+    pub fn start_in_pid_namespace(&mut self) {
+        assert!(self.child.is_none(), "vigil already started");
+        let log = fs::File::create(self.log_path()).unwrap();
+        let child = Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+            .arg(env!("CARGO_BIN_EXE_vigil"))
+            .arg("--container")
+            .arg("--units")
+            .arg(self.units_dir())
+            .arg("--socket")
+            .arg(self.socket())
+            .arg("--config")
+            .arg(self.dir().join("vigil.toml"))
+            .current_dir(self.dir())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let sock = self.socket();
+        let up = wait_until(TIMEOUT, || UnixStream::connect(&sock).is_ok());
+        if !up {
+            panic!("vigil's socket never accepted; log:\n{}", self.log());
+        }
+    }
+
+    /// vigil's pid as this (the host's) namespace sees it, when it runs as
+    /// PID 1 of its own namespace.
+    pub fn ns_host_pid(&self) -> i32 {
+        let unshare = self.pid();
+        children_of(unshare)
+            .first()
+            .map(|(p, _)| *p)
+            .expect("unshare has forked vigil")
+    }
+
+    /// Runs `script` with /bin/sh inside vigil's PID namespace (and its
+    /// /proc); returns its stdout.
+    pub fn ns_sh(&self, script: &str) -> String {
+        let out = Command::new("nsenter")
+            .arg("--target")
+            .arg(self.ns_host_pid().to_string())
+            .args(["--pid", "--mount", "/bin/sh", "-c", script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts a process inside vigil's PID namespace that gets exactly
+    /// `pid` (through ns_last_pid) and leads its own session and group, as
+    /// `user`; it runs `script` (which sees its pid as $$). Returns once it
+    /// has written its pid to `NAME.pid` in the test directory.
+    pub fn ns_process_with_pid(&self, pid: i32, user: &str, name: &str, script: &str) {
+        let pid_file = self.dir().join(format!("{name}.pid"));
+        let inner = format!("echo $$ > {}; {script}", pid_file.display());
+        let cmd = format!(
+            "echo {} > /proc/sys/kernel/ns_last_pid && exec setpriv --reuid={user} --regid={user} --clear-groups setsid -f /bin/sh -c {}",
+            pid - 1,
+            shell_quote(&inner)
+        );
+        self.ns_sh(&cmd);
+        let got = wait_until(TIMEOUT, || {
+            fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok())
+                .is_some()
+        });
+        assert!(got, "{name} never started");
+        let actual: i32 = fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        assert_eq!(actual, pid, "{name} did not get pid {pid}");
+    }
+
+    /// Whether `pid` (as vigil's namespace sees it) is a live process there.
+    pub fn ns_alive(&self, pid: i32) -> bool {
+        let out = self.ns_sh(&format!(
+            "if [ -e /proc/{pid}/stat ] && ! grep -q '^[0-9]* (.*) Z' /proc/{pid}/stat; then echo yes; fi"
+        ));
+        out.trim() == "yes"
+    }
+
     /// vigil's stderr so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.log_path()).unwrap_or_default()
@@ -303,6 +393,11 @@ impl Drop for Vigil {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+/// `s` as one single-quoted /bin/sh word.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// TOML basic string literal for `s`.

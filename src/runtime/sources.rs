@@ -1,0 +1,76 @@
+//! The event loop's fd sources: one token type names every registration,
+//! so adding a source (the per-unit log pipes, say) is one more variant
+//! and one more handler, not new token arithmetic.
+
+use crate::control::server::ConnId;
+
+/// What an epoll registration is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token {
+    /// The signalfd.
+    Signals,
+    /// The timerfd armed for the next deadline.
+    Timer,
+    /// The sd_notify datagram socket.
+    Notify,
+    /// The control socket's listener.
+    Listener,
+    /// One control connection.
+    Client(ConnId),
+    /// The pidfd of a unit's main process that is not vigil's child:
+    /// readable once it exits.
+    Process(i32),
+}
+
+const TAG_SHIFT: u32 = 56;
+const PAYLOAD: u64 = (1 << TAG_SHIFT) - 1;
+
+impl Token {
+    /// The epoll data word: a tag in the top byte, the payload below.
+    pub fn encode(self) -> u64 {
+        let (tag, payload): (u64, u64) = match self {
+            Token::Signals => (1, 0),
+            Token::Timer => (2, 0),
+            Token::Notify => (3, 0),
+            Token::Listener => (4, 0),
+            Token::Client(conn) => (5, conn.0 & PAYLOAD),
+            Token::Process(pid) => (6, u64::from(pid.unsigned_abs())),
+        };
+        (tag << TAG_SHIFT) | payload
+    }
+
+    /// The token an epoll data word stands for.
+    pub fn decode(word: u64) -> Option<Token> {
+        let payload = word & PAYLOAD;
+        match word >> TAG_SHIFT {
+            1 => Some(Token::Signals),
+            2 => Some(Token::Timer),
+            3 => Some(Token::Notify),
+            4 => Some(Token::Listener),
+            5 => Some(Token::Client(ConnId(payload))),
+            6 => i32::try_from(payload).ok().map(Token::Process),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip() {
+        for t in [
+            Token::Signals,
+            Token::Timer,
+            Token::Notify,
+            Token::Listener,
+            Token::Client(ConnId(7)),
+            Token::Client(ConnId(u64::from(u32::MAX) + 5)),
+            Token::Process(4_194_304),
+        ] {
+            assert_eq!(Token::decode(t.encode()), Some(t));
+        }
+        assert_eq!(Token::decode(0), None);
+    }
+}
