@@ -293,14 +293,15 @@ impl Shell<'_> {
         while let Some(ev) = queue.pop_front() {
             reloaded |= matches!(ev, Event::Reloaded { .. });
             let actions = self.manager.handle(ev, now());
-            // Handles opened for facts that no claim took are dropped.
-            self.processes.clear_pending();
             for action in actions {
                 if let Some(next) = self.execute(action) {
                     queue.push_back(next);
                 }
             }
         }
+        // Handles opened for facts (of the events just handled) that no
+        // claim took are dropped.
+        self.processes.clear_pending();
         if reloaded {
             // A reload re-reads every unit file and rebuilds the graph: give
             // that peak back (1000 units left 2.6 MiB behind).

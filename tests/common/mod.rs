@@ -47,6 +47,9 @@ pub struct Ev {
 pub struct Vigil {
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// vigil runs as PID 1 of its own namespace, a child of unshare (which
+    /// ignores SIGTERM: vigil itself is signalled on drop).
+    in_namespace: bool,
 }
 
 impl Default for Vigil {
@@ -67,7 +70,11 @@ impl Vigil {
         fs::create_dir(dir.path().join("units")).unwrap();
         fs::write(dir.path().join("events"), "").unwrap();
         fs::set_permissions(dir.path().join("events"), fs::Permissions::from_mode(0o666)).unwrap();
-        Vigil { dir, child: None }
+        Vigil {
+            dir,
+            child: None,
+            in_namespace: false,
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -170,6 +177,7 @@ impl Vigil {
             .spawn()
             .unwrap();
         self.child = Some(child);
+        self.in_namespace = true;
         let sock = self.socket();
         let up = wait_until(TIMEOUT, || UnixStream::connect(&sock).is_ok());
         if !up {
@@ -210,9 +218,12 @@ impl Vigil {
     /// has written its pid to `NAME.pid` in the test directory.
     pub fn ns_process_with_pid(&self, pid: i32, user: &str, name: &str, script: &str) {
         let pid_file = self.dir().join(format!("{name}.pid"));
+        // Writable by `user`, who cannot create files in the directory.
+        fs::write(&pid_file, "").unwrap();
+        fs::set_permissions(&pid_file, fs::Permissions::from_mode(0o666)).unwrap();
         let inner = format!("echo $$ > {}; {script}", pid_file.display());
         let cmd = format!(
-            "echo {} > /proc/sys/kernel/ns_last_pid && exec setpriv --reuid={user} --regid={user} --clear-groups setsid -f /bin/sh -c {}",
+            "echo {} > /proc/sys/kernel/ns_last_pid && exec setpriv --reuid={user} --regid={user} --clear-groups setsid -f /bin/sh -c {} </dev/null >/dev/null 2>&1",
             pid - 1,
             shell_quote(&inner)
         );
@@ -224,14 +235,20 @@ impl Vigil {
                 .is_some()
         });
         assert!(got, "{name} never started");
-        let actual: i32 = fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        let actual: i32 = fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         assert_eq!(actual, pid, "{name} did not get pid {pid}");
     }
 
     /// Whether `pid` (as vigil's namespace sees it) is a live process there.
     pub fn ns_alive(&self, pid: i32) -> bool {
+        // Shell builtins only: a forked helper could get `pid` itself (the
+        // namespace hands out low pids again), and so could this shell.
         let out = self.ns_sh(&format!(
-            "if [ -e /proc/{pid}/stat ] && ! grep -q '^[0-9]* (.*) Z' /proc/{pid}/stat; then echo yes; fi"
+            "if [ $$ -ne {pid} ] && read -r s < /proc/{pid}/stat; then case \"$s\" in *') Z '*) ;; *) echo yes ;; esac; fi 2>/dev/null"
         ));
         out.trim() == "yes"
     }
@@ -378,11 +395,18 @@ impl Vigil {
 
 impl Drop for Vigil {
     fn drop(&mut self) {
+        let target = if self.in_namespace {
+            children_of(self.pid()).first().map(|(p, _)| *p)
+        } else {
+            self.child.as_ref().map(|c| c.id() as i32)
+        };
         let Some(mut child) = self.child.take() else {
             return;
         };
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        if let Some(pid) = target {
+            // SAFETY: kill(2) on our own child (or its only child).
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
         let end = Instant::now() + Duration::from_secs(15);
         while Instant::now() < end {
             if let Ok(Some(_)) = child.try_wait() {
