@@ -36,7 +36,7 @@ fn read_pid(v: &Vigil, name: &str) -> i32 {
         .unwrap()
 }
 
-/// 1. A oneshot with remain_after_exit ran as pid P and exited; a stranger
+/// Case 1. A oneshot with remain_after_exit ran as pid P and exited; a stranger
 /// later got pid P and leads its own group. Stopping the oneshot must not
 /// touch the stranger.
 #[test]
@@ -65,7 +65,7 @@ fn stopping_an_exited_oneshot_spares_a_stranger_that_reused_its_pid() {
     );
 }
 
-/// 1b. A forking unit's launcher (pid L) exited after its daemon left for
+/// Case 1b. A forking unit's launcher (pid L) exited after its daemon left for
 /// a session of its own; a stranger got pid L as a group leader. Stopping
 /// the unit stops the daemon and spares the stranger.
 #[test]
@@ -101,7 +101,7 @@ fn stopping_a_forking_unit_spares_a_stranger_with_its_launchers_pid() {
     );
 }
 
-/// 2. A pid file that names another unit's main process is refused: the
+/// Case 2. A pid file that names another unit's main process is refused: the
 /// forking unit fails, and the other unit keeps running untouched.
 #[test]
 fn a_pid_file_naming_another_units_process_is_refused() {
@@ -143,7 +143,7 @@ fn a_pid_file_naming_another_units_process_is_refused() {
     assert!(common::pid_alive(victim));
 }
 
-/// 3. A root notify unit that names vigil itself as its main process is
+/// Case 3. A root notify unit that names vigil itself as its main process is
 /// refused, and stopping the unit leaves vigil running.
 #[test]
 fn mainpid_naming_vigil_itself_is_refused() {
@@ -167,7 +167,7 @@ fn mainpid_naming_vigil_itself_is_refused() {
     assert_eq!(v.state("rogue"), "inactive");
 }
 
-/// 4. A non-root notify unit names a child of its own as main process,
+/// Case 4. A non-root notify unit names a child of its own as main process,
 /// then reaps that child itself: vigil learns of the exit through the
 /// child's pidfd and does not keep a dead pid as the unit's.
 #[test]
@@ -206,7 +206,7 @@ fn a_main_process_that_is_not_vigils_child_is_watched_to_its_exit() {
     );
 }
 
-/// 5. After a root forking unit's launcher (pid L) exited, an unprivileged
+/// Case 5. After a root forking unit's launcher (pid L) exited, an unprivileged
 /// process gets pid L, leads a session of its own and claims to be the
 /// unit's main process. The claim matches no unit: the daemon stays the
 /// unit's, a stop stops it, and a start runs no second copy.
