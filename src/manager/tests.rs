@@ -1040,3 +1040,184 @@ fn a_warning_that_mentions_error_stays_a_warning() {
         "{acts:?}"
     );
 }
+
+/// The units of a reload: `units` plus the implicit default target.
+fn reload_of(units: Vec<UnitDef>) -> Event {
+    let mut map: BTreeMap<String, UnitDef> =
+        units.into_iter().map(|u| (u.name.clone(), u)).collect();
+    map.entry("default".into())
+        .or_insert_with(|| target("default"));
+    Event::Reloaded {
+        units: map,
+        diagnostics: vec![],
+        broken: vec![],
+        client: None,
+        settings: None,
+    }
+}
+
+#[test]
+fn a_reload_turning_a_forking_unit_simple_mid_start_lets_the_start_finish() {
+    // Issue 8, point 8: the unit read its pid file under a definition that
+    // no longer had one, and stayed `starting` forever with no deadline.
+    let mut f = svc("forky");
+    f.kind = UnitKind::Forking;
+    f.pid_file = Some("/run/forky.pid".into());
+    f.start_timeout = Duration::from_secs(5);
+    let mut after = svc("later");
+    after.after = vec!["forky".into()];
+    let mut sim = Sim::new(vec![f.clone(), after.clone()]);
+    sim.feed(Event::Boot);
+    sim.exit("forky", ExitStatus::Exited(0));
+    let mut simple = svc("forky");
+    simple.kind = UnitKind::Simple;
+    sim.feed(reload_of(vec![simple, after]));
+    sim.feed(Event::PidFile {
+        unit: "forky".into(),
+        result: Err(PidFileError::NotReady("missing".into())),
+    });
+    // Still a forking start, still bounded: the retry and the timeout run.
+    let acts = sim.advance(ms(50));
+    assert!(acts.iter().any(|a| matches!(a, Action::ReadPidFile { .. })));
+    let acts = sim.feed(Event::PidFile {
+        unit: "forky".into(),
+        result: Ok(pid_file(4242, 0)),
+    });
+    assert_eq!(sim.state("forky"), UnitState::Running);
+    assert_eq!(spawned(&acts), vec!["later"], "units after it start");
+    // The start is over: the new definition is in force.
+    let def = &sim.m.service("forky").unwrap().def;
+    assert_eq!(def.kind, UnitKind::Simple);
+}
+
+#[test]
+fn a_forking_units_start_timeout_runs_from_launch_not_from_the_launchers_exit() {
+    // Issue 8, point 17: the bound restarted when the launcher exited.
+    let mut f = svc("forky");
+    f.kind = UnitKind::Forking;
+    f.pid_file = Some("/run/forky.pid".into());
+    f.start_timeout = Duration::from_secs(3);
+    f.restart = RestartPolicy::Never;
+    let mut sim = Sim::new(vec![f]);
+    sim.feed(Event::Boot);
+    sim.advance(Duration::from_secs(2));
+    sim.exit("forky", ExitStatus::Exited(0));
+    for _ in 0..19 {
+        sim.feed(Event::PidFile {
+            unit: "forky".into(),
+            result: Err(PidFileError::NotReady("missing".into())),
+        });
+        sim.advance(ms(50));
+    }
+    assert_eq!(sim.state("forky"), UnitState::Starting);
+    sim.feed(Event::PidFile {
+        unit: "forky".into(),
+        result: Err(PidFileError::NotReady("missing".into())),
+    });
+    // No retry fits before 3 s after launch: it fails now, not 3 s after
+    // the launcher's exit at 2 s.
+    assert_eq!(sim.state("forky"), UnitState::Failed);
+    assert!(sim.t < Duration::from_secs(3), "{:?}", sim.t);
+}
+
+#[test]
+fn restarting_a_unit_restarts_the_units_that_require_it() {
+    // Issue 8, point 14 (systemd's Requires= semantics).
+    let db = svc("db");
+    let mut app = svc("app");
+    app.requires = vec!["db".into()];
+    app.after = vec!["db".into()];
+    let mut sim = Sim::new(vec![db, app]);
+    sim.feed(Event::Boot);
+    let (db_pid, app_pid) = (sim.pid("db"), sim.pid("app"));
+    let acts = sim.feed(Event::Request {
+        client: ClientId(1),
+        request: Request::Restart {
+            names: vec!["db".into()],
+            no_block: false,
+        },
+    });
+    assert_eq!(kills(&acts), vec![(app_pid, libc::SIGTERM, true)], "app stops first");
+    let acts = sim.exit("app", ExitStatus::Exited(0));
+    assert_eq!(kills(&acts), vec![(db_pid, libc::SIGTERM, true)]);
+    let acts = sim.exit("db", ExitStatus::Exited(0));
+    assert_eq!(spawned(&acts), vec!["db", "app"]);
+    assert_eq!(sim.state("app"), UnitState::Running);
+}
+
+#[test]
+fn a_stop_signal_is_followed_by_sigcont() {
+    // Issue 8, point 18: a stopped (SIGSTOP) service acts on SIGTERM only
+    // once it is continued.
+    let mut sim = Sim::new(vec![svc("a")]);
+    sim.feed(Event::Boot);
+    let pid = sim.pid("a");
+    let acts = sim.feed(Event::Request {
+        client: ClientId(1),
+        request: Request::Stop {
+            names: vec!["a".into()],
+            no_block: true,
+        },
+    });
+    let signals: Vec<(SignalTarget, i32)> = acts
+        .iter()
+        .filter_map(|a| match a {
+            Action::Signal { target, signal } => Some((*target, *signal)),
+            _ => None,
+        })
+        .collect();
+    let group = SignalTarget::Group {
+        pgid: pid,
+        witness: pid,
+    };
+    assert_eq!(
+        signals,
+        vec![(group, libc::SIGTERM), (group, libc::SIGCONT)]
+    );
+}
+
+#[test]
+fn the_shutdown_timeout_is_a_manager_deadline_that_kills_the_rest() {
+    let mut stuck = svc("stuck");
+    stuck.stop_timeout = Duration::from_secs(3600);
+    let mut sim = Sim::new(vec![stuck]);
+    sim.m.settings.shutdown_timeout = Duration::from_secs(10);
+    sim.feed(Event::Boot);
+    let pid = sim.pid("stuck");
+    sim.feed(Event::Signal(libc::SIGTERM));
+    assert_eq!(sim.m.next_deadline(), Some(Duration::from_secs(10)));
+    let acts = sim.advance(Duration::from_secs(10));
+    assert!(kills(&acts).contains(&(pid, libc::SIGKILL, true)), "{acts:?}");
+    assert_eq!(acts.last(), Some(&Action::PowerOff(PowerAction::Poweroff)));
+    assert!(logs(&acts).iter().any(|l| l.contains("going on without them")));
+}
+
+#[test]
+fn signals_mean_the_same_in_the_core_for_both_modes() {
+    let cases = [
+        (true, libc::SIGTERM, Some(PowerAction::Poweroff)),
+        (true, libc::SIGINT, Some(PowerAction::Reboot)),
+        (true, libc::SIGPWR, Some(PowerAction::Poweroff)),
+        (false, libc::SIGTERM, Some(PowerAction::Exit)),
+        (false, libc::SIGINT, Some(PowerAction::Exit)),
+        (false, libc::SIGPWR, Some(PowerAction::Exit)),
+        (true, libc::SIGQUIT, None),
+    ];
+    for (pid1, signal, expected) in cases {
+        let mut sim = Sim::new(vec![]);
+        sim.m.settings.pid1 = pid1;
+        sim.feed(Event::Boot);
+        let acts = sim.feed(Event::Signal(signal));
+        let powered = acts.iter().find_map(|a| match a {
+            Action::PowerOff(p) => Some(*p),
+            _ => None,
+        });
+        assert_eq!(powered, expected, "pid1={pid1} signal {signal}");
+    }
+    let mut sim = Sim::new(vec![]);
+    sim.feed(Event::Boot);
+    let acts = sim.feed(Event::Signal(libc::SIGHUP));
+    assert!(acts.contains(&Action::Reload { client: None }));
+    let acts = sim.feed(Event::Signal(libc::SIGUSR2));
+    assert_eq!(acts.last(), Some(&Action::DumpShell));
+}
