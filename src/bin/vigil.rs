@@ -93,7 +93,9 @@ fn main() -> ExitCode {
     };
     let is_pid1 = std::process::id() == 1;
     let container = args.container || std::env::var_os("container").is_some();
-    let machine_init = is_pid1 && !container;
+    // PID 1 of a plain PID namespace (`unshare --pid --fork vigil`) is not
+    // the machine's init: the kernel says so (see `owns_the_machine`).
+    let machine_init = is_pid1 && !container && owns_the_machine();
 
     let mut log = Logger::stderr(Level::Info);
     if let Some(level) = args.log_level.as_deref() {
@@ -105,6 +107,11 @@ fn main() -> ExitCode {
         }
     }
 
+    if is_pid1 && !container && !machine_init {
+        log.info(
+            "PID 1 of a PID namespace, not of the machine: running as a container's init (no early boot, no reboot)",
+        );
+    }
     if machine_init {
         return vigil::pid1::main(
             &args.units,
@@ -161,6 +168,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether this process is the init of the machine rather than of a PID
+/// namespace: reboot(2) with LINUX_REBOOT_CMD_CAD_OFF succeeds only in the
+/// initial PID namespace with CAP_SYS_BOOT (EINVAL in any other namespace,
+/// EPERM without the capability). Disabling Ctrl-Alt-Del is what early
+/// boot does first anyway.
+fn owns_the_machine() -> bool {
+    // SAFETY: reboot(2) with the CAD_OFF command only changes how the
+    // kernel treats Ctrl-Alt-Del.
+    unsafe { libc::reboot(libc::LINUX_REBOOT_CMD_CAD_OFF) == 0 }
 }
 
 #[cfg(test)]

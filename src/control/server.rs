@@ -244,8 +244,15 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
             }
         },
     }
-    if !object.contains_key("verb") {
-        return Err("invalid request: missing \"verb\"".to_string());
+    match object.get("verb") {
+        None => return Err("invalid request: missing \"verb\"".to_string()),
+        // serde would take a number as the index of a variant.
+        Some(v) if !v.is_string() => {
+            return Err(format!(
+                "invalid request: \"verb\" must be a string, got {v}"
+            ))
+        }
+        Some(_) => {}
     }
     serde_json::from_value::<RequestEnvelope>(value)
         .map(|env| env.request)
@@ -817,6 +824,13 @@ mod tests {
         assert!(parse_request(br#"{"version":1,"verb":"stop","names":"x"}"#)
             .unwrap_err()
             .starts_with("invalid request:"));
+        // Issue 8, point 19: an integer is not a verb (serde took 5 as the
+        // index of `reload`).
+        for n in ["5", "0", "-1", "5.0"] {
+            let line = format!(r#"{{"version":1,"verb":{n}}}"#);
+            let err = parse_request(line.as_bytes()).unwrap_err();
+            assert!(err.contains("must be a string"), "{n}: {err}");
+        }
     }
 
     #[test]

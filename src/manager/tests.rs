@@ -1137,7 +1137,11 @@ fn restarting_a_unit_restarts_the_units_that_require_it() {
             no_block: false,
         },
     });
-    assert_eq!(kills(&acts), vec![(app_pid, libc::SIGTERM, true)], "app stops first");
+    assert_eq!(
+        kills(&acts),
+        vec![(app_pid, libc::SIGTERM, true)],
+        "app stops first"
+    );
     let acts = sim.exit("app", ExitStatus::Exited(0));
     assert_eq!(kills(&acts), vec![(db_pid, libc::SIGTERM, true)]);
     let acts = sim.exit("db", ExitStatus::Exited(0));
@@ -1187,9 +1191,14 @@ fn the_shutdown_timeout_is_a_manager_deadline_that_kills_the_rest() {
     sim.feed(Event::Signal(libc::SIGTERM));
     assert_eq!(sim.m.next_deadline(), Some(Duration::from_secs(10)));
     let acts = sim.advance(Duration::from_secs(10));
-    assert!(kills(&acts).contains(&(pid, libc::SIGKILL, true)), "{acts:?}");
+    assert!(
+        kills(&acts).contains(&(pid, libc::SIGKILL, true)),
+        "{acts:?}"
+    );
     assert_eq!(acts.last(), Some(&Action::PowerOff(PowerAction::Poweroff)));
-    assert!(logs(&acts).iter().any(|l| l.contains("going on without them")));
+    assert!(logs(&acts)
+        .iter()
+        .any(|l| l.contains("going on without them")));
 }
 
 #[test]

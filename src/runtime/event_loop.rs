@@ -5,7 +5,6 @@
 //! carries out the manager's `Action`s. Single-threaded; it sleeps in
 //! epoll_wait with no timeout unless a deadline is due.
 
-use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,12 +12,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::config::{CtrlAltDel, SigtermAction, SystemConfig};
 use crate::control::protocol::{Reply, Request};
 use crate::control::server::{ConnId, ControlServer, FdChange};
-use crate::diagnostic::Diagnostic;
 use crate::exit::ExitStatus;
 use crate::log::Logger;
 use crate::manager::{Action, ClientId, Event, Manager, Now, PidFileError, PidFileFacts, Settings};
 use crate::power::PowerAction;
 use crate::runtime::heap;
+use crate::runtime::instance_lock::{InstanceLock, LockError};
 use crate::runtime::notify::NotifySocket;
 use crate::runtime::pidfile::read_pid_file;
 use crate::runtime::poller::{Interest, Poller, Ready};
@@ -65,6 +64,8 @@ pub struct LoopOptions {
 pub enum LoopError {
     #[error("setting up the event loop: {0}")]
     Setup(String),
+    #[error(transparent)]
+    AlreadyRunning(#[from] LockError),
 }
 
 /// The manager's settings from vigil.toml, for vigil as the machine's init
@@ -102,6 +103,8 @@ struct Shell<'a> {
     power: Option<PowerAction>,
     /// Whether the heap was trimmed after the boot target finished starting.
     trimmed: bool,
+    /// Held while the loop runs: one vigil per control socket.
+    _instance_lock: Option<InstanceLock>,
 }
 
 /// Replies at least this large trigger a heap trim before they are sent.
@@ -119,36 +122,36 @@ pub fn now() -> Now {
     }
 }
 
-/// Load the units directory plus generated units. Returns the units, the
-/// diagnostics, and the names of files that exist but did not load.
-pub fn load_units(
-    dir: &Path,
-    generated: &[UnitDef],
-) -> (BTreeMap<String, UnitDef>, Vec<Diagnostic>, Vec<String>) {
-    let result = unit::load_dir_with(dir, generated);
-    let units = result.units;
-    let diagnostics = result.diagnostics;
-    let mut broken = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("toml") {
-                continue;
-            }
-            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-                if !units.contains_key(stem) {
-                    broken.push(stem.to_string());
-                }
-            }
-        }
-    }
-    broken.sort();
-    (units, diagnostics, broken)
+/// Load the units directory plus generated units.
+pub fn load_units(dir: &Path, generated: &[UnitDef]) -> unit::LoadResult {
+    unit::load_dir_with(dir, generated)
+}
+
+/// The unit files that exist but did not load: on a reload they keep the
+/// definition they had.
+fn broken_files(result: &unit::LoadResult) -> Vec<String> {
+    result
+        .files
+        .iter()
+        .filter(|name| !result.units.contains_key(*name))
+        .cloned()
+        .collect()
 }
 
 /// Run until the manager asks for a power action; returns it.
 pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError> {
     let setup = |what: &str, e: String| LoopError::Setup(format!("{what}: {e}"));
+    // Before anything else: one vigil per control socket. The machine's
+    // init goes on without the lock (it must never exit, and on a fresh
+    // /run nobody else can hold it).
+    let instance_lock = match InstanceLock::acquire(&opts.socket_path) {
+        Ok(lock) => Some(lock),
+        Err(e) if opts.settings.pid1 => {
+            log.error(&format!("{e}; going on as the machine's init"));
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     // A pidfd per unit (docs/architecture.md, "Descriptors").
     let service_nofile = match crate::runtime::fdlimit::raise() {
         Ok((original, now)) => {
@@ -217,11 +220,11 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         }
     };
 
-    let (units, diagnostics, _) = load_units(&opts.units_dir, &opts.generated);
-    for d in &diagnostics {
+    let loaded = load_units(&opts.units_dir, &opts.generated);
+    for d in &loaded.diagnostics {
         log.log_untagged(d.level(), &d.to_string());
     }
-    drop(diagnostics);
+    let units = loaded.units;
     log.info(&format!(
         "loaded {} units from {}",
         units.len(),
@@ -231,7 +234,7 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         Ok(units) => units,
         Err(e) => {
             log.error(&format!("{e}; loading the units again"));
-            load_units(&opts.units_dir, &opts.generated).0
+            load_units(&opts.units_dir, &opts.generated).units
         }
     };
     let manager = Manager::new(units, &opts.target, opts.settings, now());
@@ -254,6 +257,7 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         armed: None,
         power: None,
         trimmed: false,
+        _instance_lock: instance_lock,
     };
     shell.feed(Event::Boot);
     // From here on, log lines are written once per loop turn. (Not during
@@ -353,7 +357,7 @@ impl Shell<'_> {
                 self.send(client, reply);
                 None
             }
-            Action::Reload { client } => Some(self.reload(client)),
+            Action::Reload { client } => self.reload(client),
             Action::LogUntagged { level, message } => {
                 self.log.log_untagged(level, &message);
                 None
@@ -494,7 +498,23 @@ impl Shell<'_> {
     /// units directory; returns the event for the manager. A vigil.toml with
     /// any problem is not applied at all on reload: the running settings
     /// stay (at boot there is nothing to keep, so the rest of it applies).
-    fn reload(&mut self, client: Option<ClientId>) -> Event {
+    fn reload(&mut self, client: Option<ClientId>) -> Option<Event> {
+        let loaded = load_units(&self.opts.units_dir, &self.opts.generated);
+        if loaded.unreadable_dir {
+            // Nothing can be said about what is in it: change nothing.
+            let why = loaded
+                .diagnostics
+                .iter()
+                .find(|d| d.is_error())
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let message = format!("reload refused, nothing changed: {why}");
+            self.log.error(&message);
+            if let Some(client) = client {
+                self.send(client, Reply::error(message));
+            }
+            return None;
+        }
         let (config, problems) = crate::config::load_config(&self.opts.config_path);
         let mut settings = None;
         // The manager logs every problem of the reload.
@@ -511,17 +531,16 @@ impl Shell<'_> {
             }
             settings = Some(settings_from_config(&config, self.opts.settings.pid1));
         }
-        let (units, unit_diagnostics, broken) =
-            load_units(&self.opts.units_dir, &self.opts.generated);
+        let broken = broken_files(&loaded);
         let mut diagnostics = problems;
-        diagnostics.extend(unit_diagnostics);
-        Event::Reloaded {
-            units,
+        diagnostics.extend(loaded.diagnostics);
+        Some(Event::Reloaded {
+            units: loaded.units,
             diagnostics,
             broken,
             client,
             settings,
-        }
+        })
     }
 
     /// Remove the control and notify socket files on the way out, so that

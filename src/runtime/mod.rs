@@ -6,6 +6,7 @@
 pub mod event_loop;
 pub mod fdlimit;
 pub mod heap;
+pub mod instance_lock;
 pub mod notify;
 pub mod pidfd;
 pub mod pidfile;

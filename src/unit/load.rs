@@ -20,6 +20,13 @@ const MAX_FILE_BYTES: u64 = 1 << 20;
 pub struct LoadResult {
     pub units: BTreeMap<String, UnitDef>,
     pub diagnostics: Vec<Diagnostic>,
+    /// The names of the unit files the loader read (editor files and other
+    /// skipped names are not among them): a name here but not in `units`
+    /// failed to load.
+    pub files: BTreeSet<String>,
+    /// The directory itself could not be read: `units` says nothing about
+    /// what is in it (a reload must change nothing then).
+    pub unreadable_dir: bool,
 }
 
 impl LoadResult {
@@ -103,16 +110,22 @@ pub fn load_dir(dir: &Path) -> LoadResult {
 /// the same name overrides a generated unit.
 pub fn load_dir_with(dir: &Path, generated: &[UnitDef]) -> LoadResult {
     let mut batch = Batch::default();
+    let mut files = BTreeSet::new();
+    let mut unreadable_dir = false;
     match unit_files(dir) {
-        Ok(files) => {
-            for (name, path) in files {
+        Ok(found) => {
+            for (name, path) in found {
                 batch.add(&name, &path);
+                files.insert(name);
             }
         }
-        Err(e) => batch.diagnostics.push(Diagnostic::file_error(
-            dir,
-            format!("cannot read the units directory: {e}"),
-        )),
+        Err(e) => {
+            unreadable_dir = true;
+            batch.diagnostics.push(Diagnostic::file_error(
+                dir,
+                format!("cannot read the units directory: {e}"),
+            ))
+        }
     }
     for unit in generated {
         if !batch.parsed.contains_key(&unit.name) && !batch.failed.contains(&unit.name) {
@@ -132,7 +145,12 @@ pub fn load_dir_with(dir: &Path, generated: &[UnitDef]) -> LoadResult {
     let mut diagnostics = batch.diagnostics;
     diagnostics.append(&mut graph_diags);
     sort(&mut diagnostics);
-    LoadResult { units, diagnostics }
+    LoadResult {
+        units,
+        diagnostics,
+        files,
+        unreadable_dir,
+    }
 }
 
 /// Groups diagnostics by file, in position order within a file.
@@ -223,7 +241,11 @@ fn load_files(paths: &[PathBuf]) -> LoadResult {
     let mut diagnostics = batch.diagnostics;
     diagnostics.extend(graph_diags.into_iter().filter(|d| given.contains(&d.file)));
     sort(&mut diagnostics);
-    LoadResult { units, diagnostics }
+    LoadResult {
+        units,
+        diagnostics,
+        ..LoadResult::default()
+    }
 }
 
 #[cfg(test)]

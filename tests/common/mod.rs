@@ -125,9 +125,15 @@ impl Vigil {
     }
 
     pub fn start_with_args(&mut self, extra: &[&str]) {
+        self.start_with(extra, &[]);
+    }
+
+    /// Starts vigil with extra arguments and environment variables.
+    pub fn start_with(&mut self, extra: &[&str], env: &[(&str, &str)]) {
         assert!(self.child.is_none(), "vigil already started");
         let log = fs::File::create(self.log_path()).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .envs(env.iter().copied())
             .arg("--units")
             .arg(self.units_dir())
             .arg("--socket")
@@ -158,12 +164,18 @@ impl Vigil {
     /// --container`. `pid()` is then unshare's pid; `ns_sh` runs commands
     /// inside the namespace.
     pub fn start_in_pid_namespace(&mut self) {
+        self.start_in_pid_namespace_with(&["--container"]);
+    }
+
+    /// `start_in_pid_namespace` with these arguments instead of `--container`.
+    pub fn start_in_pid_namespace_with(&mut self, extra: &[&str]) {
         assert!(self.child.is_none(), "vigil already started");
         let log = fs::File::create(self.log_path()).unwrap();
         let child = Command::new("unshare")
             .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
             .arg(env!("CARGO_BIN_EXE_vigil"))
-            .arg("--container")
+            .args(extra)
+            .env_remove("container")
             .arg("--units")
             .arg(self.units_dir())
             .arg("--socket")
