@@ -416,21 +416,24 @@ mod tests {
         ]);
         let r = load_dir(tmp.path());
         assert_eq!(names(&r), vec!["default", "e"]);
-        let abc = "ordering cycle a -> b -> c -> a (each starts after the next); none of these units is loaded";
-        let xy = "ordering cycle x -> y -> x (each starts after the next); none of these units is loaded";
+        let abc = "ordering cycle a -> b -> c -> a (each starts after the next; 3 units); none of these units is loaded";
+        let xy = "ordering cycle x -> y -> x (each starts after the next; 2 units); none of these units is loaded";
+        let on = |u: &str, at: &str| {
+            format!("`{u}` is on the ordering cycle reported at {at}; not loaded")
+        };
         assert_eq!(
             rendered(&r, tmp.path()),
             vec![
                 format!("a.toml:2:10: error: {abc}"),
-                format!("b.toml:2:10: error: {abc}"),
-                format!("c.toml:3:10: error: {abc}"),
+                format!("b.toml:2:10: error: {}", on("b", "a.toml:2:10")),
+                format!("c.toml:3:10: error: {}", on("c", "a.toml:2:10")),
                 "d.toml:2:13: error: `d` requires `c`, which failed to load; `d` is not loaded"
                     .to_string(),
                 "e.toml:2:10: warning: `e` is ordered after `a`, which failed to load; ignoring"
                     .to_string(),
                 "e.toml:3:10: warning: `e` wants `b`, which failed to load; ignoring".to_string(),
                 format!("x.toml:2:11: error: {xy}"),
-                format!("y.toml:2:11: error: {xy}"),
+                format!("y.toml:2:11: error: {}", on("y", "x.toml:2:11")),
             ]
         );
     }
@@ -447,12 +450,13 @@ mod tests {
         ]);
         let r = load_dir(tmp.path());
         assert_eq!(names(&r), vec!["default"]);
-        let msg = "ordering cycle a -> b -> a (each starts after the next); none of these units is loaded";
+        let msg = "ordering cycle a -> b -> a (each starts after the next; 2 units); none of these units is loaded";
         assert_eq!(
             rendered(&r, tmp.path()),
             vec![
                 format!("a.toml:2:10: error: {msg}"),
-                format!("b.toml: error: {msg}")
+                "b.toml: error: `b` is on the ordering cycle reported at a.toml:2:10; not loaded"
+                    .to_string()
             ]
         );
     }
@@ -544,6 +548,62 @@ mod tests {
         let errs =
             parse_unit("hello", Path::new("/x/hello.toml"), "exec = 1\nbogus = 2").unwrap_err();
         assert_eq!(errs.len(), 2);
+    }
+
+    #[test]
+    fn a_long_cycle_is_reported_once_and_every_message_stays_short() {
+        // Issue 8, point 7: a 3,000-unit cycle repeated the whole path in
+        // every unit's message (78 MB of log).
+        let n = 300;
+        let files: Vec<(String, String)> = (0..n)
+            .map(|i| {
+                (
+                    format!("u{i}.toml"),
+                    format!("exec = \"/bin/true\"\nafter = [\"u{}\"]\n", (i + 1) % n),
+                )
+            })
+            .collect();
+        let refs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let tmp = dir_with(&refs);
+        let r = load_dir(tmp.path());
+        assert_eq!(r.diagnostics.len(), n);
+        let longest = r.diagnostics.iter().map(|d| d.message.len()).max().unwrap();
+        assert!(longest < 300, "{longest}");
+        let full: Vec<_> = r
+            .diagnostics
+            .iter()
+            .filter(|d| d.message.starts_with("ordering cycle"))
+            .collect();
+        assert_eq!(full.len(), 1);
+        assert!(
+            full[0].message.contains("(291 more)"),
+            "{}",
+            full[0].message
+        );
+        assert!(full[0].message.contains("300 units"));
+    }
+
+    #[test]
+    fn a_list_of_many_names_keeps_exact_positions_and_drops_duplicates() {
+        let names: Vec<String> = (0..2000).map(|i| format!("\"m{}\"", i % 1000)).collect();
+        let text = format!("exec = \"/bin/true\"\nwants = [{}]\n", names.join(","));
+        let tmp = dir_with(&[("a.toml", &text)]);
+        let r = load_dir(tmp.path());
+        assert_eq!(r.diagnostics.len(), 1000, "duplicates are listed once");
+        let last = r
+            .diagnostics
+            .iter()
+            .find(|d| d.message.contains("`m999`"))
+            .unwrap();
+        // `wants = [` is 9 columns; each entry "mN", is len+3 wide.
+        let col: usize = 10
+            + (0..999)
+                .map(|i: usize| i.to_string().len() + 4)
+                .sum::<usize>();
+        assert_eq!((last.line, last.column), (Some(2), Some(col)));
     }
 }
 

@@ -167,6 +167,9 @@ pub struct LineIndex<'a> {
     text: &'a str,
     /// Byte offset where each line starts.
     starts: Vec<usize>,
+    /// Whether each line is ASCII: its columns are then byte differences,
+    /// so a line of 100,000 list entries costs no rescan per entry.
+    ascii: Vec<bool>,
 }
 
 impl<'a> LineIndex<'a> {
@@ -174,7 +177,12 @@ impl<'a> LineIndex<'a> {
     pub fn new(text: &'a str) -> Self {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { text, starts }
+        let ascii = text.split('\n').map(str::is_ascii).collect();
+        LineIndex {
+            text,
+            starts,
+            ascii,
+        }
     }
 
     /// Position of byte `offset` (clamped to the text).
@@ -185,12 +193,14 @@ impl<'a> LineIndex<'a> {
             Err(i) => i.saturating_sub(1),
         };
         let start = self.starts.get(line_idx).copied().unwrap_or(0);
-        let column = self
-            .text
-            .get(start..offset)
-            .map(|s| s.chars().count())
-            .unwrap_or(0)
-            + 1;
+        let column = if self.ascii.get(line_idx).copied().unwrap_or(false) {
+            offset.saturating_sub(start)
+        } else {
+            self.text
+                .get(start..offset)
+                .map(|s| s.chars().count())
+                .unwrap_or(0)
+        } + 1;
         Pos {
             line: line_idx + 1,
             column,

@@ -87,9 +87,13 @@ pub fn did_you_mean<'a>(unknown: &str, known: &[&'a str]) -> Option<&'a str> {
             return Some(k);
         }
     }
-    let limit = (norm.chars().count() / 3).clamp(1, 3);
+    let len = norm.chars().count();
+    let limit = (len / 3).clamp(1, 3);
     known
         .iter()
+        // A length that differs by more than the limit cannot be within it:
+        // skip the distance (a reload of thousands of names calls this a lot).
+        .filter(|k| k.len().abs_diff(len) <= limit + k.len().saturating_sub(k.chars().count()))
         .map(|k| (edit_distance(&norm, k), *k))
         .filter(|(d, _)| *d <= limit)
         .min()

@@ -83,16 +83,11 @@ pub fn resolve(
 }
 
 /// Why `name` is not in `alive`, with a hint when it looks like a typo.
-fn missing_reason<'a>(
-    gone: &BTreeSet<String>,
-    alive: impl Iterator<Item = &'a String>,
-    name: &str,
-) -> String {
+fn missing_reason(gone: &BTreeSet<String>, known: &[&str], name: &str) -> String {
     if gone.contains(name) {
         return "failed to load".to_string();
     }
-    let known: Vec<&str> = alive.map(String::as_str).collect();
-    match did_you_mean(name, &known) {
+    match did_you_mean(name, known) {
         Some(hint) => format!("does not exist (did you mean `{hint}`?)"),
         None => "does not exist".to_string(),
     }
@@ -119,7 +114,11 @@ fn apply_links(
                     link.unit,
                     link.target,
                     link.unit,
-                    missing_reason(gone, alive.keys(), &link.unit)
+                    missing_reason(
+                        gone,
+                        &alive.keys().map(String::as_str).collect::<Vec<_>>(),
+                        &link.unit
+                    )
                 );
                 diags.push(diag(Severity::Warning, &here, msg));
             }
@@ -152,38 +151,86 @@ fn loc_of(locs: &Locs, def: &UnitDef, field: DepField, dep: &str) -> Loc {
         })
 }
 
-/// Drops every unit that `requires` a unit not in `alive`; returns their names.
+/// Drops every unit that `requires` a unit not in `alive`, and then the
+/// units requiring those, in one pass over reverse edges (a chain of N
+/// requirements costs O(N), not N passes); returns their names.
 fn drop_missing_requires(
     alive: &mut BTreeMap<String, UnitDef>,
     locs: &Locs,
     gone: &BTreeSet<String>,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<String> {
-    let mut dropped = Vec::new();
+    let known: Vec<String> = alive.keys().cloned().collect();
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    let mut required_by: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (name, def) in alive.iter() {
-        let missing: Vec<&String> = def
-            .requires
-            .iter()
-            .filter(|r| !alive.contains_key(*r))
-            .collect();
-        for r in &missing {
-            let loc = loc_of(locs, def, DepField::Requires, r);
-            let msg = format!(
-                "`{name}` requires `{r}`, which {}; `{name}` is not loaded",
-                missing_reason(gone, alive.keys(), r)
-            );
-            if def.path.is_some() {
-                diags.push(diag(Severity::Error, &loc, msg));
+        for r in &def.requires {
+            required_by
+                .entry(r.as_str())
+                .or_default()
+                .push(name.as_str());
+        }
+    }
+    // (unit, the requirement that is missing), in name order.
+    let mut queue: std::collections::VecDeque<(String, String)> = alive
+        .iter()
+        .flat_map(|(name, def)| {
+            def.requires
+                .iter()
+                .filter(|r| !alive.contains_key(*r))
+                .map(|r| (name.clone(), r.clone()))
+        })
+        .collect();
+    let mut dropped: BTreeSet<String> = BTreeSet::new();
+    let mut order = Vec::new();
+    while let Some((name, r)) = queue.pop_front() {
+        let Some(def) = alive.get(&name) else {
+            continue;
+        };
+        let loc = loc_of(locs, def, DepField::Requires, &r);
+        let reason = if dropped.contains(&r) {
+            "which failed to load".to_string()
+        } else {
+            format!("which {}", missing_reason(gone, &known, &r))
+        };
+        let msg = format!("`{name}` requires `{r}`, {reason}; `{name}` is not loaded");
+        if def.path.is_some() {
+            diags.push(diag(Severity::Error, &loc, msg));
+        }
+        if dropped.insert(name.clone()) {
+            order.push(name.clone());
+            for dependent in required_by.get(name.as_str()).into_iter().flatten() {
+                if !dropped.contains(*dependent) {
+                    queue.push_back((dependent.to_string(), name.clone()));
+                }
             }
         }
-        if !missing.is_empty() {
-            dropped.push(name.clone());
-        }
     }
-    for name in &dropped {
+    for name in &order {
         alive.remove(name);
     }
-    dropped
+    order
+}
+
+/// A cycle path as written in messages: the whole path when short, else
+/// its first and last names with the count between (one diagnostic stays
+/// bounded whatever the cycle's length).
+fn cycle_path(cycle: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut names: Vec<&str> = cycle.iter().map(String::as_str).collect();
+    if let Some(first) = cycle.first() {
+        names.push(first);
+    }
+    if names.len() <= SHOWN + 2 {
+        return names.join(" -> ");
+    }
+    let head = names.get(..SHOWN).unwrap_or_default().join(" -> ");
+    let tail = names
+        .get(names.len() - 2..)
+        .unwrap_or_default()
+        .join(" -> ");
+    let skipped = names.len() - SHOWN - 2;
+    format!("{head} -> ... ({skipped} more) -> {tail}")
 }
 
 /// Drops every unit on an ordering cycle, one error per unit file naming the
@@ -195,14 +242,14 @@ fn drop_cycles(
 ) -> Vec<String> {
     let mut dropped = Vec::new();
     for cycle in find_cycles(alive) {
-        let mut path: Vec<&str> = cycle.iter().map(String::as_str).collect();
-        if let Some(first) = cycle.first() {
-            path.push(first);
-        }
         let msg = format!(
-            "ordering cycle {} (each starts after the next); none of these units is loaded",
-            path.join(" -> ")
+            "ordering cycle {} (each starts after the next; {} units); none of these units is loaded",
+            cycle_path(&cycle),
+            cycle.len()
         );
+        // The whole message once, at the first unit with a file; the others
+        // point there, so a cycle of N units costs O(N) text, not O(N^2).
+        let mut reported: Option<String> = None;
         let n = cycle.len();
         for (i, unit) in cycle.iter().enumerate() {
             let next = cycle.get((i + 1) % n).map_or("", String::as_str);
@@ -221,7 +268,19 @@ fn drop_cycles(
             } else {
                 Loc { file, pos: None }
             };
-            diags.push(diag(Severity::Error, &loc, msg.clone()));
+            let d = match &reported {
+                None => diag(Severity::Error, &loc, msg.clone()),
+                Some(first) => diag(
+                    Severity::Error,
+                    &loc,
+                    format!("`{unit}` is on the ordering cycle reported at {first}; not loaded"),
+                ),
+            };
+            if reported.is_none() {
+                let at = diag(Severity::Error, &loc, String::new()).to_string();
+                reported = Some(at.trim_end_matches(": error: ").to_string());
+            }
+            diags.push(d);
         }
         dropped.extend(cycle);
     }
@@ -240,6 +299,7 @@ fn prune_soft_refs(
     diags: &mut Vec<Diagnostic>,
 ) {
     let names: BTreeSet<String> = alive.keys().cloned().collect();
+    let known: Vec<&str> = names.iter().map(String::as_str).collect();
     for def in alive.values_mut() {
         let name = def.name.clone();
         for field in [
@@ -259,7 +319,7 @@ fn prune_soft_refs(
                 let msg = format!(
                     "`{name}` {} `{dep}`, which {}; ignoring",
                     field.verb(),
-                    missing_reason(gone, names.iter(), dep)
+                    missing_reason(gone, &known, dep)
                 );
                 diags.push(diag(Severity::Warning, &loc, msg));
             }
