@@ -22,7 +22,27 @@ pub struct Logger {
     kmsg: Option<File>,
     /// Lines for stderr not yet written, while the event loop batches them.
     pending: Option<Vec<u8>>,
+    /// While the event loop runs: stderr reopened non-blocking (its own
+    /// open file description, so services sharing the console keep a
+    /// blocking one), and what it has not taken yet, bounded.
+    queued: Option<Queued>,
 }
+
+/// vigil's stderr as the event loop writes it: never blocking.
+#[derive(Debug)]
+struct Queued {
+    out: File,
+    bytes: std::collections::VecDeque<u8>,
+    /// Lines dropped since the queue was last full.
+    dropped: u64,
+    /// Writing failed for good (a closed pipe): nothing is written or
+    /// waited for any more.
+    broken: bool,
+}
+
+/// vigil's own output waiting for a slow console, at most (then lines are
+/// dropped and counted).
+pub const MAX_QUEUED_BYTES: usize = 64 * 1024;
 
 /// Batched stderr output is written out before it reaches this size, so a
 /// batch stays one atomic write on a pipe (PIPE_BUF).
@@ -39,6 +59,7 @@ impl Logger {
             max_level,
             kmsg: None,
             pending: None,
+            queued: None,
         }
     }
 
@@ -66,12 +87,60 @@ impl Logger {
         }
     }
 
+    /// From now on stderr never blocks vigil: lines wait in a bounded queue
+    /// for a slow console (a 9600-baud serial line takes 960 bytes/s) and
+    /// are dropped, with a count, past `MAX_QUEUED_BYTES`. Off: what is
+    /// queued is written out, blocking (the shutdown's final steps).
+    pub fn set_nonblocking(&mut self, on: bool) {
+        if on {
+            if self.queued.is_none() {
+                self.queued = reopen_stderr_nonblocking().map(|out| Queued {
+                    out,
+                    bytes: std::collections::VecDeque::new(),
+                    dropped: 0,
+                    broken: false,
+                });
+            }
+        } else {
+            self.flush();
+            if let Some(q) = self.queued.take() {
+                let (a, b) = q.bytes.as_slices();
+                let _ = std::io::stderr().write_all(a);
+                let _ = std::io::stderr().write_all(b);
+            }
+        }
+    }
+
+    /// The descriptor to watch for writability while output waits in the
+    /// queue (the event loop registers it, and calls `flush` when it fires).
+    pub fn waiting_output(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.queued
+            .as_ref()
+            .filter(|q| !q.bytes.is_empty() && !q.broken)
+            .map(|q| q.out.as_raw_fd())
+    }
+
     /// Write out the batched lines, whole lines only.
     pub fn flush(&mut self) {
         if let Some(pending) = self.pending.as_mut() {
             if !pending.is_empty() {
-                let _ = std::io::stderr().write_all(pending);
-                pending.clear();
+                let bytes = std::mem::take(pending);
+                self.emit(&bytes);
+            }
+        }
+        if let Some(q) = self.queued.as_mut() {
+            q.drain();
+        }
+    }
+
+    /// Hand whole lines to stderr: queued (never blocking) while the loop
+    /// runs, else written directly.
+    fn emit(&mut self, bytes: &[u8]) {
+        match self.queued.as_mut() {
+            Some(q) => q.push(bytes),
+            None => {
+                let _ = std::io::stderr().write_all(bytes);
             }
         }
     }
@@ -115,7 +184,10 @@ impl Logger {
                 }
             }
             None => {
-                let _ = std::io::stderr().write_all(line.as_bytes());
+                self.emit(line.as_bytes());
+                if let Some(q) = self.queued.as_mut() {
+                    q.drain();
+                }
             }
         }
         if let Some(kmsg) = self.kmsg.as_mut() {
@@ -153,6 +225,66 @@ impl Logger {
     pub fn debug(&mut self, message: &str) {
         self.log(Level::Debug, message);
     }
+}
+
+impl Queued {
+    /// Queue whole lines, or count them as dropped when the queue is full.
+    fn push(&mut self, bytes: &[u8]) {
+        if self.broken {
+            return;
+        }
+        if self.bytes.len() + bytes.len() > MAX_QUEUED_BYTES {
+            let lines = bytes.iter().filter(|b| **b == b'\n').count();
+            self.dropped = self.dropped.saturating_add(lines.max(1) as u64);
+            return;
+        }
+        if self.dropped > 0 {
+            let marker = format!(
+                "vigil: warning: {} log lines dropped: stderr was too slow\n",
+                self.dropped
+            );
+            self.dropped = 0;
+            self.bytes.extend(marker.as_bytes());
+        }
+        self.bytes.extend(bytes);
+    }
+
+    /// Write what the descriptor takes now, without blocking.
+    fn drain(&mut self) {
+        while !self.bytes.is_empty() {
+            let (chunk, _) = self.bytes.as_slices();
+            match self.out.write(chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.bytes.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    // A broken stderr (a closed pipe): nothing will be read.
+                    self.broken = true;
+                    self.bytes.clear();
+                    return;
+                }
+            }
+        }
+        if self.bytes.is_empty() && self.dropped > 0 {
+            self.push(&[]);
+        }
+    }
+}
+
+/// stderr opened again, non-blocking: a new open file description of the
+/// same console, pipe or file, so O_NONBLOCK does not reach the services
+/// that share it. None when it cannot be reopened (a socket): vigil then
+/// writes to stderr as before.
+fn reopen_stderr_nonblocking() -> Option<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open("/proc/self/fd/2")
+        .ok()
 }
 
 impl Drop for Logger {

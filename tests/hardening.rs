@@ -192,3 +192,57 @@ fn a_forced_poweroff_in_supervisor_mode_leaves_no_service_running() {
         v.log()
     );
 }
+
+/// Point 6: vigil's own output never blocks it. Its stderr here is a pipe
+/// of one page that nobody reads; the boot of 300 units logs far more than
+/// that, and vigil still answers.
+#[test]
+fn vigil_keeps_serving_while_nobody_reads_its_stderr() {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let v = Vigil::new();
+    for i in 0..300 {
+        sleeper(&v, &format!("s{i:03}"));
+    }
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    unsafe { libc::fcntl(write_end.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("--units")
+        .arg(v.units_dir())
+        .arg("--socket")
+        .arg(v.socket())
+        .arg("--config")
+        .arg(v.dir().join("vigil.toml"))
+        .args(["--log-level", "debug"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(write_end))
+        .spawn()
+        .unwrap();
+    let sock = v.socket();
+    let up = wait_until(TIMEOUT, || {
+        std::os::unix::net::UnixStream::connect(&sock).is_ok()
+    });
+    assert!(up);
+    let answered = wait_until(TIMEOUT, || {
+        let r = v.request(json!({"verb": "status", "names": ["s299"]}));
+        r["body"]["units"][0]["summary"]["state"] == json!("running")
+    });
+    let listed = v.request(json!({"verb": "list"}))["ok"] == json!(true);
+    // Stop it the ordinary way (its services go with it); with the pipe's
+    // reader gone, its last writes fail instead of waiting.
+    drop(read_end);
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let exited = wait_until(TIMEOUT, || child.try_wait().unwrap().is_some());
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(
+        answered && listed,
+        "vigil stopped answering while its stderr was full"
+    );
+    assert!(exited, "vigil did not exit on SIGTERM");
+}

@@ -32,6 +32,7 @@ mod jobs;
 mod kind;
 mod lifecycle;
 mod process_events;
+mod ratelimit;
 mod reload;
 mod requests;
 mod timers;
@@ -46,6 +47,7 @@ pub use views::kind_name;
 
 use goals::BootState;
 use jobs::may_advance;
+use ratelimit::RateLimits;
 use requests::Waiter;
 use timers::Timers;
 
@@ -68,6 +70,8 @@ pub struct Manager {
     power_off_sent: bool,
     /// Every armed deadline of every unit, in time order.
     timers: Timers,
+    /// Log lines anyone can trigger, limited per source.
+    rate_limits: RateLimits,
     waiters: Vec<Waiter>,
     /// Why the boot is degraded beyond failed units (a missing target).
     boot_problem: Option<String>,
@@ -118,6 +122,7 @@ impl Manager {
             shutdown_deadline: None,
             power_off_sent: false,
             timers: Timers::default(),
+            rate_limits: RateLimits::default(),
             waiters: Vec::new(),
             doomed: BTreeSet::new(),
             boot_problem: None,
@@ -264,6 +269,15 @@ impl Manager {
 
     fn log(&mut self, level: Level, message: String) {
         self.actions.push(Action::Log { level, message });
+    }
+
+    /// A line anyone can make vigil write (an orphan's exit, a refused
+    /// MAINPID=): at most `ratelimit::BURST` per source and window, the
+    /// rest counted in the next one. A flood cannot fill the console.
+    fn log_limited(&mut self, source: &str, level: Level, message: String) {
+        if let Some(suppressed) = self.rate_limits.admit(source, self.now.mono) {
+            self.log(level, ratelimit::with_suppressed(message, suppressed));
+        }
     }
 }
 

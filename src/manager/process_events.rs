@@ -68,10 +68,8 @@ impl Manager {
         let name = self.claimant_of(pid).map(str::to_string);
         self.pids.remove(&pid);
         let Some(name) = name else {
-            self.log(
-                Level::Info,
-                format!("orphan pid {pid} {}", describe_exit(&status)),
-            );
+            let message = format!("orphan pid {pid} {}", describe_exit(&status));
+            self.log_limited("orphans", Level::Info, message);
             return;
         };
         let Some(svc) = self.services.get_mut(&name) else {
@@ -214,7 +212,8 @@ impl Manager {
             (svc.leader == Some(sid)).then(|| name.to_string())
         });
         let Some(name) = found else {
-            self.log(
+            self.log_limited(
+                "notify-strangers",
                 Level::Debug,
                 format!("notify message from pid {pid}, which belongs to no unit: ignored"),
             );
@@ -272,7 +271,8 @@ impl Manager {
         );
         match verdict {
             Ok(()) => self.adopt_main(name, &facts),
-            Err(why) => self.log(
+            Err(why) => self.log_limited(
+                &format!("mainpid:{name}"),
                 Level::Warning,
                 format!("{name}: ignoring MAINPID={main}: {why}"),
             ),

@@ -1230,3 +1230,49 @@ fn signals_mean_the_same_in_the_core_for_both_modes() {
     let acts = sim.feed(Event::Signal(libc::SIGUSR2));
     assert_eq!(acts.last(), Some(&Action::DumpShell));
 }
+
+#[test]
+fn lines_anyone_can_trigger_are_rate_limited_per_source() {
+    // Issue 8, point 6: a double-forking user wrote one line per orphan,
+    // and a MAINPID= flood one warning per datagram, to a slow console.
+    let mut n = svc("n");
+    n.kind = UnitKind::Notify;
+    let mut sim = Sim::new(vec![n]);
+    sim.feed(Event::Boot);
+    let pid = sim.pid("n");
+    let mut lines = Vec::new();
+    for i in 0..1000 {
+        lines.extend(logs(&sim.feed(Event::ChildExited {
+            pid: 50_000 + i,
+            status: ExitStatus::Exited(0),
+            next_witness: None,
+        })));
+        lines.extend(logs(&sim.feed(Event::Notify {
+            pid,
+            uid: Some(1000),
+            session: None,
+            message: NotifyMessage {
+                main_pid: Some(1),
+                ..Default::default()
+            },
+            main_pid: None,
+        })));
+    }
+    let orphans = lines.iter().filter(|l| l.starts_with("orphan")).count();
+    let refused = lines
+        .iter()
+        .filter(|l| l.contains("ignoring MAINPID"))
+        .count();
+    assert_eq!((orphans, refused), (10, 10), "{lines:?}");
+    // The next window says how many were held back.
+    sim.t += Duration::from_secs(10);
+    let acts = sim.feed(Event::ChildExited {
+        pid: 60_000,
+        status: ExitStatus::Exited(0),
+        next_witness: None,
+    });
+    assert_eq!(
+        logs(&acts),
+        vec!["orphan pid 60000 exited 0 (990 similar messages suppressed before this one)"]
+    );
+}

@@ -105,6 +105,8 @@ struct Shell<'a> {
     trimmed: bool,
     /// Held while the loop runs: one vigil per control socket.
     _instance_lock: Option<InstanceLock>,
+    /// vigil's stderr descriptor while it is watched for writability.
+    log_watch: Option<RawFd>,
 }
 
 /// Replies at least this large trigger a heap trim before they are sent.
@@ -258,7 +260,10 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         power: None,
         trimmed: false,
         _instance_lock: instance_lock,
+        log_watch: None,
     };
+    // From here on vigil's own output never blocks it (a slow console).
+    shell.log.set_nonblocking(true);
     shell.feed(Event::Boot);
     // From here on, log lines are written once per loop turn. (Not during
     // the boot feed: it spawns the whole target, and its lines should come
@@ -271,10 +276,12 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         if let Some(action) = shell.power {
             shell.remove_sockets();
             shell.log.set_batching(false);
+            shell.log.set_nonblocking(false);
             return Ok(action);
         }
         shell.arm_timer();
         shell.log.flush();
+        shell.watch_log_output();
         let ready = match shell.poller.wait(None) {
             Ok(r) => r,
             Err(e) => {
@@ -391,9 +398,30 @@ impl Shell<'_> {
             Some(Token::Listener) => self.on_listener(),
             Some(Token::Client(conn)) => self.on_client(conn, ready),
             Some(Token::Process(pid)) => self.on_process_exit(pid),
+            Some(Token::LogOutput) => self.log.flush(),
             None => self
                 .log
                 .warn(&format!("epoll reported unknown token {:#x}", ready.token)),
+        }
+    }
+
+    /// Watch vigil's stderr for writability exactly while lines wait for it.
+    fn watch_log_output(&mut self) {
+        let wanted = self.log.waiting_output();
+        if wanted == self.log_watch {
+            return;
+        }
+        if let Some(fd) = self.log_watch.take() {
+            let _ = self.poller.delete(fd);
+        }
+        if let Some(fd) = wanted {
+            if self
+                .poller
+                .add(fd, Token::LogOutput.encode(), Interest::WRITABLE)
+                .is_ok()
+            {
+                self.log_watch = Some(fd);
+            }
         }
     }
 

@@ -26,6 +26,10 @@ impl Interest {
         readable: true,
         writable: false,
     };
+    pub const WRITABLE: Interest = Interest {
+        readable: false,
+        writable: true,
+    };
     pub const READ_WRITE: Interest = Interest {
         readable: true,
         writable: true,

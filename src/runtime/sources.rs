@@ -20,6 +20,9 @@ pub enum Token {
     /// The pidfd of a unit's main process that is not vigil's child:
     /// readable once it exits.
     Process(i32),
+    /// vigil's own stderr, watched for writability while its lines wait
+    /// for a slow console.
+    LogOutput,
 }
 
 const TAG_SHIFT: u32 = 56;
@@ -35,6 +38,7 @@ impl Token {
             Token::Listener => (4, 0),
             Token::Client(conn) => (5, conn.0 & PAYLOAD),
             Token::Process(pid) => (6, u64::from(pid.unsigned_abs())),
+            Token::LogOutput => (7, 0),
         };
         (tag << TAG_SHIFT) | payload
     }
@@ -49,6 +53,7 @@ impl Token {
             4 => Some(Token::Listener),
             5 => Some(Token::Client(ConnId(payload))),
             6 => i32::try_from(payload).ok().map(Token::Process),
+            7 => Some(Token::LogOutput),
             _ => None,
         }
     }
@@ -68,6 +73,7 @@ mod tests {
             Token::Client(ConnId(7)),
             Token::Client(ConnId(u64::from(u32::MAX) + 5)),
             Token::Process(4_194_304),
+            Token::LogOutput,
         ] {
             assert_eq!(Token::decode(t.encode()), Some(t));
         }
