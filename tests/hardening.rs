@@ -246,3 +246,97 @@ fn vigil_keeps_serving_while_nobody_reads_its_stderr() {
     );
     assert!(exited, "vigil did not exit on SIGTERM");
 }
+
+/// Point 11: a reply larger than the 1 MiB backlog limit still goes out
+/// whole (here a reload whose diagnostics take megabytes).
+#[test]
+fn a_reply_of_several_megabytes_is_sent_whole() {
+    let mut v = Vigil::new();
+    sleeper(&v, "a");
+    v.start();
+    v.wait_state("a", "running");
+    let wants: Vec<String> = (0..60_000).map(|i| format!("\"missing-{i}\"")).collect();
+    v.write_unit(
+        "a",
+        &format!(
+            "exec = [\"/bin/sleep\", \"1000\"]\nwanted_by = [\"default\"]\nwants = [{}]\n",
+            wants.join(",")
+        ),
+    );
+    let mut s = v.connect();
+    common::send_line(&mut s, r#"{"version":1,"verb":"reload"}"#);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(s), &mut line).unwrap();
+    assert!(line.len() > 2 * 1024 * 1024, "{} bytes", line.len());
+    let reply: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(reply["ok"], json!(true));
+    assert_eq!(
+        reply["body"]["diagnostics"].as_array().unwrap().len(),
+        60_000
+    );
+}
+
+/// Point 9: one user's idle connections cannot lock the other users out:
+/// at most 16 per uid, and the 17th is told why.
+#[test]
+fn one_users_idle_connections_do_not_lock_out_the_others() {
+    use std::os::unix::process::CommandExt;
+    let mut v = Vigil::new();
+    sleeper(&v, "a");
+    v.start();
+    v.wait_state("a", "running");
+    // As nobody: open 40 connections, report what the refused ones were
+    // told, and keep the rest open until stdin closes.
+    let script = format!(
+        r#"
+import socket, sys
+held, told = [], []
+for i in range(40):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect({sock:?})
+    s.settimeout(0.3)
+    try:
+        told.append(s.recv(4096).decode())
+    except socket.timeout:
+        held.append(s)
+print(len(held), told[0] if told else "", flush=True)
+sys.stdin.read()
+"#,
+        sock = v.socket().display().to_string()
+    );
+    let mut holder = Command::new("/usr/bin/python3")
+        .args(["-c", &script])
+        .uid(65534)
+        .gid(65534)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(first.starts_with("16 "), "{first}");
+    assert!(
+        first.contains("too many connections from uid 65534"),
+        "{first}"
+    );
+    // Another unprivileged user still gets `list`.
+    let out = Command::new(env!("CARGO_BIN_EXE_vigilctl"))
+        .arg("--socket")
+        .arg(v.socket())
+        .arg("list")
+        .uid(1)
+        .gid(1)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(holder.stdin.take());
+    let _ = holder.wait();
+}

@@ -84,7 +84,7 @@ impl Harness {
                 let now = monotonic_now();
                 for r in ready {
                     if r.token == LISTENER {
-                        server.accept();
+                        server.accept(monotonic_now());
                         continue;
                     }
                     if r.readable || r.hangup {

@@ -17,7 +17,7 @@
 //! Wiring (see tests/runtime_control.rs for a complete miniature loop):
 //!
 //! ```text
-//! listener readable      -> server.accept()
+//! listener readable      -> server.accept(now)
 //! conn readable|hangup   -> for inc in server.on_readable(conn, now):
 //!                               Event::Request { client: inc.client, request: inc.request }
 //! conn writable          -> server.on_writable(conn)
@@ -48,11 +48,19 @@ const SERVER_MADE: ClientId = ClientId(0);
 
 /// A partial request line older than this closes the connection.
 pub const PARTIAL_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// Reply bytes a client may leave unread before it is dropped.
+/// Reply bytes a client may leave unread before it is dropped, beyond the
+/// largest single reply it is being sent (one reply always goes out whole,
+/// however large: a reload of a big broken directory, a long `list`).
 pub const MAX_PENDING_OUTPUT: usize = 1024 * 1024;
 /// Unprivileged connections beyond this are told so and closed at once
 /// (privileged peers have as many slots again of their own).
 pub const MAX_CLIENTS: usize = 128;
+/// Unprivileged connections of one uid at most, so that one user's idle
+/// connections cannot lock the other users out.
+pub const MAX_CLIENTS_PER_UID: usize = 16;
+/// An unprivileged connection with nothing in flight for this long is
+/// closed (its slot goes back to the pool).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// While this many requests of one client await replies, vigil stops reading
 /// from it (backpressure instead of unbounded queues).
 pub const MAX_PIPELINED: usize = 64;
@@ -140,8 +148,14 @@ struct Client {
     privileged: bool,
     inbuf: Vec<u8>,
     outbuf: Vec<u8>,
+    /// The largest reply in `outbuf` (until it empties): the backlog limit
+    /// starts above it.
+    largest_reply: usize,
     /// When the current partial line started (monotonic).
     partial_since: Option<Duration>,
+    /// When the connection last did something (accepted, sent a request,
+    /// got a reply), for the idle timeout.
+    last_activity: Duration,
     /// One slot per request line still to be answered, in arrival order:
     /// the request id (0 for server-made errors) and the encoded reply once
     /// known. Leading filled slots move to `outbuf`.
@@ -161,6 +175,17 @@ impl Client {
         }
     }
 
+    /// Nothing in flight: no request unanswered, no reply unsent, no
+    /// partial line.
+    fn idle(&self) -> bool {
+        self.slots.is_empty() && self.outbuf.is_empty() && self.partial_since.is_none()
+    }
+
+    /// When an idle unprivileged connection is closed.
+    fn idle_deadline(&self) -> Option<Duration> {
+        (!self.privileged && self.idle()).then(|| self.last_activity.saturating_add(IDLE_TIMEOUT))
+    }
+
     fn finished(&self) -> bool {
         (self.read_closed || self.closing) && self.slots.is_empty() && self.outbuf.is_empty()
     }
@@ -169,6 +194,7 @@ impl Client {
     fn release_ready(&mut self) {
         while let Some((_, Some(_))) = self.slots.front() {
             if let Some((_, Some(bytes))) = self.slots.pop_front() {
+                self.largest_reply = self.largest_reply.max(bytes.len());
                 self.outbuf.extend_from_slice(&bytes);
             }
         }
@@ -191,6 +217,21 @@ pub struct ControlServer {
     /// descriptors, it is freed to accept and close the waiting connection.
     /// Otherwise the listener stays readable and the loop would spin.
     reserve_fd: Option<std::fs::File>,
+}
+
+/// Sends a refusal as the connection's only reply, best effort (a fresh
+/// socket buffer takes a short line), never blocking.
+fn refuse(stream: &UnixStream, why: &str) {
+    let line = encode(&Reply::error(why));
+    // SAFETY: non-blocking send on a valid socket.
+    unsafe {
+        libc::send(
+            stream.as_raw_fd(),
+            line.as_ptr().cast(),
+            line.len(),
+            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+        )
+    };
 }
 
 /// One reply as the line sent on the wire.
@@ -416,17 +457,20 @@ impl ControlServer {
 
     /// Accepts every pending connection; returns the new connection ids
     /// (their `FdChange::Add` entries are queued).
-    pub fn accept(&mut self) -> Vec<ConnId> {
+    pub fn accept(&mut self, now: Duration) -> Vec<ConnId> {
         let mut accepted = Vec::new();
         loop {
             let stream = match self.listener.accept() {
                 Ok((s, _)) => s,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
-                    // Out of descriptors: turn the waiting client away
-                    // rather than leave the listener readable (a busy loop).
+                    // Out of descriptors: turn the waiting client away, with
+                    // a reply that says why, rather than leave the listener
+                    // readable (a busy loop).
                     self.reserve_fd = None;
-                    drop(self.listener.accept());
+                    if let Ok((stream, _)) = self.listener.accept() {
+                        refuse(&stream, "vigil is out of file descriptors; try again later");
+                    }
                     self.reserve_fd = std::fs::File::open("/dev/null").ok();
                     break;
                 }
@@ -449,23 +493,25 @@ impl ControlServer {
             // group get as many again, so idle connections of an ordinary
             // user can never lock the administrator out.
             let unprivileged = self.clients.values().filter(|c| !c.privileged).count();
-            let full = if privileged {
-                self.clients.len() >= 2 * MAX_CLIENTS
+            let of_uid = self
+                .clients
+                .values()
+                .filter(|c| !c.privileged && c.peer.uid == peer.uid)
+                .count();
+            let refusal = if privileged {
+                (self.clients.len() >= 2 * MAX_CLIENTS)
+                    .then(|| "too many connections; try again later".to_string())
+            } else if of_uid >= MAX_CLIENTS_PER_UID {
+                Some(format!(
+                    "too many connections from uid {} (at most {MAX_CLIENTS_PER_UID} per user); close some and try again",
+                    peer.uid
+                ))
             } else {
-                unprivileged >= MAX_CLIENTS
+                (unprivileged >= MAX_CLIENTS)
+                    .then(|| "too many connections; try again later".to_string())
             };
-            if full {
-                let line = encode(&Reply::error("too many connections; try again later"));
-                // Best effort: a fresh socket buffer takes a short line.
-                // SAFETY: non-blocking send on a valid socket.
-                unsafe {
-                    libc::send(
-                        stream.as_raw_fd(),
-                        line.as_ptr().cast(),
-                        line.len(),
-                        libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-                    )
-                };
+            if let Some(why) = refusal {
+                refuse(&stream, &why);
                 continue;
             }
             let id = self.next_id;
@@ -476,7 +522,9 @@ impl ControlServer {
                 privileged,
                 inbuf: Vec::new(),
                 outbuf: Vec::new(),
+                largest_reply: 0,
                 partial_since: None,
+                last_activity: now,
                 slots: VecDeque::new(),
                 read_closed: false,
                 closing: false,
@@ -501,6 +549,7 @@ impl ControlServer {
         let Some(client) = self.clients.get_mut(&id) else {
             return out;
         };
+        client.last_activity = now;
         if client.read_closed || client.closing {
             // Readable interest is off, so epoll woke us for a full hangup:
             // nobody is left to read replies.
@@ -573,6 +622,7 @@ impl ControlServer {
         if let Some(slot) = c.slots.iter_mut().find(|(id, _)| *id == client) {
             slot.1 = Some(line);
         }
+        c.last_activity = crate::runtime::timer::monotonic_now();
         self.flush_and_update(conn);
     }
 
@@ -610,9 +660,13 @@ impl ControlServer {
     pub fn next_deadline(&self) -> Option<Duration> {
         self.clients
             .values()
-            .filter_map(|c| c.partial_since)
+            .filter_map(|c| {
+                let partial = c
+                    .partial_since
+                    .map(|t| t.saturating_add(PARTIAL_REQUEST_TIMEOUT));
+                partial.into_iter().chain(c.idle_deadline()).min()
+            })
             .min()
-            .map(|t| t.saturating_add(PARTIAL_REQUEST_TIMEOUT))
     }
 
     /// Closes every connection whose partial line stalled past the timeout.
@@ -628,18 +682,18 @@ impl ControlServer {
             .collect();
         for id in stale {
             if let Some(client) = self.clients.get_mut(&id) {
-                let line = encode(&Reply::error("request timed out: incomplete line"));
                 // Best effort only: the peer is misbehaving already.
-                // SAFETY: non-blocking send on a valid socket.
-                unsafe {
-                    libc::send(
-                        client.stream.as_raw_fd(),
-                        line.as_ptr().cast(),
-                        line.len(),
-                        libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-                    )
-                };
+                refuse(&client.stream, "request timed out: incomplete line");
             }
+            self.close(id);
+        }
+        let idle: Vec<ConnId> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.idle_deadline().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in idle {
             self.close(id);
         }
     }
@@ -688,7 +742,11 @@ impl ControlServer {
             }
         }
         client.outbuf.drain(..written);
-        if dead || client.outbuf.len() > MAX_PENDING_OUTPUT || client.finished() {
+        if client.outbuf.is_empty() {
+            client.largest_reply = 0;
+        }
+        let limit = MAX_PENDING_OUTPUT.saturating_add(client.largest_reply);
+        if dead || client.outbuf.len() > limit || client.finished() {
             self.close(id);
             return;
         }

@@ -480,7 +480,7 @@ impl Shell<'_> {
 
     fn on_listener(&mut self) {
         if let Some(server) = self.server.as_mut() {
-            server.accept();
+            server.accept(monotonic_now());
         }
         self.apply_fd_changes();
     }
