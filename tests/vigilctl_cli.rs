@@ -461,7 +461,8 @@ fn check_of_a_clean_directory_exits_0() {
     let dir = units.path().to_str().unwrap();
     let out = vigilctl(Path::new("/nonexistent"), &["--units", dir, "check"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).ends_with(" units OK\n"), "{}", stdout(&out));
+    // The implicit default target is not a file's unit.
+    assert_eq!(stdout(&out), "0 units OK\n");
     let out = vigilctl(
         Path::new("/nonexistent"),
         &["--json", "--units", dir, "check"],
@@ -570,4 +571,24 @@ fn unreadable_socket_is_permission_denied_for_a_real_user() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn the_readme_example_units_pass_check() {
+    // Issue 8, point 19: the README's example required a unit it did not
+    // show, so it failed `check`.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let units = tempfile::tempdir().unwrap();
+    for name in ["db", "web"] {
+        let marker = format!("/etc/vigil/units/{name}.toml`");
+        let after = &readme[readme.find(&marker).expect("README shows the unit")..];
+        let block = after.split("```toml\n").nth(1).unwrap();
+        let toml = block.split("```").next().unwrap();
+        std::fs::write(units.path().join(format!("{name}.toml")), toml).unwrap();
+    }
+    let dir = units.path().to_str().unwrap();
+    let out = vigilctl(Path::new("/nonexistent"), &["--units", dir, "check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(stdout(&out), "2 units OK\n");
 }

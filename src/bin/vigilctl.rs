@@ -658,7 +658,9 @@ fn check(ctx: &Ctx<'_>, paths: &[PathBuf]) -> anyhow::Result<u8> {
             .count();
         let warnings = result.diagnostics.len() - errors;
         let mut text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-        text.push_str(&render::check_summary(result.units.len(), errors, warnings));
+        // Units from files only: the implicit default target is not a file's.
+        let from_files = result.units.values().filter(|u| u.path.is_some()).count();
+        text.push_str(&render::check_summary(from_files, errors, warnings));
         out(&text);
     }
     Ok(if lines.is_empty() {
