@@ -20,6 +20,8 @@ pub mod config;
 pub mod control;
 pub mod diagnostic;
 pub mod exit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod log;
 pub mod manager;

@@ -16,24 +16,7 @@ pub fn read_pid_file(path: &Path) -> Result<PidFile, String> {
             format!("reading pid file {}: {e}", path.display())
         }
     })?;
-    let text = String::from_utf8_lossy(&bytes);
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err(format!("pid file {} is empty", path.display()));
-    }
-    let first = trimmed.split_whitespace().next().unwrap_or(trimmed);
-    let pid: i32 = first.parse().map_err(|_| {
-        format!(
-            "pid file {} does not hold a number: {first:?}",
-            path.display()
-        )
-    })?;
-    if pid <= 0 {
-        return Err(format!(
-            "pid file {} holds an invalid pid {pid}",
-            path.display()
-        ));
-    }
+    let pid = parse_pid_text(&bytes).map_err(|why| format!("pid file {} {why}", path.display()))?;
     if !pid_alive(pid) {
         return Err(format!(
             "pid file {} names pid {pid}, which is not running",
@@ -44,6 +27,24 @@ pub fn read_pid_file(path: &Path) -> Result<PidFile, String> {
         pid,
         owner: std::os::unix::fs::MetadataExt::uid(&meta),
     })
+}
+
+/// The pid a pid file's bytes hold: the first word, a positive number.
+/// Err says what is wrong, to follow "pid file PATH".
+pub fn parse_pid_text(bytes: &[u8]) -> Result<i32, String> {
+    let text = String::from_utf8_lossy(bytes);
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err("is empty".to_string());
+    }
+    let first = trimmed.split_whitespace().next().unwrap_or(trimmed);
+    let pid: i32 = first
+        .parse()
+        .map_err(|_| format!("does not hold a number: {first:?}"))?;
+    if pid <= 0 {
+        return Err(format!("holds an invalid pid {pid}"));
+    }
+    Ok(pid)
 }
 
 /// A pid read from a pid file, and the file's owner (from the descriptor
