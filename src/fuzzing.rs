@@ -7,8 +7,11 @@
 
 use std::path::Path;
 
+/// A parser's entry point: raw bytes in, nothing out (it must not panic).
+pub type EntryPoint = fn(&[u8]);
+
 /// The parsers, by the name of their fuzz target and corpus directory.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, EntryPoint)] = &[
     ("unit_file", unit_file),
     ("vigil_toml", vigil_toml),
     ("control_request", control_request),
