@@ -136,44 +136,6 @@ impl Graph {
         }
         seen.into_iter().map(str::to_string).collect()
     }
-
-    /// `names` in an order where every unit comes after the units it starts
-    /// after (ties by name); reverse it to stop. Assumes no cycles: units
-    /// caught in one are appended at the end rather than lost.
-    pub fn start_order(&self, names: &[String]) -> Vec<String> {
-        let wanted: BTreeSet<&str> = names.iter().map(String::as_str).collect();
-        let mut waiting: BTreeMap<&str, usize> = BTreeMap::new();
-        for name in &wanted {
-            let n = self
-                .start_after
-                .get(*name)
-                .into_iter()
-                .flatten()
-                .filter(|d| wanted.contains(&***d))
-                .count();
-            waiting.insert(name, n);
-        }
-        let mut ready: BTreeSet<&str> = waiting
-            .iter()
-            .filter(|(_, n)| **n == 0)
-            .map(|(name, _)| *name)
-            .collect();
-        let mut order = Vec::with_capacity(wanted.len());
-        while let Some(name) = ready.pop_first() {
-            order.push(name.to_string());
-            waiting.remove(name);
-            for next in self.start_before.get(name).into_iter().flatten() {
-                if let Some(n) = waiting.get_mut(&**next) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        ready.insert(next);
-                    }
-                }
-            }
-        }
-        order.extend(waiting.keys().map(|n| n.to_string()));
-        order
-    }
 }
 
 /// Ordering cycles among `units`, where `a -> b` means a starts after b
@@ -358,12 +320,6 @@ mod tests {
         assert_eq!(g.closure("default"), s(&["cache", "db", "default", "web"]));
         assert_eq!(g.closure("log"), s(&["log"]));
         assert!(g.closure("nope").is_empty());
-        let all: Vec<String> = units.keys().cloned().collect();
-        let order = g.start_order(&all);
-        let at = |n: &str| order.iter().position(|x| x == n).unwrap();
-        assert!(at("db") < at("web"));
-        assert!(at("cache") < at("web"));
-        assert_eq!(order.len(), 5);
     }
 
     #[test]

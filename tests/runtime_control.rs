@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use vigil::control::protocol::{
     JobResult, Reply, ReplyBody, Request, UnitState, UnitSummary, MAX_REQUEST_BYTES,
 };
-use vigil::control::server::{verb, ConnId, ControlServer, FdChange};
+use vigil::control::server::{encode, verb, ConnId, ControlServer, FdChange};
 use vigil::runtime::poller::Poller;
 use vigil::runtime::timer::monotonic_now;
 
@@ -96,9 +96,9 @@ impl Harness {
                                 deferred.push(inc);
                                 continue;
                             }
-                            server.send(inc.client, &canned(&inc.request));
+                            server.send_encoded(inc.client, encode(&canned(&inc.request)));
                             for d in deferred.drain(..) {
-                                server.send(d.client, &canned(&d.request));
+                                server.send_encoded(d.client, encode(&canned(&d.request)));
                             }
                         }
                     }

@@ -21,7 +21,7 @@
 //! conn readable|hangup   -> for inc in server.on_readable(conn, now):
 //!                               Event::Request { client: inc.client, request: inc.request }
 //! conn writable          -> server.on_writable(conn)
-//! Action::Reply{client,r}-> server.send(client, &r)
+//! Action::Reply{client,r}-> server.send_encoded(client, encode(&r))
 //! timer / wait timeout   -> min(manager deadline, server.next_deadline()); server.expire(now)
 //! after each of these    -> apply server.take_fd_changes() to the Poller
 //! ```
@@ -603,15 +603,10 @@ impl ControlServer {
         out
     }
 
-    /// Answers the request `client` (from `Incoming::client`): the reply
-    /// is written, in request order, as far as the socket takes it now; the
-    /// rest waits for `on_writable`. Requests of closed connections, and
-    /// second replies, are ignored.
-    pub fn send(&mut self, client: ClientId, reply: &Reply) {
-        self.send_encoded(client, encode(reply));
-    }
-
-    /// Queues (and starts writing) a reply already encoded with `encode`.
+    /// Answers the request `client` (from `Incoming::client`) with a reply
+    /// encoded by `encode`: it is written, in request order, as far as the
+    /// socket takes it now; the rest waits for `on_writable`. Requests of
+    /// closed connections, and second replies, are ignored.
     pub fn send_encoded(&mut self, client: ClientId, line: Vec<u8>) {
         let Some(conn) = self.requests.remove(&client) else {
             return;

@@ -50,17 +50,10 @@ impl SignalFd {
         })
     }
 
-    /// Every pending signal number, in arrival order (standard signals are
-    /// coalesced by the kernel, so SIGCHLD means "reap everything").
-    pub fn read_all(&self) -> Vec<i32> {
-        self.read_all_with_sender()
-            .into_iter()
-            .map(|(signo, _)| signo)
-            .collect()
-    }
-
-    /// `read_all` with the sending pid of each signal (for SIGCHLD: the
-    /// child whose state changed, which can be reaped directly).
+    /// Every pending signal, in arrival order (standard signals are
+    /// coalesced by the kernel, so SIGCHLD means "reap everything"), with
+    /// the sending pid of each (for SIGCHLD: the child whose state changed,
+    /// which can be reaped directly).
     pub fn read_all_with_sender(&self) -> Vec<(i32, i32)> {
         let mut out = Vec::new();
         loop {
