@@ -43,7 +43,7 @@ pub use events::{
     Action, ClientId, Event, NotifyMessage, Now, PidFileError, PidFileFacts, ProcessFacts,
     Settings, SignalTarget, SpawnFailure,
 };
-pub use views::kind_name;
+pub use views::{kind_name, SystemState};
 
 use goals::BootState;
 use jobs::may_advance;

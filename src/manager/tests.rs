@@ -319,7 +319,7 @@ fn requires_failure_fails_dependent_with_reason() {
     assert_eq!(sim.state("b"), UnitState::Failed);
     let reason = sim.m.service("b").and_then(|s| s.reason.clone());
     assert_eq!(reason.as_deref(), Some("dependency failed: a"));
-    assert_eq!(sim.m.system_state(), "degraded");
+    assert_eq!(sim.m.system_state(), SystemState::Degraded);
 }
 
 #[test]
@@ -785,7 +785,7 @@ fn missing_boot_target_falls_back_to_default_degraded() {
         now(Duration::ZERO),
     );
     assert!(logs(&acts).iter().any(|l| l.starts_with("started getty")));
-    assert_eq!(m.system_state(), "degraded");
+    assert_eq!(m.system_state(), SystemState::Degraded);
 }
 
 #[test]

@@ -13,7 +13,10 @@ use super::{Action, Manager};
 impl Manager {
     /// The state dump for SIGUSR2, as log lines, then the shell's part.
     pub(super) fn dump_state(&mut self) {
-        let mut lines = vec![format!("state dump: system {}", self.system_state())];
+        let mut lines = vec![format!(
+            "state dump: system {}",
+            self.system_state().as_str()
+        )];
         lines.extend(self.dump());
         for message in lines {
             self.actions.push(Action::Log {
@@ -67,18 +70,24 @@ impl Manager {
     }
 
     /// "starting", "running", "degraded" or "stopping".
-    pub fn system_state(&self) -> &'static str {
+    /// The machine's state as `status` shows it. O(N): for views only.
+    pub fn system_state(&self) -> SystemState {
         if self.shutdown.is_some() {
-            "stopping"
+            SystemState::Stopping
         } else if self.boot != BootState::Reached {
-            "starting"
+            SystemState::Starting
         } else if self.boot_problem.is_some()
             || self.services.values().any(|s| s.phase == Phase::Failed)
         {
-            "degraded"
+            SystemState::Degraded
         } else {
-            "running"
+            SystemState::Running
         }
+    }
+
+    /// Whether the boot target has finished starting (O(1)).
+    pub fn boot_finished(&self) -> bool {
+        self.boot == BootState::Reached
     }
 
     pub(super) fn summary(&self, s: &Service) -> UnitSummary {
@@ -106,7 +115,7 @@ impl Manager {
 
     pub(super) fn system_status(&self) -> SystemStatus {
         SystemStatus {
-            state: self.system_state().to_string(),
+            state: self.system_state().as_str().to_string(),
             pid1: self.settings.pid1,
             target: self.target.clone(),
             uptime_secs: if self.settings.pid1 {
@@ -133,5 +142,27 @@ pub fn kind_name(kind: UnitKind) -> &'static str {
         UnitKind::Forking => "forking",
         UnitKind::Oneshot => "oneshot",
         UnitKind::Target => "target",
+    }
+}
+
+/// The machine's state as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemState {
+    Starting,
+    Running,
+    /// Up, but a unit failed or the boot target was missing.
+    Degraded,
+    Stopping,
+}
+
+impl SystemState {
+    /// The word `status` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SystemState::Starting => "starting",
+            SystemState::Running => "running",
+            SystemState::Degraded => "degraded",
+            SystemState::Stopping => "stopping",
+        }
     }
 }

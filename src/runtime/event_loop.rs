@@ -318,7 +318,7 @@ impl Shell<'_> {
             // that peak back (1000 units left 2.6 MiB behind).
             heap::release_free_heap();
         }
-        if !self.trimmed && self.manager.system_state() != "starting" {
+        if !self.trimmed && (self.manager.boot_finished() || self.manager.shutting_down()) {
             // Loading and the boot burst leave freed heap behind; give it back
             // once, so a long-running PID 1 stays small.
             self.trimmed = true;
