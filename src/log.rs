@@ -268,8 +268,13 @@ impl Queued {
                 }
             }
         }
-        if self.bytes.is_empty() && self.dropped > 0 {
-            self.push(&[]);
+        if self.bytes.is_empty() {
+            if self.dropped > 0 {
+                self.push(&[]);
+            } else {
+                // A boot burst grew the queue; PID 1's memory goes back.
+                self.bytes.shrink_to(BATCH_LIMIT);
+            }
         }
     }
 }
