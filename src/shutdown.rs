@@ -22,16 +22,6 @@ pub const KILL_WAIT: Duration = Duration::from_secs(2);
 /// and SIGKILL.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(3);
 
-/// reboot(2) CAD_OFF: Ctrl-Alt-Del then sends SIGINT to PID 1 instead of
-/// rebooting at once, so the configured action can run.
-pub fn disable_ctrl_alt_del(sys: &dyn Syscall) -> StepReport {
-    let mut step = StepBuilder::start("ctrl-alt-del");
-    if let Err(e) = sys.set_cad_enabled(false) {
-        step.error(format!("reboot(CAD_OFF): {}", e.desc()));
-    }
-    step.finish("Ctrl-Alt-Del sends SIGINT to vigil")
-}
-
 fn wait_gone(sys: &dyn Syscall, limit: Duration, children_left: &mut dyn FnMut() -> bool) -> bool {
     let mut waited = Duration::ZERO;
     loop {
@@ -378,12 +368,5 @@ mod tests {
                 "reboot Halt"
             ]
         );
-    }
-
-    #[test]
-    fn cad_off() {
-        let sys = Recording::new();
-        assert!(disable_ctrl_alt_del(&sys).is_ok());
-        assert_eq!(sys.texts(), ["cad false"]);
     }
 }

@@ -65,6 +65,16 @@ pub fn parse_locale_conf(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// reboot(2) CAD_OFF: Ctrl-Alt-Del then sends SIGINT to PID 1 instead of
+/// rebooting at once, so the configured action can run.
+pub fn disable_ctrl_alt_del(sys: &dyn Syscall) -> StepReport {
+    let mut step = StepBuilder::start("ctrl-alt-del");
+    if let Err(e) = sys.set_cad_enabled(false) {
+        step.error(format!("reboot(CAD_OFF): {}", e.desc()));
+    }
+    step.finish("Ctrl-Alt-Del sends SIGINT to vigil")
+}
+
 /// Point /etc/localtime at the configured zone and build the base service
 /// environment (`base_environment`).
 pub fn host_environment(
@@ -202,5 +212,12 @@ mod tests {
             ]
         );
         assert!(sys.texts().is_empty(), "no symlink for a missing zone");
+    }
+
+    #[test]
+    fn cad_off() {
+        let sys = Recording::new();
+        assert!(disable_ctrl_alt_del(&sys).is_ok());
+        assert_eq!(sys.texts(), ["cad false"]);
     }
 }

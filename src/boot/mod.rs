@@ -59,7 +59,7 @@ pub fn run_early_boot_with(
         reports.push(r);
     };
     push(mounts::mount_essential(sys), &mut reports);
-    push(crate::shutdown::disable_ctrl_alt_del(sys), &mut reports);
+    push(host::disable_ctrl_alt_del(sys), &mut reports);
     let mut step = StepBuilder::start("cmdline");
     let cmd = kernel_cmdline(sys);
     for p in &cmd.problems {
