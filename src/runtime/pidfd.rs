@@ -49,15 +49,13 @@ pub fn is_alive(fd: &OwnedFd) -> bool {
     matches!(send_signal(fd, 0), Ok(true)) || is_unreaped_child(fd)
 }
 
-/// Whether the process is a child of vigil that has not been reaped yet
-/// (running or a zombie). While that holds, its pid, process group and
-/// session cannot be reused by anyone else.
-pub fn is_unreaped_child(fd: &OwnedFd) -> bool {
+/// waitid(P_PIDFD, WEXITED | WNOHANG | WNOWAIT): None when the process
+/// is not an unreaped child of vigil, else the pid waitid reports (0 while
+/// it runs, its pid once it is a zombie). Reaps nothing.
+fn peek_child(fd: &OwnedFd) -> Option<i32> {
     // SAFETY: siginfo_t is plain data.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let Ok(id) = libc::id_t::try_from(fd.as_raw_fd()) else {
-        return false;
-    };
+    let id = libc::id_t::try_from(fd.as_raw_fd()).ok()?;
     // SAFETY: valid out-pointer; WNOWAIT leaves a zombie unreaped.
     let rc = unsafe {
         libc::waitid(
@@ -67,27 +65,20 @@ pub fn is_unreaped_child(fd: &OwnedFd) -> bool {
             libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
         )
     };
-    rc == 0
+    // SAFETY: waitid filled in the pid field (0 if no child changed state).
+    (rc == 0).then(|| unsafe { info.si_pid() })
+}
+
+/// Whether the process is a child of vigil that has not been reaped yet
+/// (running or a zombie). While that holds, its pid, process group and
+/// session cannot be reused by anyone else.
+pub fn is_unreaped_child(fd: &OwnedFd) -> bool {
+    peek_child(fd).is_some()
 }
 
 /// Whether the process has exited and is a zombie child of vigil.
 pub fn is_zombie_child(fd: &OwnedFd) -> bool {
-    // SAFETY: siginfo_t is plain data.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let Ok(id) = libc::id_t::try_from(fd.as_raw_fd()) else {
-        return false;
-    };
-    // SAFETY: valid out-pointer; WNOWAIT leaves the zombie unreaped.
-    let rc = unsafe {
-        libc::waitid(
-            libc::P_PIDFD,
-            id,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
-    };
-    // SAFETY: waitid filled in the pid field when it reports a child.
-    rc == 0 && unsafe { info.si_pid() } != 0
+    peek_child(fd).is_some_and(|pid| pid != 0)
 }
 
 /// The process group of `pid` (a zombie's too), if it exists.
