@@ -506,3 +506,53 @@ fn admin_group_member_may_do_everything() {
     );
     assert_eq!(job_name(&replies[0]), "start");
 }
+
+/// Issue 8, point 9: an unprivileged connection with nothing in flight is
+/// closed after IDLE_TIMEOUT (a root one is not), and the deadline is
+/// announced to the loop so that it wakes for it.
+#[test]
+fn idle_unprivileged_connections_are_closed_after_the_idle_timeout() {
+    use std::os::unix::process::CommandExt;
+    use vigil::control::server::IDLE_TIMEOUT;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = dir.path().join("ctl");
+    let mut server = ControlServer::bind(&path, None).unwrap();
+    // As nobody: connect, say "connected", then wait for the close.
+    let script = format!(
+        "import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect({:?})\nprint('connected', flush=True)\nprint('closed' if s.recv(100) == b'' else 'data', flush=True)\n",
+        path.display().to_string()
+    );
+    let mut nobody = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", &script])
+        .uid(65534)
+        .gid(65534)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(nobody.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "connected\n");
+    let _root = UnixStream::connect(&path).unwrap();
+    let t0 = monotonic_now();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.client_count() < 2 {
+        server.accept(t0);
+        assert!(Instant::now() < deadline, "connections never accepted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(server.next_deadline(), Some(t0 + IDLE_TIMEOUT));
+    server.expire(t0 + IDLE_TIMEOUT - Duration::from_secs(1));
+    assert_eq!(server.client_count(), 2);
+    server.expire(t0 + IDLE_TIMEOUT);
+    assert_eq!(server.client_count(), 1, "the root connection stays");
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "closed\n");
+    let _ = nobody.wait();
+}
