@@ -140,3 +140,63 @@ fn ten_thousand_orphans_are_all_reaped() {
     let orphan_lines = v.log().lines().filter(|l| l.contains("orphan pid")).count();
     assert!(orphan_lines <= 50, "{orphan_lines} orphan lines");
 }
+
+/// A pids controller to hold vigil in: cgroup v1's, or v2's where the
+/// pids controller is enabled. The test needs one (these machines have the
+/// v1 one); without it the test fails rather than pretend.
+fn pids_cgroup_root() -> std::path::PathBuf {
+    let v1 = std::path::Path::new("/sys/fs/cgroup/pids");
+    if v1.join("cgroup.procs").exists() {
+        return v1.to_path_buf();
+    }
+    for v2 in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
+        let controllers = std::fs::read_to_string(format!("{v2}/cgroup.subtree_control"));
+        if controllers.is_ok_and(|c| c.split_whitespace().any(|w| w == "pids")) {
+            return v2.into();
+        }
+    }
+    panic!("no writable pids cgroup controller on this machine");
+}
+
+/// clone failing with EAGAIN (the pids limit of vigil's cgroup reached):
+/// the restart fails with that reason, is retried by its policy, and the
+/// unit comes back once processes may be made again.
+#[test]
+fn clone_failing_with_eagain_is_reported_and_recovered_from() {
+    let mut v = Vigil::new();
+    v.write_unit(
+        "phoenix",
+        "exec = [\"/bin/sleep\", \"1000\"]\nrestart = \"always\"\nrestart_delay = \"200ms\"\n\
+         start_limit_burst = 1000\nwanted_by = [\"default\"]\n",
+    );
+    v.start();
+    let st = v.wait_state("phoenix", "running");
+    let pid = st["summary"]["pid"].as_i64().unwrap() as i32;
+    let root = pids_cgroup_root();
+    let group = root.join(format!("vigil-test-{}", v.pid()));
+    std::fs::create_dir(&group).unwrap();
+    std::fs::write(group.join("pids.max"), "1").unwrap();
+    std::fs::write(group.join("cgroup.procs"), v.pid().to_string()).unwrap();
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    v.wait_log("Resource temporarily unavailable");
+    assert!(v.alive());
+    std::fs::write(group.join("pids.max"), "max").unwrap();
+    let back = wait_until(TIMEOUT, || v.state("phoenix") == "running");
+    std::fs::write(root.join("cgroup.procs"), v.pid().to_string()).unwrap();
+    // Its new service may still be in the test group: move it out too.
+    for p in std::fs::read_to_string(group.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+    {
+        let _ = std::fs::write(root.join("cgroup.procs"), p);
+    }
+    let _ = std::fs::remove_dir(&group);
+    assert!(back, "no recovery; log:\n{}", v.log());
+    let log = v.log();
+    assert!(
+        log.lines()
+            .any(|l| l
+                .contains("phoenix: could not start: forking: Resource temporarily unavailable")),
+        "{log}"
+    );
+}
