@@ -10,6 +10,10 @@ use std::time::Duration;
 use common::{children_of, wait_until, Vigil, TIMEOUT};
 use serde_json::json;
 
+/// A service that comes back 200 ms after every death, whatever happens.
+const PHOENIX: &str = "exec = [\"/bin/sleep\", \"1000\"]\nrestart = \"always\"\n\
+restart_delay = \"200ms\"\nstart_limit_burst = 1000\nwanted_by = [\"default\"]\n";
+
 /// Sets the soft RLIMIT_NOFILE of `pid` (the hard one stays).
 fn set_nofile(pid: i32, n: u32) {
     let st = Command::new("prlimit")
@@ -27,11 +31,7 @@ fn set_nofile(pid: i32, n: u32) {
 #[test]
 fn running_out_of_descriptors_is_reported_and_recovered_from() {
     let mut v = Vigil::new();
-    v.write_unit(
-        "phoenix",
-        "exec = [\"/bin/sleep\", \"1000\"]\nrestart = \"always\"\nrestart_delay = \"200ms\"\n\
-         start_limit_burst = 1000\nwanted_by = [\"default\"]\n",
-    );
+    v.write_unit("phoenix", PHOENIX);
     v.start();
     let st = v.wait_state("phoenix", "running");
     let pid = st["summary"]["pid"].as_i64().unwrap() as i32;
@@ -164,11 +164,7 @@ fn pids_cgroup_root() -> std::path::PathBuf {
 #[test]
 fn clone_failing_with_eagain_is_reported_and_recovered_from() {
     let mut v = Vigil::new();
-    v.write_unit(
-        "phoenix",
-        "exec = [\"/bin/sleep\", \"1000\"]\nrestart = \"always\"\nrestart_delay = \"200ms\"\n\
-         start_limit_burst = 1000\nwanted_by = [\"default\"]\n",
-    );
+    v.write_unit("phoenix", PHOENIX);
     v.start();
     let st = v.wait_state("phoenix", "running");
     let pid = st["summary"]["pid"].as_i64().unwrap() as i32;

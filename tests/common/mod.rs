@@ -130,10 +130,18 @@ impl Vigil {
 
     /// Starts vigil with extra arguments and environment variables.
     pub fn start_with(&mut self, extra: &[&str], env: &[(&str, &str)]) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        cmd.envs(env.iter().copied());
+        self.launch(cmd, extra);
+    }
+
+    /// Runs `cmd` (vigil, or a wrapper whose last arguments are vigil's)
+    /// with the directory's units, socket and config, then `extra`, its
+    /// output into the log; waits until the control socket answers.
+    fn launch(&mut self, mut cmd: Command, extra: &[&str]) {
         assert!(self.child.is_none(), "vigil already started");
         let log = fs::File::create(self.log_path()).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .envs(env.iter().copied())
+        let child = cmd
             .arg("--units")
             .arg(self.units_dir())
             .arg("--socket")
@@ -169,32 +177,13 @@ impl Vigil {
 
     /// `start_in_pid_namespace` with these arguments instead of `--container`.
     pub fn start_in_pid_namespace_with(&mut self, extra: &[&str]) {
-        assert!(self.child.is_none(), "vigil already started");
-        let log = fs::File::create(self.log_path()).unwrap();
-        let child = Command::new("unshare")
-            .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
             .arg(env!("CARGO_BIN_EXE_vigil"))
-            .args(extra)
-            .env_remove("container")
-            .arg("--units")
-            .arg(self.units_dir())
-            .arg("--socket")
-            .arg(self.socket())
-            .arg("--config")
-            .arg(self.dir().join("vigil.toml"))
-            .current_dir(self.dir())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
+            .env_remove("container");
+        // Set before the launch, so a failed start still cleans up right.
         self.in_namespace = true;
-        let sock = self.socket();
-        let up = wait_until(TIMEOUT, || UnixStream::connect(&sock).is_ok());
-        if !up {
-            panic!("vigil's socket never accepted; log:\n{}", self.log());
-        }
+        self.launch(cmd, extra);
     }
 
     /// vigil's pid as this (the host's) namespace sees it, when it runs as
