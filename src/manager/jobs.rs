@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use crate::graph::Name;
 use crate::service::{Job, Phase, Service, StartPhase};
 
+use super::enter_phase;
 use super::Manager;
 
 /// Who asked for a start.
@@ -45,15 +46,26 @@ impl Manager {
                 (Phase::Exited, _) if !(is_root && manual) => {}
                 (Phase::Starting(StartPhase::AutoRestart), _) if is_root && manual => {
                     svc.job = Some(Job::Start);
-                    svc.set_phase(Phase::Starting(StartPhase::Waiting), self.now.mono);
-                    self.timers.keep_valid_for(&name, &svc.phase);
+                    enter_phase(
+                        svc,
+                        &mut self.timers,
+                        &name,
+                        Phase::Starting(StartPhase::Waiting),
+                        self.now.mono,
+                    );
                 }
                 (Phase::Starting(StartPhase::AutoRestart), _) => {}
                 (Phase::Starting(_), _) => svc.job = Some(Job::Start),
                 (Phase::Inactive | Phase::Exited | Phase::Failed, _) => {
                     svc.job = Some(Job::Start);
                     svc.reason = None;
-                    svc.set_phase(Phase::Starting(StartPhase::Waiting), self.now.mono);
+                    enter_phase(
+                        svc,
+                        &mut self.timers,
+                        &name,
+                        Phase::Starting(StartPhase::Waiting),
+                        self.now.mono,
+                    );
                 }
             }
         }
@@ -78,8 +90,7 @@ impl Manager {
             match svc.phase {
                 Phase::Starting(StartPhase::Waiting) | Phase::Starting(StartPhase::AutoRestart) => {
                     svc.job = None;
-                    svc.set_phase(Phase::Inactive, now);
-                    self.timers.keep_valid_for(&name, &svc.phase);
+                    enter_phase(svc, &mut self.timers, &name, Phase::Inactive, now);
                 }
                 Phase::Inactive | Phase::Failed if svc.main_pid.is_none() => {
                     svc.job = None;

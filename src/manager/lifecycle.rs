@@ -10,6 +10,7 @@ use crate::service::{DeadlineKind, Group, Job, Phase, StartPhase, StopCause};
 use crate::unit::scalar::format_duration;
 use crate::unit::RestartPolicy;
 
+use super::enter_phase;
 use super::kind;
 use super::{Action, Manager, ProcessFacts, SignalTarget};
 
@@ -44,14 +45,18 @@ impl Manager {
             return;
         }
         if kind::is_target(svc.def.kind) {
-            svc.set_phase(Phase::Running, now);
-            self.timers.keep_valid_for(name, &svc.phase);
+            enter_phase(svc, &mut self.timers, name, Phase::Running, now);
             self.job_done(name);
             self.log(Level::Info, format!("reached target {name}"));
             return;
         }
-        svc.set_phase(Phase::Starting(StartPhase::Launched), now);
-        self.timers.keep_valid_for(name, &svc.phase);
+        enter_phase(
+            svc,
+            &mut self.timers,
+            name,
+            Phase::Starting(StartPhase::Launched),
+            now,
+        );
         svc.reason = None;
         svc.stop_cause = None;
         if kind::start_timeout_applies(svc.def.kind) {
@@ -77,8 +82,7 @@ impl Manager {
             self.stopped(name);
             return;
         }
-        svc.set_phase(Phase::Stopping, now);
-        self.timers.keep_valid_for(name, &svc.phase);
+        enter_phase(svc, &mut self.timers, name, Phase::Stopping, now);
         let at = now.saturating_add(svc.def.stop_timeout);
         self.timers.set(name, DeadlineKind::StopKill, at);
         let signal = svc.def.stop_signal;
@@ -154,7 +158,7 @@ impl Manager {
             self.run_ended(name, runtime, RunOutcome::Failed, reason);
             return;
         }
-        svc.set_phase(Phase::Inactive, now);
+        enter_phase(svc, &mut self.timers, name, Phase::Inactive, now);
         let restart = svc.job == Some(Job::Restart) && self.shutdown.is_none();
         svc.job = None;
         // In a shutdown every unit stops; its exit line already says so.
@@ -199,8 +203,13 @@ impl Manager {
         if wants_restart {
             let delay = svc.backoff_delay();
             svc.restarts = svc.restarts.saturating_add(1);
-            svc.set_phase(Phase::Starting(StartPhase::AutoRestart), now);
-            self.timers.keep_valid_for(name, &svc.phase);
+            enter_phase(
+                svc,
+                &mut self.timers,
+                name,
+                Phase::Starting(StartPhase::AutoRestart),
+                now,
+            );
             let count = svc.restarts;
             self.reap_group(name);
             self.log(
@@ -219,8 +228,7 @@ impl Manager {
                 self.timers.set(name, DeadlineKind::Restart, at);
             }
         } else {
-            svc.set_phase(Phase::Failed, now);
-            self.timers.keep_valid_for(name, &svc.phase);
+            enter_phase(svc, &mut self.timers, name, Phase::Failed, now);
             self.reap_group(name);
             self.log(Level::Error, format!("{name} failed: {reason}"));
             self.propagate_down(name);
@@ -240,8 +248,7 @@ impl Manager {
         svc.note_run_ended(runtime, false);
         svc.reason = None;
         let keep_group = kind::keeps_group_after_success(&svc.def);
-        svc.set_phase(Phase::Exited, now);
-        self.timers.keep_valid_for(name, &svc.phase);
+        enter_phase(svc, &mut self.timers, name, Phase::Exited, now);
         if svc.job == Some(Job::Start) {
             svc.job = None;
         }
@@ -259,8 +266,7 @@ impl Manager {
         };
         svc.job = None;
         svc.reason = Some(reason.clone());
-        svc.set_phase(Phase::Failed, now);
-        self.timers.keep_valid_for(name, &svc.phase);
+        enter_phase(svc, &mut self.timers, name, Phase::Failed, now);
         self.log(Level::Error, format!("{name} failed: {reason}"));
         self.propagate_down(name);
     }

@@ -23,7 +23,7 @@ use crate::control::protocol::Reply;
 use crate::graph::Graph;
 use crate::log::Level;
 use crate::power::PowerAction;
-use crate::service::Service;
+use crate::service::{Phase, Service};
 use crate::unit::UnitDef;
 
 mod events;
@@ -279,6 +279,14 @@ impl Manager {
             self.log(level, ratelimit::with_suppressed(message, suppressed));
         }
     }
+}
+
+/// Moves `svc` (the unit `name`) to `phase` and disarms the deadlines that
+/// mean nothing there (`timers::valid_in`): every phase change goes through
+/// here, so no deadline outlives the phase it belongs to.
+fn enter_phase(svc: &mut Service, timers: &mut Timers, name: &str, phase: Phase, now: Duration) {
+    svc.set_phase(phase, now);
+    timers.keep_valid_for(name, &svc.phase);
 }
 
 /// The target booted when nothing else is asked for; implicit if no file defines it.

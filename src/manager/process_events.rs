@@ -10,6 +10,7 @@ use crate::power::PowerAction;
 use crate::service::{DeadlineKind, Group, Job, Phase, StartPhase, StopCause};
 use crate::unit::scalar::format_duration;
 
+use super::enter_phase;
 use super::kind::{self, StartExit};
 use super::lifecycle::{RunOutcome, ABANDON_AFTER};
 use super::trust::{check_claim, Claimant};
@@ -39,8 +40,7 @@ impl Manager {
                 self.pids.insert(pid, name.to_string());
                 svc.started_at = Some(now);
                 if kind::up_on_exec(svc.def.kind) {
-                    svc.set_phase(Phase::Running, now);
-                    self.timers.keep_valid_for(name, &svc.phase);
+                    enter_phase(svc, &mut self.timers, name, Phase::Running, now);
                     self.job_done(name);
                     self.log(Level::Info, format!("started {name} (pid {pid})"));
                 } else {
@@ -120,8 +120,13 @@ impl Manager {
         };
         if meaning == Some(StartExit::HandOff) {
             // The launcher's exit 0 is the expected hand-off, not a run's end.
-            svc.set_phase(Phase::Starting(StartPhase::ReadingPidFile), now);
-            self.timers.keep_valid_for(&name, &svc.phase);
+            enter_phase(
+                svc,
+                &mut self.timers,
+                &name,
+                Phase::Starting(StartPhase::ReadingPidFile),
+                now,
+            );
             let path = svc.def.pid_file.clone();
             self.log(
                 Level::Debug,
@@ -232,8 +237,7 @@ impl Manager {
             && kind::up_on_ready(svc.def.kind)
             && svc.phase == Phase::Starting(StartPhase::Launched)
         {
-            svc.set_phase(Phase::Running, now);
-            self.timers.keep_valid_for(&name, &svc.phase);
+            enter_phase(svc, &mut self.timers, &name, Phase::Running, now);
             let pid = svc.main_pid.unwrap_or(pid);
             self.job_done(&name);
             self.log(Level::Info, format!("started {name} (pid {pid}, ready)"));
@@ -308,8 +312,7 @@ impl Manager {
                 let Some(svc) = self.services.get_mut(name) else {
                     return;
                 };
-                svc.set_phase(Phase::Running, now);
-                self.timers.keep_valid_for(name, &svc.phase);
+                enter_phase(svc, &mut self.timers, name, Phase::Running, now);
                 self.job_done(name);
                 self.log(
                     Level::Info,
