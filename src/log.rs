@@ -103,7 +103,12 @@ impl Logger {
             }
         } else {
             self.flush();
-            if let Some(q) = self.queued.take() {
+            if let Some(mut q) = self.queued.take() {
+                // What is still queued, and the count of what was dropped
+                // since, goes out now, blocking: the loop is over.
+                if q.dropped > 0 {
+                    q.push(&[]);
+                }
                 let (a, b) = q.bytes.as_slices();
                 let _ = std::io::stderr().write_all(a);
                 let _ = std::io::stderr().write_all(b);

@@ -105,16 +105,12 @@ impl ProcessTable {
     /// Returns the descriptor to watch with epoll when `watch`.
     pub fn adopt(&mut self, pid: i32, watch: bool) -> Option<RawFd> {
         let fd = self.pending.remove(&pid)?;
-        if let Some(old) = self.held.get(&pid) {
-            // Already held (a spawned child named again): keep that handle.
+        if let Some(old) = self.held.get_mut(&pid) {
+            // Already held (a spawned child named again): keep that handle
+            // (the one from `facts` closes here).
             let register = watch && !old.watched;
-            if let Some(old) = self.held.get_mut(&pid) {
-                old.watched |= watch;
-            }
-            drop(fd);
-            return register
-                .then(|| self.held.get(&pid).map(|h| h.fd.as_raw_fd()))
-                .flatten();
+            old.watched |= watch;
+            return register.then(|| old.fd.as_raw_fd());
         }
         let raw = fd.as_raw_fd();
         self.held.insert(pid, Held { fd, watched: watch });
