@@ -82,6 +82,12 @@ pub struct SystemConfig {
     /// Upper bound on the whole shutdown sequence.
     pub shutdown_timeout: Duration,
     pub log_level: Level,
+    /// Where service logs and vigil.log go; None: the mode's default
+    /// (`/var/log/vigil` as init, `log/` beside the control socket as a
+    /// supervisor).
+    pub log_dir: Option<PathBuf>,
+    /// Default rotation of every log (a unit may override it).
+    pub log_limits: crate::logs::store::LogLimits,
 }
 
 impl Default for SystemConfig {
@@ -100,12 +106,14 @@ impl Default for SystemConfig {
             sigterm: SigtermAction::Poweroff,
             shutdown_timeout: Duration::from_secs(90),
             log_level: Level::Info,
+            log_dir: None,
+            log_limits: crate::logs::store::DEFAULT_LIMITS,
         }
     }
 }
 
 /// Every top-level key, for unknown-key hints.
-pub const KEYS: [&str; 13] = [
+pub const KEYS: [&str; 16] = [
     "hostname",
     "timezone",
     "locale",
@@ -119,6 +127,9 @@ pub const KEYS: [&str; 13] = [
     "default_target",
     "admin_group",
     "log_level",
+    "log_dir",
+    "log_max_size",
+    "log_keep",
 ];
 const TTY_KEYS: [&str; 5] = ["device", "getty", "args", "baud", "term"];
 
@@ -279,6 +290,24 @@ pub fn parse_config(text: &str, file: &str) -> (SystemConfig, Vec<Diagnostic>) {
             "admin_group" => string(v).map(|s| cfg.admin_group = Some(s)),
             "log_level" => one_of(v, &["debug", "info", "warning", "error"])
                 .map(|s| cfg.log_level = crate::log::parse_level(s).unwrap_or(Level::Info)),
+            "log_dir" => string(v).and_then(|s| {
+                if !s.starts_with('/') || s.contains('\0') {
+                    return Err(format!("{s:?} is not an absolute path"));
+                }
+                cfg.log_dir = Some(PathBuf::from(s));
+                Ok(())
+            }),
+            "log_max_size" => log_size(v).map(|n| cfg.log_limits.max_size = n),
+            "log_keep" => match v {
+                Value::Integer(i) if (0..=1000).contains(i) => {
+                    cfg.log_limits.keep = u32::try_from(*i).unwrap_or(0);
+                    Ok(())
+                }
+                other => Err(format!(
+                    "expected an integer from 0 to 1000, found {}",
+                    other.type_str()
+                )),
+            },
             _ => {
                 ctx.at(key.span(), unknown_key(name, &KEYS));
                 Ok(())
@@ -428,6 +457,24 @@ fn udev(v: &Value) -> Result<UdevSetting, String> {
             other.type_str()
         )),
     }
+}
+
+fn log_size(v: &Value) -> Result<u64, String> {
+    let n = match v {
+        Value::Integer(i) => u64::try_from(*i).map_err(|_| format!("{i} is not a size"))?,
+        Value::String(s) => crate::logs::size::parse_size(s)?,
+        other => {
+            return Err(format!(
+                "expected a byte count or a size such as \"1M\", found {}",
+                other.type_str()
+            ))
+        }
+    };
+    let min = crate::logs::store::MIN_MAX_SIZE;
+    if n < min {
+        return Err(format!("must be at least {min} bytes (8K), found {n}"));
+    }
+    Ok(n)
 }
 
 fn duration(v: &Value) -> Result<Duration, String> {

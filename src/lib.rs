@@ -24,6 +24,7 @@ pub mod exit;
 pub mod fuzzing;
 pub mod graph;
 pub mod log;
+pub mod logs;
 pub mod manager;
 pub mod pid1;
 pub mod power;

@@ -26,7 +26,16 @@ pub struct Logger {
     /// open file description, so services sharing the console keep a
     /// blocking one), and what it has not taken yet, bounded.
     queued: Option<Queued>,
+    /// vigil's own records for vigil.log (`logs::record` format), until
+    /// the event loop takes them; bounded by `MAX_OWN_BYTES`.
+    own: Vec<u8>,
+    own_dropped: u64,
+    pid: i32,
 }
+
+/// vigil's own records kept for vigil.log before the loop takes them (the
+/// whole early boot fits many times over).
+pub const MAX_OWN_BYTES: usize = 256 * 1024;
 
 /// vigil's stderr as the event loop writes it: never blocking.
 #[derive(Debug)]
@@ -60,6 +69,9 @@ impl Logger {
             kmsg: None,
             pending: None,
             queued: None,
+            own: Vec::new(),
+            own_dropped: 0,
+            pid: i32::try_from(std::process::id()).unwrap_or(0),
         }
     }
 
@@ -176,6 +188,7 @@ impl Logger {
         if !self.enabled(level) {
             return;
         }
+        self.record(level, message);
         // Whole lines per write (one, or a batch of them), so concurrent
         // writers (services on the same console) never land inside one.
         let line = format!("vigil: {tag}{message}\n");
@@ -215,6 +228,57 @@ impl Logger {
             record.push('\n');
             let _ = kmsg.write_all(record.as_bytes());
         }
+    }
+
+    /// Keep the message as a record for vigil.log.
+    fn record(&mut self, level: Level, message: &str) {
+        let tag = match level {
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Info => "info",
+            Level::Debug => "debug",
+        };
+        // One record per line of a message (a dump has several).
+        let stamp = crate::logs::clock::format_utc(crate::logs::clock::now_micros());
+        for line in message.split('\n') {
+            if self.own.len() + line.len() + 64 > MAX_OWN_BYTES {
+                self.own_dropped += 1;
+                continue;
+            }
+            crate::logs::record::write_record(
+                &mut self.own,
+                &stamp,
+                crate::logs::OWN_LOG,
+                Some(self.pid),
+                tag,
+                false,
+                line.as_bytes(),
+            );
+        }
+    }
+
+    /// vigil's records since the last call, for vigil.log (with a note of
+    /// how many did not fit while nobody took them).
+    pub fn take_records(&mut self) -> Vec<u8> {
+        let mut out = std::mem::take(&mut self.own);
+        if self.own_dropped > 0 {
+            let note = format!(
+                "{} log lines dropped before vigil.log could take them",
+                self.own_dropped
+            );
+            self.own_dropped = 0;
+            let stamp = crate::logs::clock::format_utc(crate::logs::clock::now_micros());
+            crate::logs::record::write_record(
+                &mut out,
+                &stamp,
+                crate::logs::OWN_LOG,
+                Some(self.pid),
+                "warning",
+                false,
+                note.as_bytes(),
+            );
+        }
+        out
     }
 
     /// Convenience wrappers.

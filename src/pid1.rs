@@ -113,6 +113,8 @@ pub fn main(
         base_env: out.base_env,
         generated: out.generated_units,
         settings: settings_from_config(&config, true),
+        log_dir: crate::runtime::event_loop::log_dir_for(config.log_dir.as_deref(), true, socket),
+        log_limits: config.log_limits,
     };
     let action = match run(opts, log) {
         Ok(action) => action,

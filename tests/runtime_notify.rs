@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use vigil::runtime::notify::{NotifyReceived, NotifySocket};
-use vigil::runtime::spawn::{spawn, SpawnContext};
+use vigil::runtime::spawn::{spawn, LogFds, SpawnContext};
 use vigil::unit::model::{UnitDef, UnitKind};
 
 fn collect_until(
@@ -79,6 +79,7 @@ fn systemd_notify_as_root_names_the_main_process() {
     let pid = spawn(
         &notify_unit("systemd-notify --ready --status=hi; exec sleep 30", None),
         &ctx(&path),
+        LogFds::default(),
     )
     .unwrap()
     .pid;
@@ -114,6 +115,7 @@ fn systemd_notify_as_nobody_is_attributable_by_session() {
             Some("nobody"),
         ),
         &ctx(&path),
+        LogFds::default(),
     )
     .unwrap()
     .pid;

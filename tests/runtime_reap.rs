@@ -5,13 +5,15 @@ use std::time::{Duration, Instant};
 
 use vigil::exit::ExitStatus;
 use vigil::runtime::reap::{reap_all, set_child_subreaper};
-use vigil::runtime::spawn::{spawn, SpawnContext};
+use vigil::runtime::spawn::{spawn, LogFds, SpawnContext};
 use vigil::unit::model::UnitDef;
 
 fn sh(script: &str) -> i32 {
     let mut def = UnitDef::new("t");
     def.exec = vec!["/bin/sh".into(), "-c".into(), script.into()];
-    spawn(&def, &SpawnContext::default()).unwrap().pid
+    spawn(&def, &SpawnContext::default(), LogFds::default())
+        .unwrap()
+        .pid
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use vigil::runtime::spawn::{parse_env_file, spawn, SpawnContext};
+use vigil::runtime::spawn::{parse_env_file, spawn, LogFds, SpawnContext};
 use vigil::unit::model::{EnvironmentFile, Output, UnitDef, UnitKind};
 
 fn ctx() -> SpawnContext {
@@ -43,7 +43,7 @@ fn shell_to_file(script: &str, out: &Path) -> UnitDef {
 }
 
 fn run_capture(def: &UnitDef, ctx: &SpawnContext, out: &Path) -> String {
-    let pid = spawn(def, ctx).unwrap().pid;
+    let pid = spawn(def, ctx, LogFds::default()).unwrap().pid;
     assert_eq!(wait(pid), 0);
     std::fs::read_to_string(out).unwrap()
 }
@@ -115,7 +115,7 @@ fn own_session_and_default_signal_state() {
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
     }
     unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
-    let result = spawn(&unit(&["sleep", "30"]), &ctx());
+    let result = spawn(&unit(&["sleep", "30"]), &ctx(), LogFds::default());
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
     let pid = result.unwrap().pid;
     assert_eq!(unsafe { libc::getsid(pid) }, pid);
@@ -155,7 +155,7 @@ fn own_session_and_default_signal_state() {
 fn unknown_user_is_a_stage_failure() {
     let mut def = unit(&["true"]);
     def.user = Some("no-such-user-vigil".into());
-    let err = spawn(&def, &ctx()).unwrap_err();
+    let err = spawn(&def, &ctx(), LogFds::default()).unwrap_err();
     assert_eq!(err.stage, "changing to user no-such-user-vigil");
     assert_eq!(err.error, "no such user in /etc/passwd");
 }
@@ -164,21 +164,26 @@ fn unknown_user_is_a_stage_failure() {
 fn unknown_group_is_a_stage_failure() {
     let mut def = unit(&["true"]);
     def.group = Some("no-such-group-vigil".into());
-    let err = spawn(&def, &ctx()).unwrap_err();
+    let err = spawn(&def, &ctx(), LogFds::default()).unwrap_err();
     assert_eq!(err.stage, "changing to group no-such-group-vigil");
     assert_eq!(err.error, "no such group in /etc/group");
 }
 
 #[test]
 fn missing_binary_on_path() {
-    let err = spawn(&unit(&["nope-vigil-xyz"]), &ctx()).unwrap_err();
+    let err = spawn(&unit(&["nope-vigil-xyz"]), &ctx(), LogFds::default()).unwrap_err();
     assert_eq!(err.stage, "executing nope-vigil-xyz");
     assert!(err.error.contains("No such file or directory"), "{err:?}");
 }
 
 #[test]
 fn exec_failure_comes_back_from_the_child() {
-    let err = spawn(&unit(&["/nonexistent/vigil/bin"]), &ctx()).unwrap_err();
+    let err = spawn(
+        &unit(&["/nonexistent/vigil/bin"]),
+        &ctx(),
+        LogFds::default(),
+    )
+    .unwrap_err();
     assert_eq!(err.stage, "executing /nonexistent/vigil/bin");
     assert!(err.error.contains("No such file or directory"), "{err:?}");
     // A non-executable file: EACCES from execve in the child.
@@ -186,7 +191,7 @@ fn exec_failure_comes_back_from_the_child() {
     let file = dir.path().join("script");
     std::fs::write(&file, "#!/bin/sh\n").unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let err = spawn(&unit(&[file.to_str().unwrap()]), &ctx()).unwrap_err();
+    let err = spawn(&unit(&[file.to_str().unwrap()]), &ctx(), LogFds::default()).unwrap_err();
     assert_eq!(err.stage, format!("executing {}", file.display()));
     assert!(err.error.contains("Permission denied"), "{err:?}");
 }
@@ -195,7 +200,7 @@ fn exec_failure_comes_back_from_the_child() {
 fn bad_working_directory() {
     let mut def = unit(&["true"]);
     def.working_directory = Some("/nonexistent/vigil-dir".into());
-    let err = spawn(&def, &ctx()).unwrap_err();
+    let err = spawn(&def, &ctx(), LogFds::default()).unwrap_err();
     assert_eq!(err.stage, "changing directory to /nonexistent/vigil-dir");
     assert!(err.error.contains("No such file or directory"), "{err:?}");
 }
@@ -207,7 +212,7 @@ fn missing_environment_file() {
         path: "/nonexistent/vigil.env".into(),
         optional: false,
     }];
-    let err = spawn(&def, &ctx()).unwrap_err();
+    let err = spawn(&def, &ctx(), LogFds::default()).unwrap_err();
     assert_eq!(err.stage, "reading environment file /nonexistent/vigil.env");
     assert!(err.error.contains("No such file"), "{err:?}");
 }
@@ -262,7 +267,7 @@ fn output_file_appends_and_null_discards() {
 fn unopenable_output_is_a_stage_failure() {
     let mut def = unit(&["true"]);
     def.stdout = Output::File("/nonexistent/dir/log".into());
-    let err = spawn(&def, &ctx()).unwrap_err();
+    let err = spawn(&def, &ctx(), LogFds::default()).unwrap_err();
     assert_eq!(err.stage, "opening stdout /nonexistent/dir/log");
 }
 
@@ -286,7 +291,9 @@ fn umask_stdin_and_no_fd_leak() {
 
 #[test]
 fn exit_code_passes_through() {
-    let pid = spawn(&unit(&["sh", "-c", "exit 7"]), &ctx()).unwrap().pid;
+    let pid = spawn(&unit(&["sh", "-c", "exit 7"]), &ctx(), LogFds::default())
+        .unwrap()
+        .pid;
     let start = Instant::now();
     assert_eq!(wait(pid), 7);
     assert!(start.elapsed() < Duration::from_secs(60));
@@ -321,7 +328,12 @@ fn a_group_is_signalled_only_while_its_witness_is_unreaped() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("child");
     // The main process starts a grandchild in the same group, then waits.
-    let child = spawn(&shell_to_file("sleep 30 & echo $!; wait", &out), &ctx()).unwrap();
+    let child = spawn(
+        &shell_to_file("sleep 30 & echo $!; wait", &out),
+        &ctx(),
+        LogFds::default(),
+    )
+    .unwrap();
     let pid = child.pid;
     let mut table = ProcessTable::default();
     table.insert_spawned(pid, child.pidfd);
@@ -380,12 +392,12 @@ fn a_group_is_signalled_only_while_its_witness_is_unreaped() {
 fn a_missing_needed_device_fails_the_start_with_its_path() {
     let mut def = unit(&["true"]);
     def.needs_device = Some("/dev/ttyS99-vigil-missing".into());
-    let err = spawn(&def, &ctx()).unwrap_err();
+    let err = spawn(&def, &ctx(), LogFds::default()).unwrap_err();
     assert_eq!(err.stage, "opening /dev/ttyS99-vigil-missing");
     assert!(err.error.contains("No such file"), "{}", err.error);
     // Present device: starts normally.
     def.needs_device = Some("/dev/null".into());
-    let pid = spawn(&def, &ctx()).unwrap().pid;
+    let pid = spawn(&def, &ctx(), LogFds::default()).unwrap().pid;
     assert_eq!(wait(pid), 0);
 }
 
@@ -397,9 +409,13 @@ fn services_get_the_descriptor_limit_vigil_was_started_with() {
     let out = dir.path().join("limits");
     let mut ctx = ctx();
     ctx.service_nofile = Some((1000, 2000));
-    let pid = spawn(&shell_to_file("cat /proc/self/limits", &out), &ctx)
-        .unwrap()
-        .pid;
+    let pid = spawn(
+        &shell_to_file("cat /proc/self/limits", &out),
+        &ctx,
+        LogFds::default(),
+    )
+    .unwrap()
+    .pid;
     assert_eq!(wait(pid), 0);
     let text = std::fs::read_to_string(&out).unwrap();
     let line = text

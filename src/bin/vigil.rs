@@ -44,6 +44,11 @@ struct Args {
     /// Log level: error, warning, info, debug.
     #[arg(long)]
     log_level: Option<String>,
+    /// Directory of the service logs and vigil.log (else vigil.toml's
+    /// `log_dir`, else /var/log/vigil as PID 1 or on the default socket,
+    /// else `log/` beside the control socket).
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
     /// Run as a container's init even when PID 1: no early boot, no reboot(2);
     /// power commands make vigil exit. Also implied by $container.
     #[arg(long)]
@@ -151,6 +156,12 @@ fn main() -> ExitCode {
         base_env: base_environment(&RealSyscall, &config, &mut |why| log.warn(&why)),
         generated: Vec::new(),
         settings: settings_from_config(&config, false),
+        log_dir: vigil::runtime::event_loop::log_dir_for(
+            args.log_dir.as_deref().or(config.log_dir.as_deref()),
+            is_pid1,
+            &args.socket,
+        ),
+        log_limits: config.log_limits,
     };
     log.info(&format!(
         "vigil {} supervising {} (pid {})",

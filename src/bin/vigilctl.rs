@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context as _};
 use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand};
 use vigil::control::client::{self, Client, ClientError};
-use vigil::control::protocol::{JobResult, Reply, ReplyBody, Request};
+use vigil::control::protocol::{JobResult, LogSource, Reply, ReplyBody, Request};
 use vigil::control::render::{self, TimeCtx};
 use vigil::unit::enable::{self, EnableError};
 use vigil::unit::{self, Severity};
@@ -100,6 +100,24 @@ enum Verb {
         /// Units to show
         names: Vec<String>,
     },
+    /// Show what units printed (their captured stdout and stderr)
+    ///
+    /// Lines of several units are merged by time. Reads the files in the
+    /// log directory itself: root and members of admin_group may.
+    Logs {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[command(flatten)]
+        view: LogArgs,
+        /// Only lines at or after TIME: UTC "2026-12-01 12:00", or a time ago: "10m", "2h ago"
+        #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+        since: Option<String>,
+    },
+    /// Show vigil's own log (every boot step and unit state change)
+    Log {
+        #[command(flatten)]
+        view: LogArgs,
+    },
     /// Start units (and what they require), waiting until they are up
     Start(JobArgs),
     /// Stop units (and what requires them), waiting until they are down
@@ -159,6 +177,16 @@ struct JobArgs {
     /// Return once the jobs are queued instead of waiting for them to finish
     #[arg(long)]
     no_block: bool,
+}
+
+#[derive(Args, Debug)]
+struct LogArgs {
+    /// Only the last N lines [default: all; 10 with -f]
+    #[arg(short = 'n', long, value_name = "N")]
+    lines: Option<usize>,
+    /// Keep printing new lines as they are written (across rotations and restarts)
+    #[arg(short, long)]
+    follow: bool,
 }
 
 #[derive(Args, Debug)]
@@ -418,6 +446,8 @@ fn run(inv: &Invocation) -> anyhow::Result<u8> {
             },
         ),
         Verb::Reload => reload(&ctx),
+        Verb::Logs { names, view, since } => logs(&ctx, names, view, since.as_deref()),
+        Verb::Log { view } => logs(&ctx, &[vigil::logs::OWN_LOG.to_string()], view, None),
         Verb::Enable { names, target, now } => enablement(&ctx, names, *now, |dir, name| {
             enable::enable(dir, name, target.as_deref())
         }),
@@ -466,9 +496,12 @@ fn status(ctx: &Ctx<'_>, names: &[String]) -> anyhow::Result<u8> {
         Some(ReplyBody::Status { units, unknown }) => {
             if !ctx.json() {
                 let time = TimeCtx::local();
+                let names: Vec<String> = units.iter().map(|u| u.summary.name.clone()).collect();
+                let tails = status_tails(ctx, &names);
                 let pages: Vec<String> = units
                     .iter()
-                    .map(|u| render::unit_status(u, &time))
+                    .zip(tails)
+                    .map(|(u, tail)| render::unit_status(u, &time) + &tail)
                     .collect();
                 out(&pages.join("\n"));
                 for name in unknown {
@@ -487,6 +520,125 @@ fn status(ctx: &Ctx<'_>, names: &[String]) -> anyhow::Result<u8> {
         Some(other) => Err(unexpected(other)),
         None => Ok(code::FAILURE.max(code)),
     }
+}
+
+/// Asks vigil where the logs are, then reads them here (the file
+/// permissions decide who may).
+fn log_sources(ctx: &Ctx<'_>, names: &[String]) -> anyhow::Result<(PathBuf, Vec<LogSource>)> {
+    let req = Request::Logs {
+        names: names.to_vec(),
+    };
+    let reply = Client::new(&ctx.socket)
+        .with_io_timeout(QUICK)
+        .request(&req)?;
+    if client::is_permission_denied(&reply) {
+        return Err(exit_err(
+            code::NO_UNIT_OR_DENIED,
+            reply.error.unwrap_or_default(),
+        ));
+    }
+    match reply.body {
+        Some(ReplyBody::Logs { dir, units }) => Ok((dir, units)),
+        Some(other) => Err(unexpected(&other)),
+        None => Err(anyhow!(reply
+            .error
+            .unwrap_or_else(|| "request failed".into()))),
+    }
+}
+
+/// The last lines of each unit's log, as `systemctl status` ends with
+/// them; a note instead when they cannot be read.
+fn status_tails(ctx: &Ctx<'_>, names: &[String]) -> Vec<String> {
+    use vigil::logs::view::{show, Source, ViewOptions};
+    const TAIL: usize = 10;
+    let found = match log_sources(ctx, names) {
+        Ok((_, found)) => found,
+        Err(e) => {
+            let note = format!("\n  (log not shown: {e})\n");
+            return names.iter().map(|_| note.clone()).collect();
+        }
+    };
+    found
+        .iter()
+        .map(|s| {
+            let source = Source {
+                name: &s.name,
+                file: &s.file,
+                waiting: s.waiting.as_bytes(),
+            };
+            let opts = ViewOptions {
+                lines: Some(TAIL),
+                ..Default::default()
+            };
+            let mut text = Vec::new();
+            match show(&[source], &opts, &mut text) {
+                Ok(_) if text.is_empty() => String::new(),
+                Ok(_) => format!(
+                    "\n{}",
+                    render::sanitize_log(&String::from_utf8_lossy(&text))
+                ),
+                Err(e) => format!("\n  (log not shown: {e})\n"),
+            }
+        })
+        .collect()
+}
+
+/// `logs NAME...` and `log`: the lines, then with -f what follows.
+fn logs(
+    ctx: &Ctx<'_>,
+    names: &[String],
+    args: &LogArgs,
+    since: Option<&str>,
+) -> anyhow::Result<u8> {
+    use vigil::logs::view::{follow, parse_since, show, Source, ViewOptions};
+    let since = match since {
+        Some(text) => Some(
+            parse_since(text, vigil::logs::clock::now_micros())
+                .map_err(|e| exit_err(code::USAGE, e))?,
+        ),
+        None => None,
+    };
+    let (dir, found) = log_sources(ctx, names)?;
+    let mut code = code::OK;
+    let mut sources = Vec::new();
+    for s in &found {
+        if !s.known && !s.file.exists() {
+            eprintln!(
+                "vigilctl: no unit {} and no log at {}",
+                render::sanitize(&s.name),
+                s.file.display()
+            );
+            code = code::NO_UNIT_OR_DENIED;
+            continue;
+        }
+        sources.push(Source {
+            name: &s.name,
+            file: &s.file,
+            waiting: s.waiting.as_bytes(),
+        });
+    }
+    let opts = ViewOptions {
+        lines: args.lines.or(args.follow.then_some(10)),
+        since,
+        json: ctx.json(),
+        follow: args.follow,
+    };
+    let mut stdout = io::stdout().lock();
+    let open = show(&sources, &opts, &mut stdout).map_err(|e| {
+        let denied = matches!(e, vigil::logs::read::ReadLogError::Denied { .. });
+        exit_err(
+            if denied {
+                code::NO_UNIT_OR_DENIED
+            } else {
+                code::FAILURE
+            },
+            e.to_string(),
+        )
+    })?;
+    if args.follow && !open.is_empty() {
+        follow(open, &dir, ctx.json(), &mut stdout).map_err(|e| exit_err(code::FAILURE, e))?;
+    }
+    Ok(code)
 }
 
 /// start/stop/restart: 1 if any job ended failed.

@@ -64,6 +64,11 @@ pub enum Request {
         #[serde(default)]
         force: bool,
     },
+    /// Where the logs of `names` are (`vigil` is vigil's own log) and
+    /// what of them still waits in memory. vigilctl reads the files itself.
+    Logs {
+        names: Vec<String>,
+    },
 }
 
 impl Request {
@@ -127,6 +132,11 @@ pub enum ReplyBody {
     },
     Check {
         diagnostics: Vec<String>,
+    },
+    Logs {
+        /// The log directory.
+        dir: PathBuf,
+        units: Vec<LogSource>,
     },
     Done,
 }
@@ -210,6 +220,20 @@ pub struct SystemStatus {
     pub uptime_secs: f64,
     pub units: usize,
     pub failed: Vec<String>,
+}
+
+/// One log that `vigilctl logs` reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogSource {
+    pub name: String,
+    /// Its current file (rotated ones are `FILE.1`, `FILE.2`, ...).
+    pub file: PathBuf,
+    /// Whether vigil knows a unit of that name (its log may outlive it).
+    pub known: bool,
+    /// Records not on disk yet (the directory was not writable), oldest
+    /// first, in the file format; bytes that are not UTF-8 are replaced.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub waiting: String,
 }
 
 /// Outcome of a job on one unit.

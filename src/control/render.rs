@@ -130,6 +130,12 @@ pub fn sanitize(text: &str) -> String {
         .collect()
 }
 
+/// Log lines for a terminal (the end of `status`): control characters
+/// shown as `?`, one line each.
+pub fn sanitize_log(text: &str) -> String {
+    text.lines().map(|l| sanitize(l) + "\n").collect()
+}
+
 /// Left-aligned columns separated by two spaces; the last column is not
 /// padded so lines carry no trailing blanks.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {

@@ -259,6 +259,7 @@ pub fn verb(request: &Request) -> &'static str {
         Request::Poweroff { .. } => "poweroff",
         Request::Reboot { .. } => "reboot",
         Request::Halt { .. } => "halt",
+        Request::Logs { .. } => "logs",
     }
 }
 

@@ -60,6 +60,11 @@ impl Manager {
             Request::Poweroff { force } => self.power_request(client, PowerAction::Poweroff, force),
             Request::Reboot { force } => self.power_request(client, PowerAction::Reboot, force),
             Request::Halt { force } => self.power_request(client, PowerAction::Halt, force),
+            // Answered by the shell, which owns the log files.
+            Request::Logs { .. } => self.reply(
+                client,
+                Reply::error("logs are answered by vigil's shell, not the manager"),
+            ),
         }
     }
 

@@ -10,12 +10,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::{CtrlAltDel, SigtermAction, SystemConfig};
-use crate::control::protocol::{Reply, Request};
+use crate::control::protocol::{LogSource, Reply, ReplyBody, Request};
 use crate::control::server::{ConnId, ControlServer, FdChange};
 use crate::exit::ExitStatus;
 use crate::log::Logger;
+use crate::logs::record::Stream;
+use crate::logs::store::{LogLimits, StoreProblem};
 use crate::manager::{Action, ClientId, Event, Manager, Now, PidFileError, PidFileFacts, Settings};
 use crate::power::PowerAction;
+use crate::runtime::capture::LogCapture;
 use crate::runtime::heap;
 use crate::runtime::instance_lock::{InstanceLock, LockError};
 use crate::runtime::notify::NotifySocket;
@@ -57,6 +60,24 @@ pub struct LoopOptions {
     pub generated: Vec<UnitDef>,
     /// The manager's settings (`settings_from_config`).
     pub settings: Settings,
+    /// Where service logs and vigil.log are written (`log_dir_for`).
+    pub log_dir: PathBuf,
+    /// vigil.toml's default rotation.
+    pub log_limits: LogLimits,
+}
+
+/// The log directory: vigil.toml's `log_dir` or `--log-dir` when given;
+/// else /var/log/vigil for PID 1 (of the machine or of a container) and
+/// for a supervisor on the default socket, and `log/` beside the control
+/// socket for any other supervisor (a test, a user trying vigil out).
+pub fn log_dir_for(configured: Option<&Path>, pid1: bool, socket: &Path) -> PathBuf {
+    if let Some(dir) = configured {
+        return dir.to_path_buf();
+    }
+    if pid1 || socket == Path::new(crate::control::protocol::DEFAULT_SOCKET) {
+        return PathBuf::from(crate::logs::DEFAULT_LOG_DIR);
+    }
+    socket.with_file_name("log")
 }
 
 /// Why the loop could not even start.
@@ -107,6 +128,17 @@ struct Shell<'a> {
     _instance_lock: Option<InstanceLock>,
     /// vigil's stderr descriptor while it is watched for writability.
     log_watch: Option<RawFd>,
+    /// The units' log pipes and files, and vigil.log.
+    capture: LogCapture,
+}
+
+/// The pid a unit's log lines are stamped with: its main process, or the
+/// one that ran last.
+fn log_pid(manager: &Manager, unit: &str) -> Option<i32> {
+    let svc = manager.service(unit)?;
+    svc.main_pid
+        .or(svc.leader)
+        .or_else(|| svc.exits.back().map(|e| e.pid))
 }
 
 /// Replies at least this large trigger a heap trim before they are sent.
@@ -240,6 +272,7 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         }
     };
     let manager = Manager::new(units, &opts.target, opts.settings, now());
+    let capture = LogCapture::new(opts.log_dir.clone(), opts.admin_gid, opts.log_limits);
     let spawn_ctx = SpawnContext {
         base_env: opts.base_env.clone(),
         notify_socket: notify.as_ref().map(|n| n.path().to_path_buf()),
@@ -261,6 +294,7 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         trimmed: false,
         _instance_lock: instance_lock,
         log_watch: None,
+        capture,
     };
     // From here on vigil's own output never blocks it (a slow console).
     shell.log.set_nonblocking(true);
@@ -274,11 +308,13 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
     shell.reap(None);
     loop {
         if let Some(action) = shell.power {
+            shell.finish_logs();
             shell.remove_sockets();
             shell.log.set_batching(false);
             shell.log.set_nonblocking(false);
             return Ok(action);
         }
+        shell.write_own_log();
         shell.arm_timer();
         shell.log.flush();
         shell.watch_log_output();
@@ -314,6 +350,13 @@ impl Shell<'_> {
         // claim took are dropped.
         self.processes.clear_pending();
         if reloaded {
+            let manager = &self.manager;
+            let pid_of = |unit: &str| log_pid(manager, unit);
+            self.capture.retain(
+                &|unit| manager.service(unit).is_some(),
+                &pid_of,
+                monotonic_now(),
+            );
             // A reload re-reads every unit file and rebuilds the graph: give
             // that peak back (1000 units left 2.6 MiB behind).
             heap::release_free_heap();
@@ -329,10 +372,15 @@ impl Shell<'_> {
     fn execute(&mut self, action: Action) -> Option<Event> {
         match action {
             Action::Spawn { unit, def } => {
-                let result = spawn(&def, &self.spawn_ctx).map(|child| {
-                    self.processes.insert_spawned(child.pid, child.pidfd);
-                    child.pid
-                });
+                if let Err(why) = self.capture.prepare(&def) {
+                    self.log.warn(&why);
+                }
+                self.watch_new_pipes();
+                let result =
+                    spawn(&def, &self.spawn_ctx, self.capture.fds_of(&def.name)).map(|child| {
+                        self.processes.insert_spawned(child.pid, child.pidfd);
+                        child.pid
+                    });
                 Some(Event::Spawned { unit, result })
             }
             Action::Signal { target, signal } => {
@@ -380,8 +428,10 @@ impl Shell<'_> {
             Action::DumpShell => {
                 let clients = self.server.as_ref().map(|s| s.client_count()).unwrap_or(0);
                 self.log.info(&format!(
-                    "  control clients: {clients}; process handles: {}; timer armed at {:?}",
+                    "  control clients: {clients}; process handles: {}; log pipe descriptors: {}; log bytes waiting: {}; timer armed at {:?}",
                     self.processes.len(),
+                    self.capture.fd_count(),
+                    self.capture.store().waiting_bytes(),
                     self.armed
                 ));
                 None
@@ -399,6 +449,7 @@ impl Shell<'_> {
             Some(Token::Client(conn)) => self.on_client(conn, ready),
             Some(Token::Process(pid)) => self.on_process_exit(pid),
             Some(Token::LogOutput) => self.log.flush(),
+            Some(Token::LogPipe { slot, stream }) => self.on_log_pipe(slot, stream),
             None => self
                 .log
                 .warn(&format!("epoll reported unknown token {:#x}", ready.token)),
@@ -433,6 +484,56 @@ impl Shell<'_> {
         }
     }
 
+    /// Watch the pipes the capture made since the last call.
+    fn watch_new_pipes(&mut self) {
+        for pipe in self.capture.take_new_pipes() {
+            let token = Token::LogPipe {
+                slot: pipe.slot,
+                stream: pipe.stream,
+            };
+            self.register(pipe.fd, token, Interest::READABLE);
+        }
+    }
+
+    /// A unit wrote to its log pipe: one read, into its log.
+    fn on_log_pipe(&mut self, slot: u32, stream: Stream) {
+        let manager = &self.manager;
+        let pid_of = |unit: &str| log_pid(manager, unit);
+        let problem = self
+            .capture
+            .pump(slot, stream, &pid_of, false, monotonic_now());
+        self.report_store(problem.into_iter());
+    }
+
+    /// Log a log file's trouble (once per reason: the store says when).
+    fn report_store(&mut self, problems: impl Iterator<Item = StoreProblem>) {
+        for p in problems {
+            self.log.warn(&format!("log of {}: {}", p.name, p.message));
+        }
+    }
+
+    /// vigil's own records of this turn into vigil.log.
+    fn write_own_log(&mut self) {
+        let records = self.log.take_records();
+        if let Some(p) = self.capture.own(&records, monotonic_now()) {
+            // Written to the console and kmsg; vigil.log gets it once it works.
+            self.log.warn(&format!("vigil.log: {}", p.message));
+        }
+    }
+
+    /// The machine is going down (or the supervisor exits): every pipe
+    /// drained, vigil.log written, every file synced and closed.
+    fn finish_logs(&mut self) {
+        let manager = &self.manager;
+        let pid_of = |unit: &str| log_pid(manager, unit);
+        let problems = self.capture.drain_all(&pid_of, monotonic_now());
+        self.report_store(problems.into_iter());
+        self.log.info("service logs drained and synced");
+        self.write_own_log();
+        self.capture.drain_all(&|_| None, monotonic_now());
+        self.capture.close_files();
+    }
+
     fn on_signals(&mut self) {
         for (sig, sender) in self.signals.read_all_with_sender() {
             if sig == libc::SIGCHLD {
@@ -451,6 +552,9 @@ impl Shell<'_> {
             server.expire(now);
         }
         self.apply_fd_changes();
+        if self.capture.next_deadline().is_some_and(|t| t <= now) {
+            self.capture.retry(now);
+        }
         if self.manager.next_deadline().is_some_and(|t| t <= now) {
             self.feed(Event::Timer);
         }
@@ -521,6 +625,18 @@ impl Shell<'_> {
         });
     }
 
+    /// The main process `pid` of a unit ended: what it printed goes into
+    /// the log now, stamped with its pid, before the restart can run.
+    fn drain_log_of(&mut self, pid: i32) {
+        let Some(unit) = self.manager.unit_of_pid(pid).map(str::to_string) else {
+            return;
+        };
+        let manager = &self.manager;
+        let pid_of = |unit: &str| log_pid(manager, unit);
+        let problems = self.capture.drain_unit(&unit, &pid_of, monotonic_now());
+        self.report_store(problems.into_iter());
+    }
+
     /// Re-read vigil.toml (applying what can change live: admin group,
     /// Ctrl-Alt-Del and SIGTERM actions, shutdown timeout) and the
     /// units directory; returns the event for the manager. A vigil.toml with
@@ -558,6 +674,8 @@ impl Shell<'_> {
                 server.set_admin_gid(self.opts.admin_gid);
             }
             settings = Some(settings_from_config(&config, self.opts.settings.pid1));
+            self.capture
+                .configure(self.opts.admin_gid, config.log_limits);
         }
         let broken = broken_files(&loaded);
         let mut diagnostics = problems;
@@ -605,6 +723,7 @@ impl Shell<'_> {
         if let Some(fd) = self.processes.forget(pid) {
             let _ = self.poller.delete(fd.as_raw_fd());
         }
+        self.drain_log_of(pid);
         let next_witness = self
             .manager
             .witnessed_group(pid)
@@ -617,7 +736,34 @@ impl Shell<'_> {
     }
 
     fn on_request(&mut self, client: ClientId, request: Request) {
-        self.feed(Event::Request { client, request });
+        match request {
+            // The log files are the shell's, not the manager's.
+            Request::Logs { names } => {
+                let reply = self.log_sources(names);
+                self.send(client, reply);
+            }
+            request => self.feed(Event::Request { client, request }),
+        }
+    }
+
+    /// Where each named log is, and what of it waits in memory.
+    fn log_sources(&mut self, names: Vec<String>) -> Reply {
+        // vigil.log gets this turn's records first, so a reader sees them.
+        self.write_own_log();
+        let store = self.capture.store();
+        let units = names
+            .into_iter()
+            .map(|name| LogSource {
+                file: store.path_of(&name),
+                known: name == crate::logs::OWN_LOG || self.manager.service(&name).is_some(),
+                waiting: String::from_utf8_lossy(&store.waiting(&name)).into_owned(),
+                name,
+            })
+            .collect();
+        Reply::ok(ReplyBody::Logs {
+            dir: store.dir().to_path_buf(),
+            units,
+        })
     }
 
     fn send(&mut self, client: ClientId, reply: Reply) {
@@ -668,7 +814,8 @@ impl Shell<'_> {
     fn arm_timer(&mut self) {
         let manager = self.manager.next_deadline();
         let server = self.server.as_ref().and_then(|s| s.next_deadline());
-        let next = [manager, server].into_iter().flatten().min();
+        let logs = self.capture.next_deadline();
+        let next = [manager, server, logs].into_iter().flatten().min();
         if next == self.armed {
             return;
         }

@@ -3,6 +3,7 @@
 //! and one more handler, not new token arithmetic.
 
 use crate::control::server::ConnId;
+use crate::logs::record::Stream;
 
 /// What an epoll registration is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +24,8 @@ pub enum Token {
     /// vigil's own stderr, watched for writability while its lines wait
     /// for a slow console.
     LogOutput,
+    /// The read end of a unit's log pipe (`runtime::capture`).
+    LogPipe { slot: u32, stream: Stream },
 }
 
 const TAG_SHIFT: u32 = 56;
@@ -39,6 +42,9 @@ impl Token {
             Token::Client(conn) => (5, conn.0 & PAYLOAD),
             Token::Process(pid) => (6, u64::from(pid.unsigned_abs())),
             Token::LogOutput => (7, 0),
+            Token::LogPipe { slot, stream } => {
+                (8, (u64::from(slot) << 1) | u64::from(stream == Stream::Err))
+            }
         };
         (tag << TAG_SHIFT) | payload
     }
@@ -54,6 +60,14 @@ impl Token {
             5 => Some(Token::Client(ConnId(payload))),
             6 => i32::try_from(payload).ok().map(Token::Process),
             7 => Some(Token::LogOutput),
+            8 => Some(Token::LogPipe {
+                slot: u32::try_from(payload >> 1).ok()?,
+                stream: if payload & 1 == 1 {
+                    Stream::Err
+                } else {
+                    Stream::Out
+                },
+            }),
             _ => None,
         }
     }
@@ -74,6 +88,14 @@ mod tests {
             Token::Client(ConnId(u64::from(u32::MAX) + 5)),
             Token::Process(4_194_304),
             Token::LogOutput,
+            Token::LogPipe {
+                slot: 0,
+                stream: Stream::Out,
+            },
+            Token::LogPipe {
+                slot: u32::MAX,
+                stream: Stream::Err,
+            },
         ] {
             assert_eq!(Token::decode(t.encode()), Some(t));
         }

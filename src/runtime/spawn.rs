@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::ffi::{CString, OsStr};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -293,9 +293,32 @@ fn clear_nonblocking(file: &std::fs::File) -> std::io::Result<()> {
     Ok(())
 }
 
-fn open_output(output: &Output, which: &str) -> Result<Option<OwnedFd>, SpawnFailure> {
+/// The write ends of a unit's log pipes (`runtime::capture`), for the
+/// streams whose output is `"log"`; None for a stream whose pipe could not
+/// be made (it then goes where vigil's own output goes, as `"inherit"`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogFds<'a> {
+    pub stdout: Option<BorrowedFd<'a>>,
+    pub stderr: Option<BorrowedFd<'a>>,
+}
+
+fn open_output(
+    output: &Output,
+    which: &str,
+    log: Option<BorrowedFd<'_>>,
+) -> Result<Option<OwnedFd>, SpawnFailure> {
     let opened = match output {
         Output::Inherit => return Ok(None),
+        Output::Log => {
+            let Some(fd) = log else {
+                return Ok(None);
+            };
+            return fd
+                .try_clone_to_owned()
+                .and_then(high_fd)
+                .map(Some)
+                .map_err(|e| failure(format!("opening {which} log pipe"), e.to_string()));
+        }
         Output::Null => std::fs::OpenOptions::new()
             .write(true)
             .open("/dev/null")
@@ -352,7 +375,7 @@ struct Prepared {
     nofile: Option<libc::rlimit>,
 }
 
-fn prepare(def: &UnitDef, ctx: &SpawnContext) -> Result<Prepared, SpawnFailure> {
+fn prepare(def: &UnitDef, ctx: &SpawnContext, log: LogFds<'_>) -> Result<Prepared, SpawnFailure> {
     let Some(first) = def.exec.first() else {
         return Err(failure("preparing", "no command to execute"));
     };
@@ -400,8 +423,8 @@ fn prepare(def: &UnitDef, ctx: &SpawnContext) -> Result<Prepared, SpawnFailure> 
         .and_then(|fd| fd.try_clone())
         .map_err(|e| failure("opening stdin /dev/null", e.to_string()))
         .and_then(|fd| high_fd(fd).map_err(|e| failure("opening stdin", e.to_string())))?;
-    let stdout = open_output(&def.stdout, "stdout")?;
-    let stderr = open_output(&def.stderr, "stderr")?;
+    let stdout = open_output(&def.stdout, "stdout", log.stdout)?;
+    let stderr = open_output(&def.stderr, "stderr", log.stderr)?;
     let stage_names = [
         "creating session".to_string(),
         "resetting signals".to_string(),
@@ -444,8 +467,8 @@ pub struct Spawned {
 
 /// Starts the unit's main process in its own session (pgid == sid == pid)
 /// and returns it once exec has succeeded (or the failed stage).
-pub fn spawn(def: &UnitDef, ctx: &SpawnContext) -> Result<Spawned, SpawnFailure> {
-    let prep = prepare(def, ctx)?;
+pub fn spawn(def: &UnitDef, ctx: &SpawnContext, log: LogFds<'_>) -> Result<Spawned, SpawnFailure> {
+    let prep = prepare(def, ctx, log)?;
 
     let mut argv_ptrs: Vec<*const libc::c_char> = prep.argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());

@@ -41,8 +41,10 @@ pub enum Output {
     /// /dev/null.
     Null,
     /// vigil's own stdout/stderr (the console when PID 1).
-    #[default]
     Inherit,
+    /// Captured by vigil into `LOG_DIR/NAME.log` (docs/logs.md).
+    #[default]
+    Log,
     /// Appended to this file (created 0644 if missing).
     File(PathBuf),
 }
@@ -99,6 +101,10 @@ pub struct UnitDef {
     pub stop_timeout: Duration,
     pub stdout: Output,
     pub stderr: Output,
+    /// Rotation of the unit's log file; None: vigil.toml's `log_max_size`.
+    pub log_max_size: Option<u64>,
+    /// Rotated files kept; None: vigil.toml's `log_keep`.
+    pub log_keep: Option<u32>,
     /// A device the unit cannot run without (set for generated getty units,
     /// not a unit-file key): a start while it is missing fails with a clear
     /// reason ("opening /dev/ttyS9: No such file or directory") instead of
@@ -137,8 +143,10 @@ impl UnitDef {
             umask: None,
             stop_signal: libc::SIGTERM,
             stop_timeout: Duration::from_secs(10),
-            stdout: Output::Inherit,
-            stderr: Output::Inherit,
+            stdout: Output::Log,
+            stderr: Output::Log,
+            log_max_size: None,
+            log_keep: None,
             needs_device: None,
         }
     }

@@ -15,6 +15,9 @@ pub fn check_unit_name(name: &str) -> Result<(), String> {
     if let Some(stem) = name.strip_suffix(".toml") {
         return Err(format!("write `{stem}`, without `.toml`"));
     }
+    if name == crate::logs::OWN_LOG {
+        return Err("`vigil` is reserved: vigil's own log is vigil.log".to_string());
+    }
     if name.starts_with('.') || name.starts_with('-') {
         return Err("a unit name cannot start with `.` or `-`".to_string());
     }
@@ -36,6 +39,7 @@ mod tests {
     #[test]
     fn names() {
         assert!(check_unit_name("sshd").is_ok());
+        assert!(check_unit_name("vigil").unwrap_err().contains("reserved"));
         assert!(check_unit_name("getty@tty1").is_ok());
         assert!(check_unit_name("net.eth0-up_2").is_ok());
         assert!(check_unit_name("").is_err());

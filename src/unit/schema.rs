@@ -44,6 +44,8 @@ pub const KEYS: &[&str] = &[
     "stop_timeout",
     "stdout",
     "stderr",
+    "log_max_size",
+    "log_keep",
 ];
 
 const KINDS: &[(&str, UnitKind)] = &[
@@ -300,6 +302,8 @@ impl Parser<'_> {
                     self.def.stderr = o;
                 }
             }
+            "log_max_size" => self.def.log_max_size = self.log_size(known, value),
+            "log_keep" => self.def.log_keep = self.count(known, value),
             _ => {}
         }
     }
@@ -671,13 +675,53 @@ impl Parser<'_> {
         }
     }
 
+    /// A log size: a byte count or "64K", "1M", "1G", at least
+    /// `MIN_MAX_SIZE`.
+    fn log_size(&mut self, key: &str, value: &Spanned<Node>) -> Option<u64> {
+        let parsed = match value.get_ref() {
+            Node::Integer(i) => u64::try_from(*i).map_err(|_| format!("{i} is not a size")),
+            Node::String(s) => crate::logs::size::parse_size(s),
+            _ => {
+                self.wrong_type(&q(key), "a byte count or a size such as \"1M\"", value);
+                return None;
+            }
+        };
+        let min = crate::logs::store::MIN_MAX_SIZE;
+        match parsed {
+            Ok(n) if n >= min => Some(n),
+            Ok(n) => {
+                self.err(
+                    &value.span(),
+                    format!("{} must be at least {min} bytes (8K), found {n}", q(key)),
+                );
+                None
+            }
+            Err(why) => {
+                self.err(&value.span(), format!("{}: {why}", q(key)));
+                None
+            }
+        }
+    }
+
+    /// A count that may be zero.
+    fn count(&mut self, key: &str, value: &Spanned<Node>) -> Option<u32> {
+        match value.get_ref() {
+            Node::Integer(i) if *i >= 0 && *i <= 1000 => u32::try_from(*i).ok(),
+            _ => {
+                self.wrong_type(&q(key), "an integer from 0 to 1000", value);
+                None
+            }
+        }
+    }
+
     fn output(&mut self, key: &str, value: &Spanned<Node>) -> Option<Output> {
-        let expected = "\"null\", \"inherit\" or an absolute file path";
+        let expected = "\"log\", \"null\", \"inherit\" or an absolute file path";
         let Node::String(s) = value.get_ref() else {
             self.wrong_type(&q(key), expected, value);
             return None;
         };
         match s.as_str() {
+            "log" => Some(Output::Log),
             "null" => Some(Output::Null),
             "inherit" => Some(Output::Inherit),
             p if p.starts_with('/') && !p.contains('\0') => Some(Output::File(PathBuf::from(p))),
@@ -947,7 +991,7 @@ stderr = "/var/log/web.err"
         );
         assert_eq!(
             one_error("exec = \"/bin/true\"\nstdout = \"log.txt\"\n"),
-            "u.toml:2:10: error: `stdout` must be \"null\", \"inherit\" or an absolute file path, found \"log.txt\""
+            "u.toml:2:10: error: `stdout` must be \"log\", \"null\", \"inherit\" or an absolute file path, found \"log.txt\""
         );
         assert_eq!(
             one_error("exec = \"/bin/true\"\nwants = { a = 1 }\n"),

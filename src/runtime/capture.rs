@@ -1,0 +1,375 @@
+//! The shell side of service logs: one pipe per captured stream of a unit,
+//! made at its first start and held open by vigil (both ends) across
+//! restarts, as s6-svscan holds a service's pipe to s6-log, so nothing a
+//! service prints between a crash and its restart is lost. Each readiness
+//! takes one read of at most `READ_CHUNK` bytes (the loop turn's budget
+//! for that pipe: epoll's ready list is round-robin, so one flooding
+//! service cannot starve the others or the control socket); the lines are
+//! stamped and handed to the `LogStore`.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::logs::clock::{format_utc, now_micros};
+use crate::logs::record::{write_record, Stream};
+use crate::logs::split::LineSplitter;
+use crate::logs::store::{LogLimits, LogStore, StoreProblem};
+use crate::runtime::spawn::LogFds;
+use crate::unit::model::Output;
+use crate::unit::UnitDef;
+
+/// The most one read takes from one pipe in one loop turn (a pipe's
+/// default capacity).
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// One captured stream.
+#[derive(Debug)]
+struct Pipe {
+    read: OwnedFd,
+    /// Held so the pipe outlives every writer: no end-of-file between
+    /// runs, and the next start gets the same pipe.
+    write: OwnedFd,
+    split: LineSplitter,
+}
+
+/// The pipes of one unit.
+#[derive(Debug)]
+struct Capture {
+    unit: String,
+    limits: LogLimits,
+    out: Option<Pipe>,
+    err: Option<Pipe>,
+}
+
+impl Capture {
+    fn pipe(&mut self, stream: Stream) -> Option<&mut Pipe> {
+        match stream {
+            Stream::Out => self.out.as_mut(),
+            Stream::Err => self.err.as_mut(),
+        }
+    }
+}
+
+/// A new pipe for epoll to watch. (A closed one leaves the epoll set by
+/// itself: vigil holds the only descriptor of its read end.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewPipe {
+    pub slot: u32,
+    pub stream: Stream,
+    pub fd: RawFd,
+}
+
+/// Every unit's pipes, the log files, and vigil's own log.
+#[derive(Debug)]
+pub struct LogCapture {
+    slots: Vec<Option<Capture>>,
+    by_unit: HashMap<String, u32>,
+    store: LogStore,
+    defaults: LogLimits,
+    buf: Vec<u8>,
+    records: Vec<u8>,
+    changes: Vec<NewPipe>,
+}
+
+fn make_pipe() -> std::io::Result<Pipe> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 fills the two descriptors on success.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both are fresh descriptors we own.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // Only vigil's end is non-blocking (the two ends are separate open
+    // file descriptions): a service writing to a full pipe waits, as it
+    // would on a terminal, and never sees EAGAIN.
+    // SAFETY: fcntl on a descriptor we own.
+    let flags = unsafe { libc::fcntl(read.as_raw_fd(), libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0
+        || unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(Pipe {
+        read,
+        write,
+        split: LineSplitter::default(),
+    })
+}
+
+impl LogCapture {
+    /// Capture into `dir` (files with group `gid`), rotating by `defaults`
+    /// unless a unit says otherwise.
+    pub fn new(dir: PathBuf, gid: Option<u32>, defaults: LogLimits) -> Self {
+        LogCapture {
+            slots: Vec::new(),
+            by_unit: HashMap::new(),
+            store: LogStore::new(dir, gid),
+            defaults,
+            buf: Vec::new(),
+            records: Vec::new(),
+            changes: Vec::new(),
+        }
+    }
+
+    /// The log files.
+    pub fn store(&self) -> &LogStore {
+        &self.store
+    }
+
+    /// New defaults and file group (a reload of vigil.toml).
+    pub fn configure(&mut self, gid: Option<u32>, defaults: LogLimits) {
+        self.store.set_gid(gid);
+        self.defaults = defaults;
+    }
+
+    fn limits_of(&self, def: &UnitDef) -> LogLimits {
+        LogLimits {
+            max_size: def.log_max_size.unwrap_or(self.defaults.max_size),
+            keep: def.log_keep.unwrap_or(self.defaults.keep),
+        }
+    }
+
+    /// The pipes `def`'s start needs, made now if this is its first start.
+    /// Err: why a pipe could not be made (that stream then goes to vigil's
+    /// own output this time; the next start tries again).
+    pub fn prepare(&mut self, def: &UnitDef) -> Result<(), String> {
+        let wants_out = def.stdout == Output::Log;
+        let wants_err = def.stderr == Output::Log;
+        if !wants_out && !wants_err {
+            return Ok(());
+        }
+        let limits = self.limits_of(def);
+        let slot = match self.by_unit.get(&def.name) {
+            Some(slot) => *slot,
+            None => {
+                let slot = self
+                    .slots
+                    .iter()
+                    .position(Option::is_none)
+                    .unwrap_or(self.slots.len());
+                let capture = Capture {
+                    unit: def.name.clone(),
+                    limits,
+                    out: None,
+                    err: None,
+                };
+                match self.slots.get_mut(slot) {
+                    Some(place) => *place = Some(capture),
+                    None => self.slots.push(Some(capture)),
+                }
+                let slot = u32::try_from(slot).unwrap_or(u32::MAX);
+                self.by_unit.insert(def.name.clone(), slot);
+                slot
+            }
+        };
+        let Some(Some(capture)) = self.slots.get_mut(slot as usize) else {
+            return Err("no capture slot".to_string());
+        };
+        capture.limits = limits;
+        let mut problem = Ok(());
+        for (wanted, stream) in [(wants_out, Stream::Out), (wants_err, Stream::Err)] {
+            let place = match stream {
+                Stream::Out => &mut capture.out,
+                Stream::Err => &mut capture.err,
+            };
+            if !wanted || place.is_some() {
+                continue;
+            }
+            match make_pipe() {
+                Ok(pipe) => {
+                    self.changes.push(NewPipe {
+                        slot,
+                        stream,
+                        fd: pipe.read.as_raw_fd(),
+                    });
+                    *place = Some(pipe);
+                }
+                Err(e) => {
+                    problem = Err(format!(
+                        "creating the {} log pipe of {}: {e}; this run's output goes to the console",
+                        stream.tag(),
+                        def.name
+                    ));
+                }
+            }
+        }
+        problem
+    }
+
+    /// The write ends to give `unit`'s next process.
+    pub fn fds_of(&self, unit: &str) -> LogFds<'_> {
+        let Some(Some(c)) = self
+            .by_unit
+            .get(unit)
+            .and_then(|s| self.slots.get(*s as usize))
+        else {
+            return LogFds::default();
+        };
+        LogFds {
+            stdout: c.out.as_ref().map(|p| p.write.as_fd()),
+            stderr: c.err.as_ref().map(|p| p.write.as_fd()),
+        }
+    }
+
+    /// Pipes made since the last call, for epoll to watch.
+    pub fn take_new_pipes(&mut self) -> Vec<NewPipe> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// A pipe is readable: one read (`drain`: until it is empty, and the
+    /// unfinished line too), the lines stamped with `pid` (the unit's main
+    /// process) and appended to the unit's log.
+    pub fn pump(
+        &mut self,
+        slot: u32,
+        stream: Stream,
+        pid_of: &dyn Fn(&str) -> Option<i32>,
+        drain: bool,
+        mono: Duration,
+    ) -> Option<StoreProblem> {
+        let capture = self.slots.get_mut(slot as usize)?.as_mut()?;
+        if self.buf.len() < READ_CHUNK {
+            self.buf.resize(READ_CHUNK, 0);
+        }
+        let pid = pid_of(&capture.unit);
+        let name = capture.unit.clone();
+        let limits = capture.limits;
+        let pipe = capture.pipe(stream)?;
+        let tag = stream.tag();
+        let records = &mut self.records;
+        records.clear();
+        loop {
+            // SAFETY: reading into our own buffer of that length.
+            let n = unsafe {
+                libc::read(
+                    pipe.read.as_raw_fd(),
+                    self.buf.as_mut_ptr().cast(),
+                    self.buf.len(),
+                )
+            };
+            let Ok(n) = usize::try_from(n) else {
+                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break;
+            };
+            if n == 0 {
+                break;
+            }
+            let stamp = format_utc(now_micros());
+            let chunk = self.buf.get(..n).unwrap_or_default();
+            pipe.split.feed(chunk, &mut |text, cont| {
+                write_record(records, &stamp, &name, pid, tag, cont, text);
+            });
+            if !drain {
+                break;
+            }
+        }
+        if drain {
+            let stamp = format_utc(now_micros());
+            pipe.split.flush(&mut |text, cont| {
+                write_record(records, &stamp, &name, pid, tag, cont, text);
+            });
+        }
+        let problem = self.store.append(&name, limits, records, mono);
+        if records.capacity() > 4 * READ_CHUNK {
+            // A burst of many lines: give the memory back.
+            *records = Vec::new();
+        }
+        problem
+    }
+
+    /// Everything `unit` has printed so far, its unfinished lines included
+    /// (its main process exited: the lines are stamped with that pid, not
+    /// the next run's).
+    pub fn drain_unit(
+        &mut self,
+        unit: &str,
+        pid_of: &dyn Fn(&str) -> Option<i32>,
+        mono: Duration,
+    ) -> Vec<StoreProblem> {
+        let Some(slot) = self.by_unit.get(unit).copied() else {
+            return Vec::new();
+        };
+        [Stream::Out, Stream::Err]
+            .into_iter()
+            .filter_map(|s| self.pump(slot, s, pid_of, true, mono))
+            .collect()
+    }
+
+    /// Every pipe drained and every file synced: the machine is going down.
+    pub fn drain_all(
+        &mut self,
+        pid_of: &dyn Fn(&str) -> Option<i32>,
+        mono: Duration,
+    ) -> Vec<StoreProblem> {
+        let units: Vec<String> = self.by_unit.keys().cloned().collect();
+        let mut problems = Vec::new();
+        for unit in units {
+            problems.extend(self.drain_unit(&unit, pid_of, mono));
+        }
+        self.store.sync_all();
+        problems
+    }
+
+    /// vigil's own records (from `Logger::take_records`) to vigil.log.
+    pub fn own(&mut self, records: &[u8], mono: Duration) -> Option<StoreProblem> {
+        self.store
+            .append(crate::logs::OWN_LOG, self.defaults, records, mono)
+    }
+
+    /// When records waiting in memory should be tried again.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.store.next_deadline()
+    }
+
+    /// Try the records waiting in memory again.
+    pub fn retry(&mut self, mono: Duration) {
+        let limits: HashMap<String, LogLimits> = self
+            .slots
+            .iter()
+            .flatten()
+            .map(|c| (c.unit.clone(), c.limits))
+            .collect();
+        let defaults = self.defaults;
+        self.store
+            .retry(&|name| limits.get(name).copied().unwrap_or(defaults), mono);
+    }
+
+    /// Close the pipes of units that are gone, after reading what is in
+    /// them; `known` says whether a unit still exists.
+    pub fn retain(
+        &mut self,
+        known: &dyn Fn(&str) -> bool,
+        pid_of: &dyn Fn(&str) -> Option<i32>,
+        mono: Duration,
+    ) {
+        let gone: Vec<String> = self.by_unit.keys().filter(|u| !known(u)).cloned().collect();
+        for unit in gone {
+            self.drain_unit(&unit, pid_of, mono);
+            if let Some(slot) = self.by_unit.remove(&unit) {
+                if let Some(place) = self.slots.get_mut(slot as usize) {
+                    *place = None;
+                }
+            }
+            self.store.forget(&unit);
+        }
+    }
+
+    /// Descriptors held: two per captured stream.
+    pub fn fd_count(&self) -> usize {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|c| 2 * (usize::from(c.out.is_some()) + usize::from(c.err.is_some())))
+            .sum()
+    }
+
+    /// Close every file (filesystems are about to be unmounted).
+    pub fn close_files(&mut self) {
+        self.store.close_all();
+    }
+}
