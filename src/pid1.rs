@@ -69,6 +69,7 @@ pub fn main(
     socket: &Path,
     target: Option<String>,
     log: &mut Logger,
+    mut boot_record: crate::manager::BootRecord,
 ) -> ExitCode {
     block_signals(log);
     log.info(&format!(
@@ -82,7 +83,15 @@ pub fn main(
         log.log_untagged(p.level(), &p.to_string());
     }
     let boot_started = crate::runtime::timer::monotonic_now();
+    let steps = &mut boot_record.steps;
     let (_, out) = run_early_boot_with(&sys, &config, &mut |report| {
+        let end = crate::runtime::timer::monotonic_now();
+        steps.push(crate::manager::BootStep {
+            name: report.name.clone(),
+            start: end.saturating_sub(report.duration),
+            duration: report.duration,
+            ok: report.is_ok(),
+        });
         log_step(log, report);
         // /dev/kmsg exists once the first step has mounted /dev; a no-op after that.
         log.attach_kmsg(Path::new("/dev/kmsg"));
@@ -115,6 +124,7 @@ pub fn main(
         settings: settings_from_config(&config, true),
         log_dir: crate::runtime::event_loop::log_dir_for(config.log_dir.as_deref(), true, socket),
         log_limits: config.log_limits,
+        boot_record,
     };
     let action = match run(opts, log) {
         Ok(action) => action,

@@ -99,6 +99,53 @@ pub struct Service {
     /// (a forking unit reading its pid file stays forking), and this one
     /// applies as soon as the start is over.
     pub next_def: Option<Rc<UnitDef>>,
+    /// When the current (or last) run was asked for, exec'd, came up and
+    /// ended: the boot timeline (`vigilctl analyze`).
+    pub times: RunTimes,
+}
+
+/// The moments of one run of a unit (monotonic). A new run (a start, or a
+/// restart after an exit) starts a new record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunTimes {
+    pub requested: Option<Duration>,
+    pub exec: Option<Duration>,
+    pub ready: Option<Duration>,
+    pub ended: Option<Duration>,
+}
+
+impl RunTimes {
+    /// The one rule for the timeline: what a phase change means for it.
+    fn record(&mut self, from: &Phase, to: &Phase, now: Duration) {
+        match to {
+            Phase::Starting(StartPhase::Waiting | StartPhase::AutoRestart)
+                if !matches!(from, Phase::Starting(_)) =>
+            {
+                *self = RunTimes {
+                    requested: Some(now),
+                    ..RunTimes::default()
+                };
+            }
+            Phase::Starting(StartPhase::Launched) => {
+                self.requested.get_or_insert(now);
+                self.exec = Some(now);
+                self.ready = None;
+                self.ended = None;
+            }
+            Phase::Running | Phase::Exited => {
+                self.requested.get_or_insert(now);
+                self.ready.get_or_insert(now);
+            }
+            Phase::Failed | Phase::Inactive if self.requested.is_some() => {
+                if *to == Phase::Inactive && *from == Phase::Starting(StartPhase::Launched) {
+                    // A oneshot that exited 0 without remain_after_exit: done.
+                    self.ready.get_or_insert(now);
+                }
+                self.ended = Some(now);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Why a unit is being stopped.
@@ -141,6 +188,7 @@ impl Service {
             status_text: None,
             stop_cause: None,
             next_def: None,
+            times: RunTimes::default(),
         }
     }
 
@@ -161,6 +209,7 @@ impl Service {
     pub fn set_phase(&mut self, phase: Phase, now: Duration) {
         if self.phase != phase {
             self.since = now;
+            self.times.record(&self.phase, &phase, now);
         }
         self.phase = phase;
         if !self.mid_start() {

@@ -85,6 +85,12 @@ where
 }
 
 fn main() -> ExitCode {
+    // First of all: how long the kernel took to get here.
+    let boot_record = vigil::manager::BootRecord {
+        kernel: vigil::runtime::timer::boottime_now(),
+        started: vigil::runtime::timer::monotonic_now(),
+        steps: Vec::new(),
+    };
     let args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {
@@ -124,6 +130,7 @@ fn main() -> ExitCode {
             &args.socket,
             args.target.clone(),
             &mut log,
+            boot_record,
         );
     }
 
@@ -162,6 +169,7 @@ fn main() -> ExitCode {
             &args.socket,
         ),
         log_limits: config.log_limits,
+        boot_record,
     };
     log.info(&format!(
         "vigil {} supervising {} (pid {})",

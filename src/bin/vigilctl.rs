@@ -118,6 +118,14 @@ enum Verb {
         #[command(flatten)]
         view: LogArgs,
     },
+    /// Where boot time went (like systemd-analyze)
+    ///
+    /// With no subcommand: kernel, early boot and units, and when the
+    /// target came up. Times are recorded by vigil as it boots.
+    Analyze {
+        #[command(subcommand)]
+        what: Option<AnalyzeVerb>,
+    },
     /// Start units (and what they require), waiting until they are up
     Start(JobArgs),
     /// Stop units (and what requires them), waiting until they are down
@@ -177,6 +185,19 @@ struct JobArgs {
     /// Return once the jobs are queued instead of waiting for them to finish
     #[arg(long)]
     no_block: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum AnalyzeVerb {
+    /// Units by the time they took from start to up, slowest first
+    Blame,
+    /// The chain of `after` dependencies that decided when UNIT came up
+    CriticalChain {
+        /// The unit [default: the boot target]
+        unit: Option<String>,
+    },
+    /// An SVG boot chart on stdout: `vigilctl analyze plot > boot.svg`
+    Plot,
 }
 
 #[derive(Args, Debug)]
@@ -447,6 +468,7 @@ fn run(inv: &Invocation) -> anyhow::Result<u8> {
         ),
         Verb::Reload => reload(&ctx),
         Verb::Logs { names, view, since } => logs(&ctx, names, view, since.as_deref()),
+        Verb::Analyze { what } => analyze(&ctx, what.as_ref()),
         Verb::Log { view } => logs(&ctx, &[vigil::logs::OWN_LOG.to_string()], view, None),
         Verb::Enable { names, target, now } => enablement(&ctx, names, *now, |dir, name| {
             enable::enable(dir, name, target.as_deref())
@@ -520,6 +542,31 @@ fn status(ctx: &Ctx<'_>, names: &[String]) -> anyhow::Result<u8> {
         Some(other) => Err(unexpected(other)),
         None => Ok(code::FAILURE.max(code)),
     }
+}
+
+/// `analyze` and its views of the timeline vigil recorded.
+fn analyze(ctx: &Ctx<'_>, what: Option<&AnalyzeVerb>) -> anyhow::Result<u8> {
+    use vigil::control::{analyze, plot};
+    let (reply, code) = ctx.call(&Request::Analyze, QUICK)?;
+    let timeline = match &reply.body {
+        Some(ReplyBody::Timeline(t)) => t,
+        Some(other) => return Err(unexpected(other)),
+        None => return Ok(code::FAILURE.max(code)),
+    };
+    if ctx.json() {
+        return Ok(code);
+    }
+    let text = match what {
+        None => analyze::summary(timeline),
+        Some(AnalyzeVerb::Blame) => analyze::blame(timeline),
+        Some(AnalyzeVerb::CriticalChain { unit }) => {
+            analyze::critical_chain(timeline, unit.as_deref())
+                .map_err(|e| exit_err(code::NO_UNIT_OR_DENIED, e))?
+        }
+        Some(AnalyzeVerb::Plot) => plot::plot(timeline),
+    };
+    out(&text);
+    Ok(code)
 }
 
 /// Asks vigil where the logs are, then reads them here (the file

@@ -69,12 +69,17 @@ pub enum Request {
     Logs {
         names: Vec<String>,
     },
+    /// The boot timeline (`vigilctl analyze`).
+    Analyze,
 }
 
 impl Request {
     /// Whether any local user may issue this request.
     pub fn is_read_only(&self) -> bool {
-        matches!(self, Request::List | Request::Status { .. })
+        matches!(
+            self,
+            Request::List | Request::Status { .. } | Request::Analyze
+        )
     }
 }
 
@@ -133,6 +138,7 @@ pub enum ReplyBody {
     Check {
         diagnostics: Vec<String>,
     },
+    Timeline(Timeline),
     Logs {
         /// The log directory.
         dir: PathBuf,
@@ -220,6 +226,55 @@ pub struct SystemStatus {
     pub uptime_secs: f64,
     pub units: usize,
     pub failed: Vec<String>,
+}
+
+/// Where boot time went. Every time is seconds on CLOCK_MONOTONIC, which
+/// for vigil as PID 1 counts from the kernel's start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    pub pid1: bool,
+    /// CLOCK_BOOTTIME when vigil started: the kernel's part of the boot.
+    pub kernel_secs: f64,
+    /// When vigil started.
+    pub started_secs: f64,
+    /// Early-boot steps, in order (PID 1 only).
+    pub steps: Vec<StepTime>,
+    pub target: String,
+    /// When the target's start was asked for and when its job ended.
+    pub target_requested_secs: Option<f64>,
+    pub target_done_secs: Option<f64>,
+    pub units: Vec<UnitTimes>,
+    /// When the reply was made, for runs that have not ended.
+    pub now_secs: f64,
+}
+
+/// One early-boot step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepTime {
+    pub name: String,
+    pub start_secs: f64,
+    pub duration_secs: f64,
+    pub ok: bool,
+}
+
+/// One unit's last run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitTimes {
+    pub name: String,
+    /// simple, notify, forking, oneshot, target.
+    pub kind: String,
+    pub state: UnitState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_secs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec_secs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_secs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_secs: Option<f64>,
+    /// The units it is ordered after (its `after` and others' `before`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
 }
 
 /// One log that `vigilctl logs` reads.

@@ -260,6 +260,7 @@ pub fn verb(request: &Request) -> &'static str {
         Request::Reboot { .. } => "reboot",
         Request::Halt { .. } => "halt",
         Request::Logs { .. } => "logs",
+        Request::Analyze => "analyze",
     }
 }
 

@@ -56,6 +56,7 @@ impl Manager {
             return;
         }
         self.boot = BootState::Reached;
+        self.boot_done = Some(self.now.mono);
         let took = format_duration(self.now.mono.saturating_sub(self.boot_started));
         let failed: Vec<&str> = self
             .services

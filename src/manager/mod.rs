@@ -44,6 +44,7 @@ pub use events::{
     Settings, SignalTarget, SpawnFailure,
 };
 pub use views::{kind_name, SystemState};
+// (BootRecord and BootStep are defined below.)
 
 use goals::BootState;
 use jobs::may_advance;
@@ -94,6 +95,30 @@ pub struct Manager {
     /// Units mostly finish starting in launch order, so resuming the scan
     /// there keeps waiting for a target of N units linear instead of O(N^2).
     pull_scan_hint: Cell<usize>,
+    /// How vigil itself started (kernel hand-off, early-boot steps).
+    boot_record: BootRecord,
+    /// When the boot target's job ended.
+    boot_done: Option<Duration>,
+}
+
+/// What happened before the manager existed, for the timeline.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BootRecord {
+    /// CLOCK_BOOTTIME at vigil's start.
+    pub kernel: Duration,
+    /// CLOCK_MONOTONIC at vigil's start.
+    pub started: Duration,
+    /// Early-boot steps: name, start, duration, success.
+    pub steps: Vec<BootStep>,
+}
+
+/// One early-boot step in the timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BootStep {
+    pub name: String,
+    pub start: Duration,
+    pub duration: Duration,
+    pub ok: bool,
 }
 
 impl Manager {
@@ -132,6 +157,8 @@ impl Manager {
             pids: BTreeMap::new(),
             busy_hint: None,
             pull_scan_hint: Cell::new(0),
+            boot_record: BootRecord::default(),
+            boot_done: None,
         }
     }
 
@@ -177,6 +204,11 @@ impl Manager {
         }
         self.settle();
         std::mem::take(&mut self.actions)
+    }
+
+    /// How vigil started, for `vigilctl analyze` (set before `Event::Boot`).
+    pub fn set_boot_record(&mut self, record: BootRecord) {
+        self.boot_record = record;
     }
 
     /// The earliest pending deadline; None when nothing is due (vigil

@@ -60,6 +60,10 @@ impl Manager {
             Request::Poweroff { force } => self.power_request(client, PowerAction::Poweroff, force),
             Request::Reboot { force } => self.power_request(client, PowerAction::Reboot, force),
             Request::Halt { force } => self.power_request(client, PowerAction::Halt, force),
+            Request::Analyze => {
+                let body = ReplyBody::Timeline(self.timeline());
+                self.reply(client, Reply::ok(body));
+            }
             // Answered by the shell, which owns the log files.
             Request::Logs { .. } => self.reply(
                 client,

@@ -1,7 +1,12 @@
 //! What `list`, `status` and the SIGUSR2 dump show: read-only projections
 //! of the manager's state.
 
-use crate::control::protocol::{SystemStatus, UnitStatus, UnitSummary};
+use std::time::Duration;
+
+use crate::control::protocol::{
+    StepTime, SystemStatus, Timeline, UnitStatus, UnitSummary, UnitTimes,
+};
+use crate::graph::Graph;
 use crate::log::Level;
 use crate::service::{Phase, Service};
 use crate::unit::scalar::format_duration;
@@ -110,6 +115,51 @@ impl Manager {
             status_text: s.status_text.clone(),
             exits: s.exits.iter().cloned().collect(),
             wanted_by: s.def.wanted_by.clone(),
+        }
+    }
+
+    /// The boot timeline: vigil's start, the early-boot steps and every
+    /// unit's last run, with its ordering edges for the critical chain.
+    pub(super) fn timeline(&self) -> Timeline {
+        let secs = |d: Duration| d.as_secs_f64();
+        let rec = &self.boot_record;
+        let units = self
+            .services
+            .iter()
+            .map(|(name, s)| UnitTimes {
+                name: name.clone(),
+                kind: kind_name(s.def.kind).to_string(),
+                state: s.state(),
+                requested_secs: s.times.requested.map(secs),
+                exec_secs: s.times.exec.map(secs),
+                ready_secs: s.times.ready.map(secs),
+                ended_secs: s.times.ended.map(secs),
+                after: Graph::edges(&self.graph.start_after, name)
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect(),
+            })
+            .collect();
+        Timeline {
+            pid1: self.settings.pid1,
+            kernel_secs: secs(rec.kernel),
+            started_secs: secs(rec.started),
+            steps: rec
+                .steps
+                .iter()
+                .map(|st| StepTime {
+                    name: st.name.clone(),
+                    start_secs: secs(st.start),
+                    duration_secs: secs(st.duration),
+                    ok: st.ok,
+                })
+                .collect(),
+            target: self.target.clone(),
+            target_requested_secs: (self.boot != BootState::NotStarted)
+                .then(|| secs(self.boot_started)),
+            target_done_secs: self.boot_done.map(secs),
+            units,
+            now_secs: secs(self.now.mono),
         }
     }
 

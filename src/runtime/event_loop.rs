@@ -16,7 +16,9 @@ use crate::exit::ExitStatus;
 use crate::log::Logger;
 use crate::logs::record::Stream;
 use crate::logs::store::{LogLimits, StoreProblem};
-use crate::manager::{Action, ClientId, Event, Manager, Now, PidFileError, PidFileFacts, Settings};
+use crate::manager::{
+    Action, BootRecord, ClientId, Event, Manager, Now, PidFileError, PidFileFacts, Settings,
+};
 use crate::power::PowerAction;
 use crate::runtime::capture::LogCapture;
 use crate::runtime::heap;
@@ -64,6 +66,8 @@ pub struct LoopOptions {
     pub log_dir: PathBuf,
     /// vigil.toml's default rotation.
     pub log_limits: LogLimits,
+    /// vigil's start and early boot, for the timeline.
+    pub boot_record: BootRecord,
 }
 
 /// The log directory: vigil.toml's `log_dir` or `--log-dir` when given;
@@ -271,7 +275,8 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
             load_units(&opts.units_dir, &opts.generated).units
         }
     };
-    let manager = Manager::new(units, &opts.target, opts.settings, now());
+    let mut manager = Manager::new(units, &opts.target, opts.settings, now());
+    manager.set_boot_record(opts.boot_record.clone());
     let capture = LogCapture::new(opts.log_dir.clone(), opts.admin_gid, opts.log_limits);
     let spawn_ctx = SpawnContext {
         base_env: opts.base_env.clone(),

@@ -21,12 +21,22 @@ pub struct Timer {
 
 /// Time since boot on CLOCK_MONOTONIC: the clock every deadline uses.
 pub fn monotonic_now() -> Duration {
+    clock(libc::CLOCK_MONOTONIC)
+}
+
+/// CLOCK_BOOTTIME now: time since the kernel started, suspend included
+/// (read once at vigil's start: the kernel's part of the boot).
+pub fn boottime_now() -> Duration {
+    clock(libc::CLOCK_BOOTTIME)
+}
+
+fn clock(id: libc::clockid_t) -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: valid out-pointer; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    // SAFETY: valid out-pointer; both clocks exist on every Linux vigil supports.
+    unsafe { libc::clock_gettime(id, &mut ts) };
     Duration::new(
         u64::try_from(ts.tv_sec).unwrap_or(0),
         u32::try_from(ts.tv_nsec).unwrap_or(0),
