@@ -9,7 +9,7 @@ use super::protocol::{Timeline, UnitState, UnitTimes};
 
 const ROW: f64 = 22.0;
 const BAR: f64 = 16.0;
-const LEFT: f64 = 10.0;
+const LEFT: f64 = 30.0;
 const TOP: f64 = 90.0;
 const LABEL_ROOM: f64 = 320.0;
 
@@ -115,7 +115,7 @@ pub fn plot(t: &Timeline) -> String {
             r#"<rect x="{lx}" y="66" width="12" height="12" fill="{colour}"/><text x="{}" y="76">{label}</text>"#,
             lx + 16.0
         );
-        lx += 30.0 + label.len() as f64 * 7.0;
+        lx += 36.0 + label.len() as f64 * 6.5;
     }
     // Time axis: a grid line and a label per tick.
     let step = tick_step(span);
@@ -173,7 +173,39 @@ pub fn plot(t: &Timeline) -> String {
         let requested = u.requested_secs.unwrap_or(origin);
         let start = start_of(u).unwrap_or(requested);
         let failed = u.state == UnitState::Failed;
-        let end_of_run = u.ended_secs.unwrap_or(last).min(last);
+        // A run that goes on is drawn to the chart's right edge.
+        let chart_end = origin + span;
+        let end_of_run = u.ended_secs.unwrap_or(chart_end).min(chart_end);
+        if u.kind == "target" {
+            // A target has no process: it only waits for its units.
+            let ready = u.ready_secs.unwrap_or(end_of_run);
+            bar(
+                &mut svg,
+                row,
+                (requested, ready),
+                WAITING,
+                "waiting",
+                &u.name,
+            );
+            bar(
+                &mut svg,
+                row,
+                (ready, end_of_run.max(ready)),
+                UP,
+                "up",
+                &u.name,
+            );
+            let y = TOP + row as f64 * ROW + ROW - 7.0;
+            let _ = writeln!(
+                svg,
+                r#"<text x="{:.1}" y="{y:.1}">{} (target) up at {}</text>"#,
+                x(ready) + 4.0,
+                escape(&u.name),
+                secs(ready - origin)
+            );
+            row += 1;
+            continue;
+        }
         if start > requested {
             bar(
                 &mut svg,
@@ -255,7 +287,7 @@ mod tests {
         assert_eq!(named("step"), ["essential-mounts", "fstab"]);
         assert_eq!(named("up"), ["db", "default", "net", "slow", "web"]);
         // db waited for net: a waiting bar from 1.5 s to 1.9 s, then starting.
-        assert_eq!(named("waiting"), ["db", "web"]);
+        assert_eq!(named("waiting"), ["db", "default", "web"]);
         let texts: String = doc.descendants().filter_map(|n| n.text()).collect();
         assert!(texts.contains("db 500ms"), "{texts}");
         assert!(texts.contains("fstab 300ms (failed)"));

@@ -37,6 +37,14 @@ pub fn rotated(path: &Path, k: u32) -> PathBuf {
     PathBuf::from(p)
 }
 
+/// No file there (nor a directory to hold it): nothing logged yet.
+fn absent(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+    )
+}
+
 fn read_err(path: &Path, e: std::io::Error) -> ReadLogError {
     if e.kind() == std::io::ErrorKind::PermissionDenied {
         ReadLogError::Denied {
@@ -85,7 +93,7 @@ pub fn open_log(name: &str, path: &Path) -> Result<OpenLog, ReadLogError> {
             f.read_to_end(&mut bytes).map_err(|e| read_err(path, e))?;
             Some(f)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) if absent(&e) => None,
         Err(e) => return Err(read_err(path, e)),
     };
     let mut log = OpenLog {
@@ -128,7 +136,35 @@ impl OpenLog {
             (_, Err(_)) => false,
         };
         if replaced {
-            // Rotated (or created): the new current file from its start.
+            // Rotated, perhaps more than once since the last look: the
+            // files between the one we held (now NAME.log.K) and the new
+            // NAME.log are NAME.log.K-1 ... NAME.log.1, read in that order.
+            let held = self
+                .current
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .map(|m| (m.dev(), m.ino()));
+            if let Some(held) = held {
+                let mut k = 1;
+                while k <= MAX_ROTATED {
+                    match std::fs::metadata(rotated(&self.path, k)) {
+                        Ok(m) if (m.dev(), m.ino()) == held => break,
+                        Ok(_) => k += 1,
+                        Err(_) => {
+                            // Ours is gone already: the newer ones are all we can read.
+                            break;
+                        }
+                    }
+                }
+                for j in (1..k).rev() {
+                    let p = rotated(&self.path, j);
+                    match std::fs::read(&p) {
+                        Ok(b) => fresh.extend_from_slice(&b),
+                        Err(e) if absent(&e) => {}
+                        Err(e) => return Err(read_err(&p, e)),
+                    }
+                }
+            }
             match File::open(&self.path) {
                 Ok(mut f) => {
                     f.seek(SeekFrom::Start(0))
@@ -137,7 +173,7 @@ impl OpenLog {
                         .map_err(|e| read_err(&self.path, e))?;
                     self.current = Some(f);
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) if absent(&e) => {}
                 Err(e) => return Err(read_err(&self.path, e)),
             }
         }
@@ -270,14 +306,15 @@ mod tests {
         // 200 lines of 136 bytes = 27 KiB: four files of 8 KiB at most, all kept.
         assert!(rotated(&path, 3).exists());
         assert_eq!(String::from_utf8(log.bytes.clone()).unwrap(), want);
-        // More lines, across a rotation: following sees each once, in order.
-        for i in 200..260 {
+        // More lines, across several rotations: following sees each once, in order.
+        for i in 200..300 {
             store.append("u", limits, line(i).as_bytes(), Duration::ZERO);
         }
         let new = log.read_new().unwrap();
-        assert_eq!(
-            String::from_utf8(new).unwrap(),
-            (200..260).map(line).collect::<String>()
+        let want: String = (200..300).map(line).collect();
+        assert!(
+            String::from_utf8(new).unwrap() == want,
+            "following lost or repeated lines"
         );
         assert!(log.read_new().unwrap().is_empty());
     }

@@ -133,13 +133,14 @@ impl LogCapture {
     }
 
     /// The pipes `def`'s start needs, made now if this is its first start.
-    /// Err: why a pipe could not be made (that stream then goes to vigil's
-    /// own output this time; the next start tries again).
-    pub fn prepare(&mut self, def: &UnitDef) -> Result<(), String> {
+    /// Returns why each pipe that could not be made was not (that stream
+    /// then goes to vigil's own output this time; the next start tries
+    /// again).
+    pub fn prepare(&mut self, def: &UnitDef) -> Vec<String> {
         let wants_out = def.stdout == Output::Log;
         let wants_err = def.stderr == Output::Log;
         if !wants_out && !wants_err {
-            return Ok(());
+            return Vec::new();
         }
         let limits = self.limits_of(def);
         let slot = match self.by_unit.get(&def.name) {
@@ -166,10 +167,10 @@ impl LogCapture {
             }
         };
         let Some(Some(capture)) = self.slots.get_mut(slot as usize) else {
-            return Err("no capture slot".to_string());
+            return vec![format!("no capture slot for {}", def.name)];
         };
         capture.limits = limits;
-        let mut problem = Ok(());
+        let mut problems = Vec::new();
         for (wanted, stream) in [(wants_out, Stream::Out), (wants_err, Stream::Err)] {
             let place = match stream {
                 Stream::Out => &mut capture.out,
@@ -188,7 +189,7 @@ impl LogCapture {
                     *place = Some(pipe);
                 }
                 Err(e) => {
-                    problem = Err(format!(
+                    problems.push(format!(
                         "creating the {} log pipe of {}: {e}; this run's output goes to the console",
                         stream.tag(),
                         def.name
@@ -196,7 +197,7 @@ impl LogCapture {
                 }
             }
         }
-        problem
+        problems
     }
 
     /// The write ends to give `unit`'s next process.

@@ -278,6 +278,9 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
     let mut manager = Manager::new(units, &opts.target, opts.settings, now());
     manager.set_boot_record(opts.boot_record.clone());
     let capture = LogCapture::new(opts.log_dir.clone(), opts.admin_gid, opts.log_limits);
+    if let Err(e) = crate::runtime::spawn::warm_up() {
+        log.error(&format!("opening /dev/null for services' stdin: {e}"));
+    }
     let spawn_ctx = SpawnContext {
         base_env: opts.base_env.clone(),
         notify_socket: notify.as_ref().map(|n| n.path().to_path_buf()),
@@ -377,7 +380,7 @@ impl Shell<'_> {
     fn execute(&mut self, action: Action) -> Option<Event> {
         match action {
             Action::Spawn { unit, def } => {
-                if let Err(why) = self.capture.prepare(&def) {
+                for why in self.capture.prepare(&def) {
                     self.log.warn(&why);
                 }
                 self.watch_new_pipes();

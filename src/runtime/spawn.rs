@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::ffi::{CString, OsStr};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -365,7 +365,8 @@ struct Prepared {
     creds: Credentials,
     workdir: CString,
     umask: Option<libc::mode_t>,
-    stdin: OwnedFd,
+    /// The shared /dev/null (`dev_null`): no descriptor per start.
+    stdin: BorrowedFd<'static>,
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
     stage_names: [String; 10],
@@ -420,9 +421,8 @@ fn prepare(def: &UnitDef, ctx: &SpawnContext, log: LogFds<'_>) -> Result<Prepare
     let chdir_stage = format!("changing directory to {}", workdir_path.display());
     let workdir = cstring(&chdir_stage, &workdir_path)?;
     let stdin = dev_null()
-        .and_then(|fd| fd.try_clone())
-        .map_err(|e| failure("opening stdin /dev/null", e.to_string()))
-        .and_then(|fd| high_fd(fd).map_err(|e| failure("opening stdin", e.to_string())))?;
+        .map(|fd| fd.as_fd())
+        .map_err(|e| failure("opening stdin /dev/null", e.to_string()))?;
     let stdout = open_output(&def.stdout, "stdout", log.stdout)?;
     let stderr = open_output(&def.stderr, "stderr", log.stderr)?;
     let stage_names = [
@@ -580,14 +580,21 @@ thread_local! {
     static CHILD_STACK: RefCell<Vec<MaybeUninit<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// /dev/null, opened once (read-only) and duplicated as each service's stdin.
+/// Open what every start needs before the first one, so a start never
+/// fails for want of a descriptor for it.
+pub fn warm_up() -> std::io::Result<()> {
+    dev_null().map(|_| ())
+}
+
+/// /dev/null, opened once (read-only, above the stdio numbers) and given
+/// as every service's stdin: a start costs no descriptor for it.
 fn dev_null() -> std::io::Result<&'static OwnedFd> {
     static DEV_NULL: OnceLock<OwnedFd> = OnceLock::new();
     if let Some(fd) = DEV_NULL.get() {
         return Ok(fd);
     }
-    let file = std::fs::File::open("/dev/null")?;
-    Ok(DEV_NULL.get_or_init(|| OwnedFd::from(file)))
+    let file = high_fd(OwnedFd::from(std::fs::File::open("/dev/null")?))?;
+    Ok(DEV_NULL.get_or_init(|| file))
 }
 
 /// What the cloned child needs, passed through clone's argument pointer.
