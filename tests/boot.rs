@@ -65,6 +65,19 @@ mod expect {
     pub const MISSING_TTY_GETTY: &str = "getty@ttyS9";
     pub const MISSING_TTY_REASON: &str = "opening /dev/ttyS9: No such file or directory";
     /// Units `vigilctl list` must show (udev's are generated: docs/config.md).
+    /// Every early-boot step, as vigil names them in its log.
+    pub const BOOT_STEPS: &[&str] = &[
+        "essential-mounts",
+        "ctrl-alt-del",
+        "cmdline",
+        "hostname",
+        "modules",
+        "fstab",
+        "swap",
+        "timezone-locale",
+        "udev",
+        "gettys",
+    ];
     pub const LISTED_UNITS: &[&str] = &[
         "order-a",
         "order-b",
@@ -830,6 +843,33 @@ fn vigil_boots_the_test_system() {
         "step 6c: {restarts} restarts in {uptime} s of uptime: the getty spins:\n{status}"
     );
 
+    step("7. vigil's own log has every early-boot step; a unit's log its first line");
+    let (code, own) = vm.sh("vigilctl log").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(code, 0, "step 7: vigilctl log exited {code}:\n{own}");
+    for name in expect::BOOT_STEPS {
+        assert!(
+            own.contains(&format!("] info: {name}: ok"))
+                || own.contains(&format!("] warning: {name}: FAILED")),
+            "{}",
+            vm.fail(&format!(
+                "step 7: vigilctl log does not show the early-boot step {name}:\n{own}"
+            ))
+        );
+    }
+    let (_, beat) = vm
+        .sh("vigilctl logs heartbeat")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        beat.contains("] out: heartbeat started"),
+        "{}",
+        vm.fail(&format!("step 7: vigilctl logs heartbeat: {beat:?}"))
+    );
+    let (code, analyze) = vm.sh("vigilctl analyze").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        code == 0 && analyze.contains("Startup finished in") && analyze.contains("(kernel)"),
+        "step 7: vigilctl analyze exited {code}:\n{analyze}"
+    );
+
     let panicked = vm.console().contains(expect::PANIC);
     assert!(!panicked, "{}", vm.fail("kernel panic on the console"));
 }
@@ -909,6 +949,37 @@ fn vigilctl_poweroff_is_clean() {
         "{}",
         vm.fail(&format!(
             "the heartbeat service's stop-time write is not on the data disk: {stopped:?}"
+        ))
+    );
+    // The last line the heartbeat printed (in its TERM trap) is in its log
+    // file on the disk image, and vigil.log has the lines of early boot,
+    // written before the data disk was even mounted.
+    let read = |path: &str| {
+        let out = Command::new("debugfs")
+            .args(["-R", &format!("cat {path}")])
+            .arg(vm.path("data.ext4"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let log = read("/log/heartbeat.log");
+    assert!(
+        log.lines()
+            .last()
+            .unwrap_or("")
+            .contains("] out: heartbeat stopping"),
+        "{}",
+        vm.fail(&format!(
+            "the heartbeat's last line is not the last of /data/log/heartbeat.log: {log:?}"
+        ))
+    );
+    let own = read("/log/vigil.log");
+    assert!(
+        own.contains("] info: essential-mounts: ok")
+            && own.contains("service logs drained and synced"),
+        "{}",
+        vm.fail(&format!(
+            "/data/log/vigil.log lacks early boot or the final drain: {own:?}"
         ))
     );
 }

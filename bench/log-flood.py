@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Issue-9 log capture benchmark: one writer prints N lines as fast as it can
+(`yes LINE | head -n N`) and each capturer (vigil, s6-log, svlogd, plus `cat`
+into a file as the floor) takes the whole stream to disk with a timestamp on
+every line and size-based rotation. Prints lines/s, MB/s and CPU seconds per
+MB of the capturing process, all measured in the same run; then the latency
+of `status` of another unit over vigil's control socket, idle and during a
+flood. Run as root from the repository after `cargo build --release`:
+
+    python3 bench/log-flood.py [--lines N] [--reps R]
+
+Needs Debian's s6 and runit packages (s6-log, svlogd). See docs/benchmarks.md.
+"""
+import argparse, json, os, shutil, socket, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VIGIL = os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release/vigil")
+LINE = "x" * 99  # 100 bytes with the newline
+WRITER = f"yes {LINE} | head -n {{n}}"
+ROTATE = 16 << 20  # 16 MiB files
+KEEP = 60          # enough that nothing is rotated away during a run
+
+
+def cpu_of(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def lines_in(d):
+    total = 0
+    for name in os.listdir(d):
+        p = os.path.join(d, name)
+        if os.path.isfile(p) and not name.startswith(("lock", "config", "state", "newstate", "processor")):
+            with open(p, "rb") as f:
+                while True:
+                    b = f.read(1 << 20)
+                    if not b:
+                        break
+                    total += b.count(b"\n")
+    return total
+
+
+def run_pipe_logger(argv, n, work):
+    """writer | logger: wall and logger CPU from start to the logger's exit."""
+    start = time.monotonic()
+    writer = subprocess.Popen(["sh", "-c", WRITER.format(n=n)], stdout=subprocess.PIPE)
+    logger = subprocess.Popen(argv, stdin=writer.stdout, cwd=work)
+    writer.stdout.close()
+    writer.wait()
+    _, status, usage = os.wait4(logger.pid, 0)
+    wall = time.monotonic() - start
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def request(sock_path, req):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock_path)
+    req["version"] = 1
+    s.sendall((json.dumps(req) + "\n").encode())
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    return json.loads(buf)
+
+
+def start_vigil(work, units):
+    os.makedirs(os.path.join(work, "units"))
+    for name, toml in units.items():
+        with open(os.path.join(work, "units", name + ".toml"), "w") as f:
+            f.write(toml)
+    with open(os.path.join(work, "vigil.toml"), "w") as f:
+        f.write(f'log_max_size = {ROTATE}\nlog_keep = {KEEP}\n')
+    sock = os.path.join(work, "ctl")
+    p = subprocess.Popen([VIGIL, "--units", os.path.join(work, "units"), "--socket", sock,
+                          "--config", os.path.join(work, "vigil.toml"), "--log-dir", os.path.join(work, "log")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(500):
+        if os.path.exists(sock):
+            try:
+                request(sock, {"verb": "list"})
+                return p, sock
+            except OSError:
+                pass
+        time.sleep(0.01)
+    raise SystemExit("vigil did not come up")
+
+
+def state(sock, name):
+    r = request(sock, {"verb": "status", "names": [name]})
+    return r["body"]["units"][0]["summary"]["state"]
+
+
+def run_vigil(n, work):
+    units = {"flood": f'exec = ["/bin/sh", "-c", "{WRITER.format(n=n)}"]\n'}
+    p, sock = start_vigil(work, units)
+    try:
+        cpu0 = cpu_of(p.pid)
+        start = time.monotonic()
+        request(sock, {"verb": "start", "names": ["flood"], "no_block": True})
+        while state(sock, "flood") not in ("inactive", "failed", "exited"):
+            time.sleep(0.005)
+        wall = time.monotonic() - start
+        cpu = cpu_of(p.pid) - cpu0
+        got = lines_in(os.path.join(work, "log")) 
+    finally:
+        p.terminate()
+        p.wait()
+    return wall, cpu, got
+
+
+def status_latency(sock, count=200):
+    times = []
+    for _ in range(count):
+        t = time.monotonic()
+        request(sock, {"verb": "status", "names": ["quiet"]})
+        times.append((time.monotonic() - t) * 1000)
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.99) - 1]
+
+
+def latency(work):
+    units = {
+        "quiet": 'exec = ["sleep", "600"]\nwanted_by = ["default"]\n',
+        "flood": f'exec = ["yes", "{LINE}"]\n',
+    }
+    p, sock = start_vigil(work, units)
+    try:
+        time.sleep(0.3)
+        idle = status_latency(sock)
+        request(sock, {"verb": "start", "names": ["flood"]})
+        time.sleep(0.5)
+        flood = status_latency(sock)
+        request(sock, {"verb": "stop", "names": ["flood"]})
+    finally:
+        p.terminate()
+        p.wait()
+    return idle, flood
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lines", type=int, default=2_000_000)
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("run as root")
+    for tool in ("s6-log", "svlogd"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} missing: apt-get install s6 runit")
+    n = args.lines
+    mb = n * 100 / 1e6
+    rows = {}
+    for rep in range(args.reps):
+        for name in ("floor (cat > file)", "vigil", "s6-log", "svlogd"):
+            work = tempfile.mkdtemp(prefix="vigil-flood.", dir="/var/tmp")
+            try:
+                if name == "vigil":
+                    wall, cpu, got = run_vigil(n, work)
+                else:
+                    d = os.path.join(work, "log")
+                    os.makedirs(d)
+                    if name == "s6-log":
+                        argv = ["s6-log", "-b", "t", f"s{ROTATE}", f"n{KEEP}", d]
+                    elif name == "svlogd":
+                        with open(os.path.join(d, "config"), "w") as f:
+                            f.write(f"s{ROTATE}\nn{KEEP}\n")
+                        argv = ["svlogd", "-tt", d]
+                    else:
+                        argv = ["sh", "-c", f"cat > {d}/current"]
+                    wall, cpu = run_pipe_logger(argv, n, work)
+                    got = lines_in(d)
+                if got < n:
+                    print(f"warning: {name} kept {got} of {n} lines", file=sys.stderr)
+                rows.setdefault(name, []).append((wall, cpu))
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+    print(f"{n} lines of 100 bytes ({mb:.0f} MB), median of {args.reps} runs, same machine, same run")
+    print(f"{'capturer':<20} {'lines/s':>12} {'MB/s':>8} {'CPU s/MB':>10} {'vs s6-log':>10} {'vs svlogd':>10}")
+    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in rows.items()}
+    for name, (wall, cpu) in med.items():
+        vs_s6 = med["s6-log"][0] / wall
+        vs_sv = med["svlogd"][0] / wall
+        print(f"{name:<20} {n / wall:>12,.0f} {mb / wall:>8.1f} {cpu / mb:>10.4f} {vs_s6:>9.2f}x {vs_sv:>9.2f}x")
+    print("(vs columns: throughput ratio; above 1 is faster than the peer)")
+    work = tempfile.mkdtemp(prefix="vigil-lat.", dir="/var/tmp")
+    try:
+        (i50, i99), (f50, f99) = latency(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    print("vigilctl status of another unit over the control socket (ms):")
+    print(f"{'':<20} {'median':>8} {'p99':>8}")
+    print(f"{'idle':<20} {i50:>8.3f} {i99:>8.3f}")
+    print(f"{'during a flood':<20} {f50:>8.3f} {f99:>8.3f}")
+    print(f"flood/idle median: {f50 / i50:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
