@@ -924,7 +924,12 @@ fn vigilctl_poweroff_is_clean() {
     if !enabled("vigilctl_poweroff_is_clean") {
         return;
     }
-    let vm = power_variant(Some("vigilctl poweroff"), None, expect::POWER_DOWN, true);
+    let vm = power_variant(
+        Some("vigilctl analyze plot > /data/boot-chart.svg; vigilctl poweroff"),
+        None,
+        expect::POWER_DOWN,
+        true,
+    );
     // The heartbeat's last write reached the disk.
     let out = Command::new("debugfs")
         .args(["-R", "cat /heartbeat"])
@@ -963,9 +968,11 @@ fn vigilctl_poweroff_is_clean() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let log = read("/log/heartbeat.log");
+    // (The last on stdout: the shell may add "Terminated" on stderr for
+    // its sleep, which the stop signal reached too.)
     assert!(
         log.lines()
-            .last()
+            .rfind(|l| l.contains("] out: "))
             .unwrap_or("")
             .contains("] out: heartbeat stopping"),
         "{}",
@@ -973,6 +980,33 @@ fn vigilctl_poweroff_is_clean() {
             "the heartbeat's last line is not the last of /data/log/heartbeat.log: {log:?}"
         ))
     );
+    // The boot chart drawn in the guest is XML with a bar per early-boot
+    // step and per unit of the boot.
+    let svg = read("/boot-chart.svg");
+    let doc = roxmltree::Document::parse(&svg)
+        .unwrap_or_else(|e| panic!("{}", vm.fail(&format!("boot chart is not XML: {e}"))));
+    let bars: Vec<(String, String)> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("rect"))
+        .filter_map(|n| {
+            Some((
+                n.attribute("class")?.to_string(),
+                n.attribute("data-name")?.to_string(),
+            ))
+        })
+        .collect();
+    for name in expect::BOOT_STEPS {
+        assert!(
+            bars.contains(&("step".to_string(), name.to_string())),
+            "boot chart has no bar for the step {name}"
+        );
+    }
+    for unit in ["heartbeat", "order-a", "order-b", "order-c", "default"] {
+        assert!(
+            bars.iter().any(|(_, n)| n == unit),
+            "boot chart has no bar for the unit {unit}"
+        );
+    }
     let own = read("/log/vigil.log");
     assert!(
         own.contains("] info: essential-mounts: ok")

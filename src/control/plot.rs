@@ -249,7 +249,8 @@ pub fn plot(t: &Timeline) -> String {
             .map(|d| format!(" {}", secs(d)))
             .unwrap_or_default();
         let state = if failed { " (failed)" } else { "" };
-        let label_x = u.ready_secs.map_or(x(start), x) + 4.0;
+        // Beside the bar's start of "up" (or its start), never off the chart.
+        let label_x = (u.ready_secs.map_or(x(start), x) + 4.0).min(x(origin + span));
         let _ = writeln!(
             svg,
             r#"<text x="{label_x:.1}" y="{y:.1}">{}{took}{state}</text>"#,

@@ -22,7 +22,7 @@ use crate::unit::UnitDef;
 
 /// The most one read takes from one pipe in one loop turn (a pipe's
 /// default capacity).
-pub const READ_CHUNK: usize = 64 * 1024;
+pub const READ_CHUNK: usize = 16 * 1024;
 
 /// One captured stream.
 #[derive(Debug)]

@@ -333,7 +333,12 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
                 continue;
             }
         };
-        for r in ready {
+        // Log pipes last: a request that arrives during a flood waits for
+        // no pipe read of this turn.
+        let (pipes, others): (Vec<Ready>, Vec<Ready>) = ready
+            .into_iter()
+            .partition(|r| matches!(Token::decode(r.token), Some(Token::LogPipe { .. })));
+        for r in others.into_iter().chain(pipes) {
             shell.dispatch(r);
         }
     }
