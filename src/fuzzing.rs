@@ -22,6 +22,7 @@ pub const TARGETS: &[(&str, EntryPoint)] = &[
     ("pid_file", pid_file),
     ("passwd_group", passwd_group),
     ("env_file", env_file),
+    ("log_line", log_line),
 ];
 
 fn text(data: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -109,4 +110,36 @@ pub fn passwd_group(data: &[u8]) {
 /// An environment file (`environment_file`).
 pub fn env_file(data: &[u8]) {
     let _ = crate::runtime::spawn::parse_env_file(&text(data));
+}
+
+/// What vigilctl reads back from a log file, and the sizes and times users
+/// write (`log_max_size`, `--since`): a record read back must lie inside
+/// the line, and any byte stream cut into records must keep every byte.
+pub fn log_line(data: &[u8]) {
+    use crate::logs::{clock, read, record, size, split, view};
+    for line in data.split(|b| *b == b'\n') {
+        if let Some(r) = record::parse_record(line) {
+            assert!(r.text.len() <= line.len());
+            let _ = read::to_json(line, "fuzz");
+        }
+    }
+    let text = text(data);
+    let _ = size::parse_size(&text);
+    let _ = clock::parse_utc(&text);
+    let _ = view::parse_since(&text, 1_796_126_664_000_000);
+    let _ = read::merge(&[data]);
+    let mut splitter = split::LineSplitter::default();
+    let mut kept = 0usize;
+    let mut count = |t: &[u8], continued: bool| {
+        assert!(t.len() <= split::MAX_LINE);
+        kept += t.len() + usize::from(!continued);
+    };
+    for chunk in data.chunks(7) {
+        splitter.feed(chunk, &mut count);
+    }
+    splitter.flush(&mut count);
+    // Every byte is in a record and each newline ended one; a final
+    // unfinished line is a record of its own.
+    let unfinished = usize::from(!data.is_empty() && !data.ends_with(b"\n"));
+    assert_eq!(kept, data.len() + unfinished);
 }
