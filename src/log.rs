@@ -216,17 +216,11 @@ impl Logger {
                 Level::Debug => 7,
             };
             // kmsg takes one record per write, and kernels before 6.6 refuse
-            // (EINVAL) a write over 992 bytes: keep it under, newline included.
-            let mut record = format!("<{prio}>vigil: {tag}{message}");
-            if record.len() > KMSG_MAX - 1 {
-                let mut cut = KMSG_MAX - 1;
-                while !record.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                record.truncate(cut);
+            // (EINVAL) a write over 992 bytes: a longer message goes out as
+            // several records, each under it, newline included.
+            for record in kmsg_records(prio, tag, message) {
+                let _ = kmsg.write_all(record.as_bytes());
             }
-            record.push('\n');
-            let _ = kmsg.write_all(record.as_bytes());
         }
     }
 
@@ -293,6 +287,34 @@ impl Logger {
     }
     pub fn debug(&mut self, message: &str) {
         self.log(Level::Debug, message);
+    }
+}
+
+/// A message as /dev/kmsg records (`<PRIO>vigil: ...\n`), each at most
+/// `KMSG_MAX` bytes, cut at character boundaries; the pieces after the
+/// first are marked as continuing.
+fn kmsg_records(prio: u8, tag: &str, message: &str) -> Vec<String> {
+    let mut records = Vec::new();
+    let mut rest = message;
+    let mut first = true;
+    loop {
+        let head = if first {
+            format!("<{prio}>vigil: {tag}")
+        } else {
+            format!("<{prio}>vigil: (cont.) ")
+        };
+        let room = KMSG_MAX - 1 - head.len();
+        let mut cut = rest.len().min(room);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (piece, tail) = rest.split_at(cut);
+        records.push(format!("{head}{piece}\n"));
+        rest = tail;
+        first = false;
+        if rest.is_empty() || cut == 0 {
+            return records;
+        }
     }
 }
 
@@ -376,5 +398,39 @@ pub fn parse_level(text: &str) -> Option<Level> {
         "warning" | "warn" => Some(Level::Warning),
         "error" | "err" => Some(Level::Error),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_are_split_into_kmsg_records_under_the_limit() {
+        let message = "é".repeat(1500);
+        let records = kmsg_records(6, "warning: ", &message);
+        assert_eq!(records.len(), 4);
+        assert!(records
+            .iter()
+            .all(|r| r.len() <= KMSG_MAX && r.ends_with('\n')));
+        assert!(records[0].starts_with("<6>vigil: warning: é"));
+        assert!(records[1].starts_with("<6>vigil: (cont.) é"));
+        let joined: String = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let head = if i == 0 {
+                    "<6>vigil: warning: "
+                } else {
+                    "<6>vigil: (cont.) "
+                };
+                r.trim_end_matches('\n')
+                    .strip_prefix(head)
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(joined, message);
+        assert_eq!(kmsg_records(3, "", "short"), ["<3>vigil: short\n"]);
     }
 }
