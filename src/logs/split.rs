@@ -55,12 +55,9 @@ impl LineSplitter {
             emit(tail, continued);
         } else {
             self.partial.extend_from_slice(tail);
+            // Taken, not cleared: a mostly idle stream keeps no buffer.
             let line = std::mem::take(&mut self.partial);
             emit(&line, continued);
-            if self.partial.capacity() == 0 {
-                // Keep no large buffer for a stream that is mostly idle.
-                self.partial = Vec::new();
-            }
         }
     }
 }

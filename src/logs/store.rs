@@ -44,7 +44,7 @@ const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// One unit's (or vigil's own) log.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct UnitLog {
     file: Option<File>,
     size: u64,
@@ -57,6 +57,27 @@ struct UnitLog {
     /// A write failed half-way through a record: the file's last line is
     /// cut, and a newline goes first when writing works again.
     torn: bool,
+    /// The rotation of the last append, for a retry of what waits.
+    limits: LogLimits,
+}
+
+impl UnitLog {
+    fn new(limits: LogLimits) -> Self {
+        UnitLog {
+            file: None,
+            size: 0,
+            ring: VecDeque::new(),
+            dropped: 0,
+            why: None,
+            torn: false,
+            limits,
+        }
+    }
+}
+
+/// `DIR/NAME.log`: the one spelling of a log's current file.
+fn file_of(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.log"))
 }
 
 /// Every log file vigil writes.
@@ -97,7 +118,7 @@ impl LogStore {
 
     /// The current file of `name`.
     pub fn path_of(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("{name}.log"))
+        file_of(&self.dir, name)
     }
 
     /// Use this group for files created from now on (a reload changed
@@ -119,18 +140,31 @@ impl LogStore {
         if records.is_empty() {
             return None;
         }
-        let dir = self.dir.clone();
+        let dir = &self.dir;
         let gid = self.gid;
-        let log = self.logs.entry(name.to_string()).or_default();
+        // No allocation for a log that exists (every append but the first).
+        if !self.logs.contains_key(name) {
+            self.logs.insert(name.to_string(), UnitLog::new(limits));
+        }
+        let log = self.logs.get_mut(name)?;
+        log.limits = limits;
         let mut problem = None;
         if !log.ring.is_empty() || log.dropped > 0 {
-            if let Err(e) = log.flush_ring(&dir, name, gid, limits, &mut self.ring_total) {
+            if let Err(e) = log.flush_ring(dir, name, gid, &mut self.ring_total) {
                 problem = log.waiting(name, e);
             }
         }
         if log.ring.is_empty() && log.dropped == 0 {
-            match log.write(&dir, name, gid, limits, records) {
-                Ok(()) => return problem,
+            match log.write(dir, name, gid, records) {
+                Ok(()) => {
+                    if self.ring_total == 0 {
+                        // Nothing waits anywhere (a ring is never empty
+                        // while its drop note is unwritten): no retry.
+                        self.retry_at = None;
+                        self.retry_delay = RETRY_FIRST;
+                    }
+                    return problem;
+                }
                 Err((e, rest)) => {
                     problem = problem.or(log.waiting(name, e));
                     log.push(rest, &mut self.ring_total);
@@ -153,15 +187,13 @@ impl LogStore {
 
     /// Try the waiting records again (the retry deadline passed, or the
     /// caller knows the directory became writable).
-    pub fn retry(&mut self, limits: &dyn Fn(&str) -> LogLimits, now: Duration) {
-        let dir = self.dir.clone();
-        let gid = self.gid;
+    pub fn retry(&mut self, now: Duration) {
         let mut still_waiting = false;
         for (name, log) in &mut self.logs {
             if log.ring.is_empty() && log.dropped == 0 {
                 continue;
             }
-            if let Err(e) = log.flush_ring(&dir, name, gid, limits(name), &mut self.ring_total) {
+            if let Err(e) = log.flush_ring(&self.dir, name, self.gid, &mut self.ring_total) {
                 log.why = Some(e);
                 still_waiting = true;
             }
@@ -221,11 +253,11 @@ impl LogStore {
             };
             let before = log.ring.len();
             log.drop_oldest();
-            let freed = before - log.ring.len();
+            let freed = before.saturating_sub(log.ring.len());
             if freed == 0 {
                 return;
             }
-            self.ring_total -= freed;
+            self.ring_total = self.ring_total.saturating_sub(freed);
         }
     }
 }
@@ -261,7 +293,7 @@ impl UnitLog {
         while self.ring.len() + records.len() > RING_PER_UNIT {
             let before = self.ring.len();
             self.drop_oldest();
-            *total -= before - self.ring.len();
+            *total = total.saturating_sub(before - self.ring.len());
         }
         self.ring.extend(records);
         *total += records.len();
@@ -284,7 +316,6 @@ impl UnitLog {
         dir: &Path,
         name: &str,
         gid: Option<u32>,
-        limits: LogLimits,
         total: &mut usize,
     ) -> Result<(), String> {
         if self.dropped > 0 {
@@ -300,13 +331,12 @@ impl UnitLog {
                 false,
                 text.as_bytes(),
             );
-            self.write(dir, name, gid, limits, &note)
-                .map_err(|(e, _)| e)?;
+            self.write(dir, name, gid, &note).map_err(|(e, _)| e)?;
             self.dropped = 0;
         }
         let ring: Vec<u8> = self.ring.drain(..).collect();
-        *total -= ring.len();
-        match self.write(dir, name, gid, limits, &ring) {
+        *total = total.saturating_sub(ring.len());
+        match self.write(dir, name, gid, &ring) {
             Ok(()) => {
                 self.why = None;
                 self.ring = VecDeque::new();
@@ -328,9 +358,9 @@ impl UnitLog {
         dir: &Path,
         name: &str,
         gid: Option<u32>,
-        limits: LogLimits,
         records: &'r [u8],
     ) -> Result<(), (String, &'r [u8])> {
+        let limits = self.limits;
         let mut rest = records;
         while !rest.is_empty() {
             if let Err(e) = self.open(dir, name, gid) {
@@ -342,7 +372,7 @@ impl UnitLog {
                 };
                 if let Err(e) = file.write_all(b"\n") {
                     return Err((
-                        format!("writing {}: {e}", dir.join(format!("{name}.log")).display()),
+                        format!("writing {}: {e}", file_of(dir, name).display()),
                         rest,
                     ));
                 }
@@ -386,7 +416,7 @@ impl UnitLog {
                             .map_or(after.len(), |p| p + 1)
                     };
                     let remaining = records.len() - later.len() - after.len() + skip;
-                    let path = dir.join(format!("{name}.log"));
+                    let path = file_of(dir, name);
                     return Err((
                         format!("writing {}: {e}", path.display()),
                         records.get(remaining..).unwrap_or_default(),
@@ -405,7 +435,7 @@ impl UnitLog {
     /// The open file, opening (and creating) it and the directory if needed.
     fn open(&mut self, dir: &Path, name: &str, gid: Option<u32>) -> Result<(), String> {
         if self.file.is_none() {
-            let path = dir.join(format!("{name}.log"));
+            let path = file_of(dir, name);
             let file = open_log(dir, &path, gid)
                 .map_err(|e| format!("opening {}: {e}", path.display()))?;
             self.size = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -421,7 +451,7 @@ impl UnitLog {
         self.size = 0;
         let path = |k: u32| {
             if k == 0 {
-                dir.join(format!("{name}.log"))
+                file_of(dir, name)
             } else {
                 dir.join(format!("{name}.log.{k}"))
             }
@@ -565,7 +595,7 @@ mod tests {
         assert_eq!(store.waiting("u"), records(0..5));
         assert_eq!(store.next_deadline(), Some(RETRY_FIRST));
         std::fs::remove_file(&blocker).unwrap();
-        store.retry(&|_| big, Duration::from_secs(2));
+        store.retry(Duration::from_secs(2));
         assert_eq!(store.next_deadline(), None);
         assert_eq!(
             read(&blocker, "u.log"),
@@ -595,7 +625,7 @@ mod tests {
         }
         assert!(store.waiting_bytes() <= RING_PER_UNIT);
         std::fs::remove_file(&blocker).unwrap();
-        store.retry(&|_| big, Duration::from_secs(2));
+        store.retry(Duration::from_secs(2));
         let text = read(&blocker, "u.log");
         let mut lines = text.lines();
         let note = lines.next().unwrap();

@@ -66,8 +66,9 @@ pub fn show(
     let mut logs = Vec::new();
     let mut texts: Vec<Vec<u8>> = Vec::new();
     for s in sources {
-        let log = open_log(s.name, s.file)?;
-        let mut bytes = log.bytes.clone();
+        let mut log = open_log(s.name, s.file)?;
+        // What is on disk now; `follow` needs only the open file after it.
+        let mut bytes = std::mem::take(&mut log.bytes);
         bytes.extend_from_slice(s.waiting);
         texts.push(bytes);
         logs.push(log);

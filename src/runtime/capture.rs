@@ -43,15 +43,6 @@ struct Capture {
     err: Option<Pipe>,
 }
 
-impl Capture {
-    fn pipe(&mut self, stream: Stream) -> Option<&mut Pipe> {
-        match stream {
-            Stream::Out => self.out.as_mut(),
-            Stream::Err => self.err.as_mut(),
-        }
-    }
-}
-
 /// A new pipe for epoll to watch. (A closed one leaves the epoll set by
 /// itself: vigil holds the only descriptor of its read end.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,9 +227,12 @@ impl LogCapture {
             self.buf.resize(READ_CHUNK, 0);
         }
         let pid = pid_of(&capture.unit);
-        let name = capture.unit.clone();
+        let name = capture.unit.as_str();
         let limits = capture.limits;
-        let pipe = capture.pipe(stream)?;
+        let pipe = match stream {
+            Stream::Out => capture.out.as_mut()?,
+            Stream::Err => capture.err.as_mut()?,
+        };
         let tag = stream.tag();
         let records = &mut self.records;
         records.clear();
@@ -255,6 +249,7 @@ impl LogCapture {
                 if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
+                // EAGAIN: empty (vigil holds the write end: never EOF).
                 break;
             };
             if n == 0 {
@@ -263,7 +258,7 @@ impl LogCapture {
             let stamp = format_utc(now_micros());
             let chunk = self.buf.get(..n).unwrap_or_default();
             pipe.split.feed(chunk, &mut |text, cont| {
-                write_record(records, &stamp, &name, pid, tag, cont, text);
+                write_record(records, &stamp, name, pid, tag, cont, text);
             });
             if !drain {
                 break;
@@ -272,10 +267,10 @@ impl LogCapture {
         if drain {
             let stamp = format_utc(now_micros());
             pipe.split.flush(&mut |text, cont| {
-                write_record(records, &stamp, &name, pid, tag, cont, text);
+                write_record(records, &stamp, name, pid, tag, cont, text);
             });
         }
-        let problem = self.store.append(&name, limits, records, mono);
+        let problem = self.store.append(name, limits, records, mono);
         if records.capacity() > 4 * READ_CHUNK {
             // A burst of many lines: give the memory back.
             *records = Vec::new();
@@ -301,7 +296,8 @@ impl LogCapture {
             .collect()
     }
 
-    /// Every pipe drained and every file synced: the machine is going down.
+    /// Every pipe drained, unfinished lines included: the machine is
+    /// going down (then `sync_files`).
     pub fn drain_all(
         &mut self,
         pid_of: &dyn Fn(&str) -> Option<i32>,
@@ -312,8 +308,12 @@ impl LogCapture {
         for unit in units {
             problems.extend(self.drain_unit(&unit, pid_of, mono));
         }
-        self.store.sync_all();
         problems
+    }
+
+    /// fsync every open log file.
+    pub fn sync_files(&mut self) {
+        self.store.sync_all();
     }
 
     /// vigil's own records (from `Logger::take_records`) to vigil.log.
@@ -329,15 +329,7 @@ impl LogCapture {
 
     /// Try the records waiting in memory again.
     pub fn retry(&mut self, mono: Duration) {
-        let limits: HashMap<String, LogLimits> = self
-            .slots
-            .iter()
-            .flatten()
-            .map(|c| (c.unit.clone(), c.limits))
-            .collect();
-        let defaults = self.defaults;
-        self.store
-            .retry(&|name| limits.get(name).copied().unwrap_or(defaults), mono);
+        self.store.retry(mono);
     }
 
     /// Close the pipes of units that are gone, after reading what is in

@@ -177,7 +177,7 @@ fn broken_files(result: &unit::LoadResult) -> Vec<String> {
 }
 
 /// Run until the manager asks for a power action; returns it.
-pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError> {
+pub fn run(mut opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError> {
     let setup = |what: &str, e: String| LoopError::Setup(format!("{what}: {e}"));
     // Before anything else: one vigil per control socket. The machine's
     // init goes on without the lock (it must never exit, and on a fresh
@@ -276,7 +276,7 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         }
     };
     let mut manager = Manager::new(units, &opts.target, opts.settings, now());
-    manager.set_boot_record(opts.boot_record.clone());
+    manager.set_boot_record(std::mem::take(&mut opts.boot_record));
     let capture = LogCapture::new(opts.log_dir.clone(), opts.admin_gid, opts.log_limits);
     if let Err(e) = crate::runtime::spawn::warm_up() {
         log.error(&format!("opening /dev/null for services' stdin: {e}"));
@@ -335,11 +335,12 @@ pub fn run(opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError
         };
         // Log pipes last: a request that arrives during a flood waits for
         // no pipe read of this turn.
-        let (pipes, others): (Vec<Ready>, Vec<Ready>) = ready
-            .into_iter()
-            .partition(|r| matches!(Token::decode(r.token), Some(Token::LogPipe { .. })));
-        for r in others.into_iter().chain(pipes) {
-            shell.dispatch(r);
+        let is_pipe = |r: &Ready| matches!(Token::decode(r.token), Some(Token::LogPipe { .. }));
+        for r in ready.iter().filter(|r| !is_pipe(r)) {
+            shell.dispatch(*r);
+        }
+        for r in ready.iter().filter(|r| is_pipe(r)) {
+            shell.dispatch(*r);
         }
     }
 }
@@ -541,9 +542,10 @@ impl Shell<'_> {
         let pid_of = |unit: &str| log_pid(manager, unit);
         let problems = self.capture.drain_all(&pid_of, monotonic_now());
         self.report_store(problems.into_iter());
+        // Into vigil.log before the one sync that covers every file.
         self.log.info("service logs drained and synced");
         self.write_own_log();
-        self.capture.drain_all(&|_| None, monotonic_now());
+        self.capture.sync_files();
         self.capture.close_files();
     }
 
