@@ -488,3 +488,21 @@ fn a_log_pipe_that_cannot_be_made_is_reported_and_the_service_still_runs() {
     v.wait_log("creating the out log pipe of later");
     v.wait_log("Too many open files");
 }
+
+#[test]
+fn a_log_name_that_is_not_a_unit_name_is_refused() {
+    let mut v = Vigil::new();
+    v.write_unit("ok", &format!("exec = [\"sleep\", \"60\"]\n{WANTED}"));
+    v.start();
+    // A name is turned into LOG_DIR/NAME.log: nothing may climb out.
+    let r = v.request(serde_json::json!({"verb": "logs", "names": ["ok", "../../etc/passwd"]}));
+    assert_eq!(r["ok"], false, "{r}");
+    let why = r["error"].as_str().unwrap();
+    assert!(
+        why.contains("\"../../etc/passwd\" is not a unit name"),
+        "{why}"
+    );
+    // Unit names and vigil's own log are fine.
+    let r = v.request(serde_json::json!({"verb": "logs", "names": ["ok", "vigil"]}));
+    assert_eq!(r["ok"], true, "{r}");
+}

@@ -763,6 +763,14 @@ impl Shell<'_> {
 
     /// Where each named log is, and what of it waits in memory.
     fn log_sources(&mut self, names: Vec<String>) -> Reply {
+        // A name becomes a path: only unit names (and vigil's own log).
+        if let Some((name, why)) = names
+            .iter()
+            .filter(|n| n.as_str() != crate::logs::OWN_LOG)
+            .find_map(|n| crate::unit::name::check_unit_name(n).err().map(|e| (n, e)))
+        {
+            return Reply::error(format!("logs: {name:?} is not a unit name: {why}"));
+        }
         // vigil.log gets this turn's records first, so a reader sees them.
         self.write_own_log();
         let store = self.capture.store();
