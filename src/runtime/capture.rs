@@ -72,6 +72,9 @@ fn make_pipe() -> std::io::Result<Pipe> {
     }
     // SAFETY: both are fresh descriptors we own.
     let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // The write end is lent to every start as is (spawn dups it onto 1
+    // or 2): it must not be one of the stdio numbers itself.
+    let write = crate::runtime::spawn::high_fd(write)?;
     // Only vigil's end is non-blocking (the two ends are separate open
     // file descriptions): a service writing to a full pipe waits, as it
     // would on a terminal, and never sees EAGAIN.

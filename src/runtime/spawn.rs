@@ -266,7 +266,7 @@ fn resolve_credentials(def: &UnitDef) -> Result<(Credentials, Option<User>), Spa
 
 /// Duplicates `fd` to a close-on-exec descriptor >= 3, so that dup2 onto
 /// stdio in the child never degenerates into a no-op on a CLOEXEC fd.
-fn high_fd(fd: OwnedFd) -> std::io::Result<OwnedFd> {
+pub(crate) fn high_fd(fd: OwnedFd) -> std::io::Result<OwnedFd> {
     if fd.as_raw_fd() > 2 {
         return Ok(fd);
     }
@@ -302,23 +302,32 @@ pub struct LogFds<'a> {
     pub stderr: Option<BorrowedFd<'a>>,
 }
 
-fn open_output(
+/// Where the child's stdout or stderr comes from: a file opened for this
+/// start, or a descriptor vigil keeps (a log pipe), lent for the clone.
+#[derive(Debug)]
+enum Redirect<'a> {
+    Opened(OwnedFd),
+    Shared(BorrowedFd<'a>),
+}
+
+impl Redirect<'_> {
+    fn raw(&self) -> RawFd {
+        match self {
+            Redirect::Opened(fd) => fd.as_raw_fd(),
+            Redirect::Shared(fd) => fd.as_raw_fd(),
+        }
+    }
+}
+
+fn open_output<'a>(
     output: &Output,
     which: &str,
-    log: Option<BorrowedFd<'_>>,
-) -> Result<Option<OwnedFd>, SpawnFailure> {
+    log: Option<BorrowedFd<'a>>,
+) -> Result<Option<Redirect<'a>>, SpawnFailure> {
     let opened = match output {
         Output::Inherit => return Ok(None),
-        Output::Log => {
-            let Some(fd) = log else {
-                return Ok(None);
-            };
-            return fd
-                .try_clone_to_owned()
-                .and_then(high_fd)
-                .map(Some)
-                .map_err(|e| failure(format!("opening {which} log pipe"), e.to_string()));
-        }
+        // The capture keeps its pipes above the stdio numbers.
+        Output::Log => return Ok(log.map(Redirect::Shared)),
         Output::Null => std::fs::OpenOptions::new()
             .write(true)
             .open("/dev/null")
@@ -335,7 +344,7 @@ fn open_output(
             .map_err(|e| failure(format!("opening {which} {}", path.display()), e.to_string()))?,
     };
     high_fd(OwnedFd::from(opened))
-        .map(Some)
+        .map(|fd| Some(Redirect::Opened(fd)))
         .map_err(|e| failure(format!("opening {which}"), e.to_string()))
 }
 
@@ -358,7 +367,7 @@ const KERNEL_SIGSET_BYTES: libc::size_t = 16;
 const KERNEL_SIGSET_BYTES: libc::size_t = 8;
 
 /// Everything the child needs, fully built before fork.
-struct Prepared {
+struct Prepared<'a> {
     program: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
@@ -367,8 +376,8 @@ struct Prepared {
     umask: Option<libc::mode_t>,
     /// The shared /dev/null (`dev_null`): no descriptor per start.
     stdin: BorrowedFd<'static>,
-    stdout: Option<OwnedFd>,
-    stderr: Option<OwnedFd>,
+    stdout: Option<Redirect<'a>>,
+    stderr: Option<Redirect<'a>>,
     stage_names: [String; 10],
     /// SIGRTMAX, read before fork (it is a libc call, not a constant).
     max_signal: libc::c_int,
@@ -376,7 +385,11 @@ struct Prepared {
     nofile: Option<libc::rlimit>,
 }
 
-fn prepare(def: &UnitDef, ctx: &SpawnContext, log: LogFds<'_>) -> Result<Prepared, SpawnFailure> {
+fn prepare<'a>(
+    def: &UnitDef,
+    ctx: &SpawnContext,
+    log: LogFds<'a>,
+) -> Result<Prepared<'a>, SpawnFailure> {
     let Some(first) = def.exec.first() else {
         return Err(failure("preparing", "no command to execute"));
     };
@@ -547,7 +560,7 @@ fn clone_child(
 
 /// After the clone: the pid if the child exec'd, else its failed stage
 /// (the child is reaped here, so the event loop never sees its pid).
-fn finish_spawn(pid: i32, report: &ChildReport, prep: &Prepared) -> Result<i32, SpawnFailure> {
+fn finish_spawn(pid: i32, report: &ChildReport, prep: &Prepared<'_>) -> Result<i32, SpawnFailure> {
     if !report.failed.load(Ordering::Acquire) {
         return Ok(pid);
     }
@@ -599,7 +612,7 @@ fn dev_null() -> std::io::Result<&'static OwnedFd> {
 
 /// What the cloned child needs, passed through clone's argument pointer.
 struct ChildArgs<'a> {
-    prep: &'a Prepared,
+    prep: &'a Prepared<'a>,
     argv: &'a [*const libc::c_char],
     envp: &'a [*const libc::c_char],
     groups: Option<&'a [libc::gid_t]>,
@@ -643,7 +656,7 @@ unsafe fn redirect(src: RawFd, target: RawFd) -> bool {
 /// The child between fork and exec: async-signal-safe syscalls only, no
 /// allocation, no locks, no panics.
 unsafe fn child_after_fork(
-    prep: &Prepared,
+    prep: &Prepared<'_>,
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
     groups: Option<&[libc::gid_t]>,
@@ -692,12 +705,12 @@ unsafe fn child_after_fork(
         child_fail(report, ST_STDIN);
     }
     if let Some(fd) = &prep.stdout {
-        if !redirect(fd.as_raw_fd(), 1) {
+        if !redirect(fd.raw(), 1) {
             child_fail(report, ST_STDOUT);
         }
     }
     if let Some(fd) = &prep.stderr {
-        if !redirect(fd.as_raw_fd(), 2) {
+        if !redirect(fd.raw(), 2) {
             child_fail(report, ST_STDERR);
         }
     }
