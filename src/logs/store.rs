@@ -237,10 +237,19 @@ impl LogStore {
         }
     }
 
-    /// Forget a unit that is gone (its files stay on disk).
+    /// Forget a unit that is gone (its files stay on disk). Records of it
+    /// still waiting in memory stay until a retry writes them.
     pub fn forget(&mut self, name: &str) {
-        if let Some(log) = self.logs.remove(name) {
-            self.ring_total = self.ring_total.saturating_sub(log.ring.len());
+        let waiting = self
+            .logs
+            .get(name)
+            .is_some_and(|l| !l.ring.is_empty() || l.dropped > 0);
+        if waiting {
+            if let Some(log) = self.logs.get_mut(name) {
+                log.file = None;
+            }
+        } else {
+            self.logs.remove(name);
         }
     }
 
@@ -637,6 +646,22 @@ mod tests {
         assert_eq!(
             text.lines().last(),
             Some(format!("line {:04} ........", n - 1).as_str())
+        );
+    }
+
+    #[test]
+    fn a_forgotten_log_still_writes_what_waits() {
+        let tmp = tempfile::tempdir().unwrap();
+        let blocker = tmp.path().join("logs");
+        std::fs::write(&blocker, "").unwrap();
+        let mut store = LogStore::new(blocker.clone(), None);
+        store.append("gone", DEFAULT_LIMITS, &records(0..2), Duration::ZERO);
+        store.forget("gone");
+        std::fs::remove_file(&blocker).unwrap();
+        store.retry(Duration::from_secs(1));
+        assert_eq!(
+            read(&blocker, "gone.log"),
+            String::from_utf8(records(0..2)).unwrap()
         );
     }
 

@@ -20,8 +20,9 @@ use crate::runtime::spawn::LogFds;
 use crate::unit::model::Output;
 use crate::unit::UnitDef;
 
-/// The most one read takes from one pipe in one loop turn (a pipe's
-/// default capacity).
+/// The most one read takes from one pipe in one loop turn: a quarter of
+/// a pipe's default capacity, so a request waits behind at most a short
+/// read (docs/benchmarks.md has the measurements that chose it).
 pub const READ_CHUNK: usize = 16 * 1024;
 
 /// One captured stream.
