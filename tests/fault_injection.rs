@@ -31,7 +31,10 @@ fn set_nofile(pid: i32, n: u32) {
 #[test]
 fn running_out_of_descriptors_is_reported_and_recovered_from() {
     let mut v = Vigil::new();
-    v.write_unit("phoenix", PHOENIX);
+    // stdout to /dev/null: a start opens it, so a restart needs a
+    // descriptor besides the pidfd its dead predecessor gave back (a log
+    // pipe, and stdin, are vigil's already).
+    v.write_unit("phoenix", &format!("{PHOENIX}stdout = \"null\"\n"));
     v.start();
     let st = v.wait_state("phoenix", "running");
     let pid = st["summary"]["pid"].as_i64().unwrap() as i32;
