@@ -119,27 +119,43 @@ def status_latency(sock, count=200):
         t = time.monotonic()
         request(sock, {"verb": "status", "names": ["quiet"]})
         times.append((time.monotonic() - t) * 1000)
-    times.sort()
+    return times
+
+
+def summary(times):
+    times = sorted(times)
     return statistics.median(times), times[int(len(times) * 0.99) - 1]
 
 
-def latency(work):
+def latency(work, rounds=5):
+    """Idle and flood samples interleaved, `rounds` times, so that the
+    machine's drift touches both alike."""
     units = {
         "quiet": 'exec = ["sleep", "600"]\nwanted_by = ["default"]\n',
         "flood": f'exec = ["yes", "{LINE}"]\n',
+        # The same load on the machine, its output not captured: what the
+        # CPUs' contention alone costs a request.
+        "uncaptured": f'exec = ["yes", "{LINE}"]\nstdout = "null"\n',
     }
     p, sock = start_vigil(work, units)
+    idle, flood, uncaptured = [], [], []
     try:
         time.sleep(0.3)
-        idle = status_latency(sock)
-        request(sock, {"verb": "start", "names": ["flood"]})
-        time.sleep(0.5)
-        flood = status_latency(sock)
-        request(sock, {"verb": "stop", "names": ["flood"]})
+        for _ in range(rounds):
+            idle += status_latency(sock)
+            request(sock, {"verb": "start", "names": ["flood"]})
+            time.sleep(0.3)
+            flood += status_latency(sock)
+            request(sock, {"verb": "stop", "names": ["flood"]})
+            request(sock, {"verb": "start", "names": ["uncaptured"]})
+            time.sleep(0.3)
+            uncaptured += status_latency(sock)
+            request(sock, {"verb": "stop", "names": ["uncaptured"]})
+            time.sleep(0.2)
     finally:
         p.terminate()
         p.wait()
-    return idle, flood
+    return summary(idle), summary(flood), summary(uncaptured)
 
 
 def main():
@@ -189,15 +205,16 @@ def main():
     print("(vs columns: throughput ratio; above 1 is faster than the peer)")
     work = tempfile.mkdtemp(prefix="vigil-lat.", dir="/var/tmp")
     try:
-        (i50, i99), (f50, f99) = latency(work)
+        (i50, i99), (f50, f99), (u50, u99) = latency(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()
-    print("vigilctl status of another unit over the control socket (ms):")
-    print(f"{'':<20} {'median':>8} {'p99':>8}")
-    print(f"{'idle':<20} {i50:>8.3f} {i99:>8.3f}")
-    print(f"{'during a flood':<20} {f50:>8.3f} {f99:>8.3f}")
-    print(f"flood/idle median: {f50 / i50:.2f}x")
+    print("vigilctl status of another unit over the control socket (ms; 5 rounds of 200 idle, then 200 during a flood):")
+    print(f"{'':<21} {'median':>8} {'p99':>8}")
+    print(f"{'idle':<21} {i50:>8.3f} {i99:>8.3f}")
+    print(f"{'during a flood':<21} {f50:>8.3f} {f99:>8.3f}")
+    print(f"{'same load, uncaptured':<21} {u50:>8.3f} {u99:>8.3f}")
+    print(f"flood/idle median: {f50 / i50:.2f}x; flood/uncaptured: {f50 / u50:.2f}x")
 
 
 if __name__ == "__main__":

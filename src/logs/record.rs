@@ -52,7 +52,10 @@ pub fn write_record(
     buf.extend_from_slice(name.as_bytes());
     buf.push(b'[');
     match pid {
-        Some(pid) => buf.extend_from_slice(pid.to_string().as_bytes()),
+        // Formatted in place: no allocation per line.
+        Some(pid) => {
+            let _ = std::io::Write::write_fmt(buf, format_args!("{pid}"));
+        }
         None => buf.push(b'-'),
     }
     buf.extend_from_slice(b"] ");
