@@ -73,7 +73,13 @@ pub fn parse_utc(text: &str) -> Option<i64> {
     let year = number(parts.next()?)?;
     let month = u32::try_from(number(parts.next()?)?).ok()?;
     let day = u32::try_from(number(parts.next()?)?).ok()?;
-    if parts.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+    // Four-digit years, as the records write them (and the arithmetic
+    // below cannot overflow).
+    if parts.next().is_some()
+        || !(0..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+    {
         return None;
     }
     let mut micros = days_from_civil(year, month, day).checked_mul(86_400_000_000)?;
@@ -138,6 +144,9 @@ mod tests {
             parse_utc("2026-12-01T12:04:24.5"),
             Some(1_796_126_664_500_000)
         );
+        // A year the calendar arithmetic cannot hold (a fuzzer's find).
+        assert_eq!(parse_utc("99999999999999-01-01"), None);
+        assert_eq!(parse_utc("10000-01-01"), None);
         for bad in [
             "",
             "yesterday",
