@@ -462,20 +462,27 @@ fn a_log_pipe_that_cannot_be_made_is_reported_and_the_service_still_runs() {
     let mut v = Vigil::new();
     v.write_unit("later", "exec = [\"sleep\", \"60\"]\n");
     v.start();
-    // Leave vigil two free descriptors: one to accept the request, one for
-    // the started process's pidfd; none for a pipe.
-    // (The limit caps descriptor numbers: count the low ones vigil holds,
-    // not one a test runner left open at 251.)
-    let open = std::fs::read_dir(format!("/proc/{}/fd", v.pid()))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| std::fs::read_link(e.path()).is_ok())
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|n| *n < 200)
-        .max()
-        .unwrap()
-        + 1;
-    let limit = (open + 2).to_string();
+    // Leave vigil two free descriptor numbers: one to accept the request,
+    // one for the started process's pidfd; none for a pipe. (The limit
+    // caps numbers, so holes count; a snapshot is taken once vigil's
+    // descriptors have stopped changing, as the harness's connections close.)
+    let fds = || -> std::collections::BTreeSet<u32> {
+        std::fs::read_dir(format!("/proc/{}/fd", v.pid()))
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .collect()
+    };
+    let mut open = fds();
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let again = fds();
+        if again == open {
+            break;
+        }
+        open = again;
+    }
+    let second_free = (0..).filter(|n| !open.contains(n)).nth(1).unwrap();
+    let limit = (second_free + 1).to_string();
     let ok = Command::new("prlimit")
         .arg(format!("--pid={}", v.pid()))
         .arg(format!("--nofile={limit}:{limit}"))
