@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 /// Log severity, mapped to kmsg priorities by the shell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Level {
     Error,
     Warning,
@@ -80,6 +80,11 @@ impl Logger {
         if self.kmsg.is_none() {
             self.kmsg = OpenOptions::new().write(true).open(path).ok();
         }
+    }
+
+    /// The most verbose level written (carried across a re-exec).
+    pub fn level(&self) -> Level {
+        self.max_level
     }
 
     /// Change verbosity (from `vigil.log=` or vigil.toml).

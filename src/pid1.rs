@@ -60,7 +60,9 @@ fn children_left() -> bool {
     !(rc < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD))
 }
 
-/// Boot the machine, supervise until a power action, shut down. On a real
+/// Boot the machine (unless `early_boot` is false: the machine is up, as
+/// after a re-exec whose state was unreadable), supervise until a power
+/// action, shut down. On a real
 /// machine it ends in reboot(2); if the kernel refuses, vigil stays alive
 /// reaping children rather than exit (which would panic the kernel).
 pub fn main(
@@ -70,6 +72,7 @@ pub fn main(
     target: Option<String>,
     log: &mut Logger,
     mut boot_record: crate::manager::BootRecord,
+    early_boot: bool,
 ) -> ExitCode {
     block_signals(log);
     log.info(&format!(
@@ -84,7 +87,12 @@ pub fn main(
     }
     let boot_started = crate::runtime::timer::monotonic_now();
     let steps = &mut boot_record.steps;
-    let (_, out) = run_early_boot_with(&sys, &config, &mut |report| {
+    let out = if !early_boot {
+        log.attach_kmsg(Path::new("/dev/kmsg"));
+        log.warn("the machine is up already (a re-exec): no early-boot step runs again");
+        crate::boot::boot_output_of_running_system(&sys, &config)
+    } else {
+        run_early_boot_with(&sys, &config, &mut |report| {
         let end = crate::runtime::timer::monotonic_now();
         steps.push(crate::manager::BootStep {
             name: report.name.clone(),
@@ -95,7 +103,9 @@ pub fn main(
         log_step(log, report);
         // /dev/kmsg exists once the first step has mounted /dev; a no-op after that.
         log.attach_kmsg(Path::new("/dev/kmsg"));
-    });
+        })
+        .1
+    };
     if let Some(level) = out.cmdline.log_level {
         log.set_level(level);
     }
@@ -133,6 +143,32 @@ pub fn main(
             PowerAction::Poweroff
         }
     };
+    shut_down(action, log)
+}
+
+/// vigil re-executed as the machine's init (`daemon-reexec`): no early
+/// boot (the machine is up), the loop from the handed-over state, then the
+/// shutdown as after a boot.
+pub fn resume(
+    header: crate::runtime::reexec::Header,
+    full: Option<crate::runtime::reexec::Full>,
+    why_partial: Option<String>,
+    log: &mut Logger,
+) -> ExitCode {
+    log.attach_kmsg(Path::new("/dev/kmsg"));
+    let action = match crate::runtime::event_loop::resume(header, full, why_partial, log) {
+        Ok(action) => action,
+        Err(e) => {
+            log.error(&format!("{e}; cannot supervise, powering off"));
+            PowerAction::Poweroff
+        }
+    };
+    shut_down(action, log)
+}
+
+/// The final steps and reboot(2); never returns while PID 1.
+fn shut_down(action: PowerAction, log: &mut Logger) -> ExitCode {
+    let sys = RealSyscall;
     log.info(&format!("shutting down: {action:?}"));
     for report in final_steps(&sys, DEFAULT_GRACE, &mut children_left) {
         log_step(log, &report);

@@ -2,7 +2,7 @@
 //! every unit is stopped. Named by the manager, carried out by `shutdown`.
 
 /// Which final state the machine goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PowerAction {
     Poweroff,
     Reboot,

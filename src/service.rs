@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::control::protocol::{ExitRecord, UnitState};
 use crate::unit::UnitDef;
 
@@ -13,7 +15,7 @@ pub const EXIT_HISTORY: usize = 10;
 
 /// Where a starting unit is in its start sequence; decides what an exit or a
 /// notification means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StartPhase {
     /// Queued: waiting for ordering dependencies.
     Waiting,
@@ -26,7 +28,7 @@ pub enum StartPhase {
 }
 
 /// What a pending deadline will do when it passes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum DeadlineKind {
     /// Restart delay over: launch again.
     Restart,
@@ -41,7 +43,7 @@ pub enum DeadlineKind {
 }
 
 /// The fine-grained state; `UnitState` is its public projection.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
     Inactive,
     Starting(StartPhase),
@@ -52,7 +54,7 @@ pub enum Phase {
 }
 
 /// A job the manager is carrying out on the unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Job {
     Start,
     Stop,
@@ -61,7 +63,7 @@ pub enum Job {
 }
 
 /// One unit's runtime record.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Service {
     pub def: Rc<UnitDef>,
     pub phase: Phase,
@@ -106,7 +108,7 @@ pub struct Service {
 
 /// The moments of one run of a unit (monotonic). A new run (a start, or a
 /// restart after an exit) starts a new record.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunTimes {
     pub requested: Option<Duration>,
     pub exec: Option<Duration>,
@@ -149,7 +151,7 @@ impl RunTimes {
 }
 
 /// Why a unit is being stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StopCause {
     /// `vigilctl stop`, a shutdown, a requirement going down, a reload.
     Requested,
@@ -162,7 +164,7 @@ pub enum StopCause {
 /// the witness is unreaped its membership holds the group's id, so the
 /// group cannot have been reused by a stranger; the shell re-checks that
 /// the witness is still an unreaped member before it signals the group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {
     pub pgid: i32,
     pub witness: i32,

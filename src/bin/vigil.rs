@@ -12,6 +12,7 @@
     clippy::indexing_slicing
 )]
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,6 +25,7 @@ use vigil::log::Level;
 use vigil::log::{parse_level, Logger};
 use vigil::runtime::event_loop::{run, settings_from_config, LoopOptions};
 use vigil::runtime::reap::set_child_subreaper;
+use vigil::runtime::reexec;
 
 /// Command line of vigil.
 #[derive(Debug, Parser)]
@@ -53,6 +55,9 @@ struct Args {
     /// power commands make vigil exit. Also implied by $container.
     #[arg(long)]
     container: bool,
+    /// Internal (daemon-reexec): go on from the state in this descriptor.
+    #[arg(long, hide = true)]
+    resume: Option<i32>,
 }
 
 /// The arguments that do parse, the bad ones skipped: PID 1 goes on with a
@@ -85,6 +90,12 @@ where
 }
 
 fn main() -> ExitCode {
+    // The probe of a re-exec: answer and touch nothing (the running vigil
+    // execs this binary only if it does).
+    if std::env::args_os().nth(1).as_deref() == Some(OsStr::new(reexec::CHECK_FLAG)) {
+        println!("{}", reexec::probe_answer());
+        return ExitCode::SUCCESS;
+    }
     // First of all: how long the kernel took to get here.
     let boot_record = vigil::manager::BootRecord {
         kernel: vigil::runtime::timer::boottime_now(),
@@ -102,6 +113,12 @@ fn main() -> ExitCode {
             parse_lenient(std::env::args_os())
         }
     };
+    if let Some(fd) = args.resume {
+        if let Some(code) = resume(fd) {
+            return code;
+        }
+    }
+    let resumed = args.resume.is_some();
     let is_pid1 = std::process::id() == 1;
     let container = args.container || std::env::var_os("container").is_some();
     // PID 1 of a plain PID namespace (`unshare --pid --fork vigil`) is not
@@ -131,6 +148,7 @@ fn main() -> ExitCode {
             args.target.clone(),
             &mut log,
             boot_record,
+            !resumed,
         );
     }
 
@@ -187,6 +205,50 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// vigil was re-executed (`vigilctl daemon-reexec`): read the state the
+/// previous image left in `fd` first of all, and go on from it. None when
+/// nothing of it can be read: then vigil starts from its command line, as
+/// the machine's init without the early boot (the machine is up).
+fn resume(fd: i32) -> Option<ExitCode> {
+    let mut log = Logger::stderr(Level::Info);
+    let decoded = match reexec::read_sealed(fd) {
+        Ok(bytes) => reexec::decode(&bytes),
+        Err(e) => reexec::Resumed::Unreadable(format!("reading the state (descriptor {fd}): {e}")),
+    };
+    let (header, full, why) = match decoded {
+        reexec::Resumed::Exact(h, f) => (h, Some(*f), None),
+        reexec::Resumed::Partial(h, why) => {
+            log.error(&format!(
+                "re-exec: {why}; loading the units again and adopting the running services"
+            ));
+            (h, None, Some(why))
+        }
+        reexec::Resumed::Unreadable(why) => {
+            log.error(&format!(
+                "re-exec: {why}; starting from the command line (running services are left alone)"
+            ));
+            return None;
+        }
+    };
+    log.set_level(header.log_level);
+    let machine_init = header.opts.settings.pid1;
+    if machine_init {
+        return Some(vigil::pid1::resume(*header, full, why, &mut log));
+    }
+    Some(
+        match vigil::runtime::event_loop::resume(*header, full, why, &mut log) {
+            Ok(_) => {
+                log.info("exiting");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                log.error(&e.to_string());
+                ExitCode::FAILURE
+            }
+        },
+    )
 }
 
 /// Whether this process is the init of the machine rather than of a PID

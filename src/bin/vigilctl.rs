@@ -137,6 +137,13 @@ enum Verb {
     /// New wanted units start, removed ones stop, changed ones apply on
     /// their next start; a broken file keeps its old definition (exit 1).
     Reload,
+    /// Re-execute vigil's binary in place, every service kept running
+    ///
+    /// For an upgrade without a reboot: vigil first runs the binary it was
+    /// started from with --check-reexec, then execs it with its whole state
+    /// (units, pids, exit histories, timers, log pipes). Answers once the
+    /// new image serves; if the binary cannot run, the old one goes on.
+    DaemonReexec,
     /// Make a target pull units in at boot, then reload vigil
     ///
     /// Edits the units directory (--units), so it works while vigil is not
@@ -467,6 +474,7 @@ fn run(inv: &Invocation) -> anyhow::Result<u8> {
             },
         ),
         Verb::Reload => reload(&ctx),
+        Verb::DaemonReexec => daemon_reexec(&ctx),
         Verb::Logs { names, view, since } => logs(&ctx, names, view, since.as_deref()),
         Verb::Analyze { what } => analyze(&ctx, what.as_ref()),
         Verb::Log { view } => logs(&ctx, &[vigil::logs::OWN_LOG.to_string()], view, None),
@@ -728,6 +736,21 @@ fn reload(ctx: &Ctx<'_>) -> anyhow::Result<u8> {
             }
         }
         Some(ReplyBody::Done) => Ok(code),
+        Some(other) => Err(unexpected(other)),
+        None => Ok(code::FAILURE.max(code)),
+    }
+}
+
+/// Sends `DaemonReexec`; the reply comes from the new image.
+fn daemon_reexec(ctx: &Ctx<'_>) -> anyhow::Result<u8> {
+    let (reply, code) = ctx.call(&Request::DaemonReexec, QUICK)?;
+    match &reply.body {
+        Some(ReplyBody::Reexec(report)) => {
+            if !ctx.json() {
+                out(&render::reexec(report));
+            }
+            Ok(code)
+        }
         Some(other) => Err(unexpected(other)),
         None => Ok(code::FAILURE.max(code)),
     }

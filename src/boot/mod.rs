@@ -99,6 +99,22 @@ pub fn run_early_boot_with(
 }
 
 /// `run_early_boot_with` without a per-step callback.
+/// What the loop needs when the machine is already up (a re-exec whose
+/// state could not be read): the same environment and generated units as
+/// the boot made, from reads only; no step that mounts, loads or sets
+/// anything runs again.
+pub fn boot_output_of_running_system(sys: &dyn Syscall, cfg: &SystemConfig) -> BootOutput {
+    let base_env = host::base_environment(sys, cfg, &mut |_| {});
+    let (_, mut generated_units) = units::udev_units(sys, &cfg.udev);
+    let (_, gettys) = units::getty_units(sys, &cfg.tty);
+    generated_units.extend(gettys);
+    BootOutput {
+        base_env,
+        generated_units,
+        cmdline: kernel_cmdline(sys),
+    }
+}
+
 pub fn run_early_boot(sys: &dyn Syscall, cfg: &SystemConfig) -> (Vec<StepReport>, BootOutput) {
     run_early_boot_with(sys, cfg, &mut |_| {})
 }

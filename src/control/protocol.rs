@@ -71,6 +71,9 @@ pub enum Request {
     },
     /// The boot timeline (`vigilctl analyze`).
     Analyze,
+    /// Exec vigil's binary in place, every service kept running (`vigilctl
+    /// daemon-reexec`). Answered by the new image once it serves.
+    DaemonReexec,
 }
 
 impl Request {
@@ -144,7 +147,29 @@ pub enum ReplyBody {
         dir: PathBuf,
         units: Vec<LogSource>,
     },
+    /// The new image is serving (`daemon-reexec`).
+    Reexec(ReexecReport),
     Done,
+}
+
+/// What a re-exec did, as the new image reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReexecReport {
+    /// The binary now running.
+    pub binary: PathBuf,
+    /// The version of the image that wrote the state, and of this one.
+    pub from_version: String,
+    pub to_version: String,
+    /// Every unit kept exactly (false: the state could not be read whole,
+    /// the units were loaded again and the running processes adopted).
+    pub exact: bool,
+    /// Units handed over (exact) or adopted (fallback).
+    pub units: usize,
+    /// From the request to the new image serving, in seconds.
+    pub took_secs: f64,
+    /// What the new image could not carry over, one line each.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// The state names users see; `Failed` carries the reason in `UnitSummary::reason`.

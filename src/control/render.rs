@@ -572,3 +572,24 @@ TIME                       PID  OUTCOME            RUNTIME
         assert!(!is_active(UnitState::Starting));
     }
 }
+
+/// What `vigilctl daemon-reexec` prints.
+pub fn reexec(report: &crate::control::protocol::ReexecReport) -> String {
+    let mut text = format!(
+        "vigil re-executed {} (vigil {} -> {}) in {:.1} ms: {} {}\n",
+        report.binary.display(),
+        report.from_version,
+        report.to_version,
+        report.took_secs * 1000.0,
+        report.units,
+        if report.exact {
+            "units kept as they were"
+        } else {
+            "running services adopted (the state could not be read whole; units loaded again)"
+        }
+    );
+    for note in &report.notes {
+        text.push_str(&format!("  note: {note}\n"));
+    }
+    text
+}

@@ -28,7 +28,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Read;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -261,6 +261,7 @@ pub fn verb(request: &Request) -> &'static str {
         Request::Halt { .. } => "halt",
         Request::Logs { .. } => "logs",
         Request::Analyze => "analyze",
+        Request::DaemonReexec => "daemon-reexec",
     }
 }
 
@@ -433,6 +434,97 @@ impl ControlServer {
             changes: Vec::new(),
             reserve_fd: std::fs::File::open("/dev/null").ok(),
         })
+    }
+
+    /// The server of a re-exec'd vigil: the listening socket the previous
+    /// image held (`fd`, inherited across execve), bound at `path`.
+    /// Connections that queued in its backlog during the exec are accepted
+    /// as usual.
+    pub fn from_listener(fd: OwnedFd, path: &Path, admin_gid: Option<u32>) -> Self {
+        let listener = UnixListener::from(fd);
+        let _ = listener.set_nonblocking(true);
+        ControlServer {
+            listener,
+            path: path.to_path_buf(),
+            admin_gid,
+            clients: BTreeMap::new(),
+            next_id: ConnId(1),
+            requests: BTreeMap::new(),
+            next_request: ClientId(1),
+            changes: Vec::new(),
+            reserve_fd: std::fs::File::open("/dev/null").ok(),
+        }
+    }
+
+    /// Takes over a connection the previous image accepted and whose one
+    /// request (`daemon-reexec`) this image answers: returns the id to
+    /// reply to, or None when the peer is gone.
+    pub fn adopt_pending(&mut self, fd: OwnedFd, now: Duration) -> Option<ClientId> {
+        let stream = UnixStream::from(fd);
+        stream.set_nonblocking(true).ok()?;
+        let cred = getsockopt(&stream, sockopt::PeerCredentials).ok()?;
+        let peer = PeerCred {
+            pid: cred.pid(),
+            uid: cred.uid(),
+            gid: cred.gid(),
+        };
+        let privileged = is_privileged(stream.as_raw_fd(), &peer, self.admin_gid);
+        let id = self.next_id;
+        self.next_id = ConnId(id.0.wrapping_add(1));
+        let request = self.next_request;
+        self.next_request = ClientId(request.0.wrapping_add(1));
+        let client = Client {
+            stream,
+            peer,
+            privileged,
+            inbuf: Vec::new(),
+            outbuf: Vec::new(),
+            largest_reply: 0,
+            partial_since: None,
+            last_activity: now,
+            slots: VecDeque::from([(request, None)]),
+            read_closed: false,
+            closing: false,
+            interest: Interest::READABLE,
+        };
+        self.changes.push(FdChange::Add {
+            client: id,
+            fd: client.stream.as_raw_fd(),
+            interest: client.interest,
+        });
+        self.clients.insert(id, client);
+        self.requests.insert(request, id);
+        Some(request)
+    }
+
+    /// Before a re-exec: every connection but the one of `keep` (the
+    /// request being answered by the next image) gets `why` as its last
+    /// line, best effort, and is closed.
+    pub fn close_for_reexec(&mut self, keep: ClientId, why: &str) {
+        let kept = self.requests.get(&keep).copied();
+        let ids: Vec<ConnId> = self.clients.keys().copied().collect();
+        for id in ids {
+            if Some(id) == kept {
+                continue;
+            }
+            if let Some(client) = self.clients.get(&id) {
+                if !client.slots.is_empty() {
+                    refuse(&client.stream, why);
+                }
+            }
+            self.close(id);
+        }
+    }
+
+    /// The socket of the connection `client`'s request came on.
+    pub fn connection_fd(&self, client: ClientId) -> Option<RawFd> {
+        let conn = self.requests.get(&client)?;
+        self.clients.get(conn).map(|c| c.stream.as_raw_fd())
+    }
+
+    /// The path the socket is bound at.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Change the admin group (a config reload). Rights are fixed when a

@@ -16,7 +16,7 @@
 use super::clock::STAMP_LEN;
 
 /// Which stream of a service a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Stream {
     Out,
     Err,

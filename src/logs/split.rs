@@ -13,6 +13,20 @@ pub struct LineSplitter {
 }
 
 impl LineSplitter {
+    /// The bytes after the last newline, waiting for the rest of their
+    /// line (carried across a re-exec).
+    pub fn pending(&self) -> &[u8] {
+        &self.partial
+    }
+
+    /// Take up an unfinished line where the previous image left it; what
+    /// is over `MAX_LINE` (only by a bug) is dropped.
+    pub fn restore(&mut self, bytes: &[u8]) {
+        self.partial.clear();
+        self.partial
+            .extend_from_slice(bytes.get(..MAX_LINE.min(bytes.len())).unwrap_or_default());
+    }
+
     /// Cut `chunk` into lines: `emit(text, continued)` for each record,
     /// in order; what follows the last newline waits for the next chunk.
     pub fn feed(&mut self, mut chunk: &[u8], emit: &mut dyn FnMut(&[u8], bool)) {

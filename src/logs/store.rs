@@ -18,7 +18,7 @@ use super::record::{write_record, NOTE_TAG};
 
 /// What a unit's log may grow to before it is rotated, and how many
 /// rotated files are kept beside it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogLimits {
     pub max_size: u64,
     pub keep: u32,
@@ -91,6 +91,26 @@ pub struct LogStore {
     retry_delay: Duration,
 }
 
+/// What of the store must outlive a re-exec: the records still waiting
+/// in memory (and why), per log, and the retry schedule. The files
+/// themselves are opened again by the next image.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoreState {
+    logs: Vec<SavedLog>,
+    retry_in: Option<Duration>,
+    retry_delay: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct SavedLog {
+    name: String,
+    ring: Vec<u8>,
+    dropped: u64,
+    why: Option<String>,
+    torn: bool,
+    limits: LogLimits,
+}
+
 /// A write error that the caller's log should see, once per change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreProblem {
@@ -109,6 +129,47 @@ impl LogStore {
             retry_at: None,
             retry_delay: RETRY_FIRST,
         }
+    }
+
+    /// What waits in memory, for the next image (`now`: monotonic).
+    pub fn handover(&self, now: Duration) -> StoreState {
+        let mut logs: Vec<SavedLog> = self
+            .logs
+            .iter()
+            .filter(|(_, l)| !l.ring.is_empty() || l.dropped > 0 || l.torn)
+            .map(|(name, l)| SavedLog {
+                name: name.clone(),
+                ring: l.ring.iter().copied().collect(),
+                dropped: l.dropped,
+                why: l.why.clone(),
+                torn: l.torn,
+                limits: l.limits,
+            })
+            .collect();
+        logs.sort_by(|a, b| a.name.cmp(&b.name));
+        StoreState {
+            logs,
+            retry_in: self.retry_at.map(|t| t.saturating_sub(now)),
+            retry_delay: self.retry_delay,
+        }
+    }
+
+    /// The store of a re-exec'd vigil, with what waited in the previous
+    /// image's memory waiting here.
+    pub fn resume(dir: PathBuf, gid: Option<u32>, state: StoreState, now: Duration) -> Self {
+        let mut store = LogStore::new(dir, gid);
+        for saved in state.logs {
+            let mut log = UnitLog::new(saved.limits);
+            store.ring_total += saved.ring.len();
+            log.ring = saved.ring.into();
+            log.dropped = saved.dropped;
+            log.why = saved.why;
+            log.torn = saved.torn;
+            store.logs.insert(saved.name, log);
+        }
+        store.retry_at = state.retry_in.map(|d| now.saturating_add(d));
+        store.retry_delay = state.retry_delay.clamp(RETRY_FIRST, RETRY_MAX);
+        store
     }
 
     /// The directory of the files.

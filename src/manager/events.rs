@@ -75,7 +75,7 @@ pub struct PidFileFacts {
 
 /// The settings the manager's rules depend on, from the command line and
 /// vigil.toml (updated by a reload that applies vigil.toml).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Settings {
     /// vigil is the machine's init (power actions are the machine's).
     pub pid1: bool,
@@ -218,6 +218,11 @@ pub enum Action {
     /// Re-read the units directory; answer with `Event::Reloaded`.
     Reload {
         client: Option<ClientId>,
+    },
+    /// Check the binary vigil started from, then exec it with this state
+    /// (`Manager::handover`); the new image answers `client`.
+    Reexec {
+        client: ClientId,
     },
     Log {
         level: Level,

@@ -10,7 +10,7 @@ use super::jobs::StartOrigin;
 use super::{Action, Manager, DEFAULT_TARGET};
 
 /// Where the boot target is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(super) enum BootState {
     NotStarted,
     Starting,

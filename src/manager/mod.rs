@@ -28,6 +28,7 @@ use crate::unit::UnitDef;
 
 mod events;
 mod goals;
+mod handover;
 mod jobs;
 mod kind;
 mod lifecycle;
@@ -43,6 +44,7 @@ pub use events::{
     Action, ClientId, Event, NotifyMessage, Now, PidFileError, PidFileFacts, ProcessFacts,
     Settings, SignalTarget, SpawnFailure,
 };
+pub use handover::{HandoverRefused, ManagerState, Survivor};
 pub use views::{kind_name, SystemState};
 // (BootRecord and BootStep are defined below.)
 
@@ -102,7 +104,7 @@ pub struct Manager {
 }
 
 /// What happened before the manager existed, for the timeline.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BootRecord {
     /// CLOCK_BOOTTIME at vigil's start.
     pub kernel: Duration,
@@ -113,7 +115,7 @@ pub struct BootRecord {
 }
 
 /// One early-boot step in the timeline.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BootStep {
     pub name: String,
     pub start: Duration,
@@ -245,6 +247,11 @@ impl Manager {
     /// Read-only view of one unit, for the shell and tests.
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.get(name).map(|s| &**s)
+    }
+
+    /// How many units there are.
+    pub fn unit_count(&self) -> usize {
+        self.services.len()
     }
 
     /// The power action in progress, if any.

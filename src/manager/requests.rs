@@ -64,6 +64,13 @@ impl Manager {
                 let body = ReplyBody::Timeline(self.timeline());
                 self.reply(client, Reply::ok(body));
             }
+            Request::DaemonReexec => match self.shutdown {
+                Some(_) => self.reply(
+                    client,
+                    Reply::error("daemon-reexec refused: a shutdown is in progress"),
+                ),
+                None => self.actions.push(Action::Reexec { client }),
+            },
             // Answered by the shell, which owns the log files.
             Request::Logs { .. } => self.reply(
                 client,

@@ -75,6 +75,13 @@ impl Timers {
         list
     }
 
+    /// Every armed deadline: unit, kind, when (the handover).
+    pub(super) fn all(&self) -> impl Iterator<Item = (&str, DeadlineKind, Duration)> {
+        self.by_time
+            .iter()
+            .map(|(at, unit, kind)| (unit.as_str(), *kind, *at))
+    }
+
     /// The earliest armed deadline.
     pub(super) fn next(&self) -> Option<Duration> {
         self.by_time.first().map(|(at, _, _)| *at)

@@ -65,6 +65,26 @@ pub struct LogCapture {
     changes: Vec<NewPipe>,
 }
 
+/// A unit's pipes as they cross a re-exec: descriptor numbers the next
+/// image takes over (even when it cannot read the rest of the state, so a
+/// service never writes into a pipe nobody reads).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SavedPipes {
+    pub slot: u32,
+    pub unit: String,
+    pub limits: LogLimits,
+    pub out: Option<(RawFd, RawFd)>,
+    pub err: Option<(RawFd, RawFd)>,
+}
+
+/// The rest of the capture: unfinished lines and what waits in memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CaptureState {
+    /// (slot, stream, the bytes after the last newline).
+    partial: Vec<(u32, Stream, Vec<u8>)>,
+    store: crate::logs::store::StoreState,
+}
+
 fn make_pipe() -> std::io::Result<Pipe> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 fills the two descriptors on success.
@@ -107,6 +127,103 @@ impl LogCapture {
             records: Vec::new(),
             changes: Vec::new(),
         }
+    }
+
+    /// Every pipe (as descriptor numbers, still owned here) and the rest
+    /// of the capture, for the next image.
+    pub fn handover(&self, now: Duration) -> (Vec<SavedPipes>, CaptureState) {
+        let mut pipes = Vec::new();
+        let mut partial = Vec::new();
+        for (slot, c) in self.slots.iter().enumerate() {
+            let Some(c) = c else { continue };
+            let slot = u32::try_from(slot).unwrap_or(u32::MAX);
+            let ends = |p: &Option<Pipe>| p.as_ref().map(|p| (p.read.as_raw_fd(), p.write.as_raw_fd()));
+            pipes.push(SavedPipes {
+                slot,
+                unit: c.unit.clone(),
+                limits: c.limits,
+                out: ends(&c.out),
+                err: ends(&c.err),
+            });
+            for (stream, pipe) in [(Stream::Out, &c.out), (Stream::Err, &c.err)] {
+                if let Some(p) = pipe.as_ref().filter(|p| !p.split.pending().is_empty()) {
+                    partial.push((slot, stream, p.split.pending().to_vec()));
+                }
+            }
+        }
+        let state = CaptureState {
+            partial,
+            store: self.store.handover(now),
+        };
+        (pipes, state)
+    }
+
+    /// The capture of a re-exec'd vigil: the pipes the previous image
+    /// held (every one is new to this image's epoll set: see
+    /// `take_new_pipes`), and its unfinished lines and waiting records when
+    /// the whole state could be read.
+    pub fn resume(
+        dir: PathBuf,
+        gid: Option<u32>,
+        defaults: LogLimits,
+        pipes: &[SavedPipes],
+        state: Option<CaptureState>,
+        now: Duration,
+    ) -> Self {
+        let state = state.unwrap_or_default();
+        let mut capture = LogCapture::new(dir.clone(), gid, defaults);
+        capture.store = LogStore::resume(dir, gid, state.store, now);
+        let take = |ends: Option<(RawFd, RawFd)>| -> Option<Pipe> {
+            let (r, w) = ends?;
+            let read = crate::runtime::fds::take_inherited(r)?;
+            let write = crate::runtime::fds::take_inherited(w)?;
+            Some(Pipe {
+                read,
+                write,
+                split: LineSplitter::default(),
+            })
+        };
+        for saved in pipes {
+            let index = saved.slot as usize;
+            if index > 1 << 20 || capture.by_unit.contains_key(&saved.unit) {
+                continue;
+            }
+            let mut c = Capture {
+                unit: saved.unit.clone(),
+                limits: saved.limits,
+                out: take(saved.out),
+                err: take(saved.err),
+            };
+            for (slot, stream, bytes) in &state.partial {
+                if *slot != saved.slot {
+                    continue;
+                }
+                let pipe = match stream {
+                    Stream::Out => c.out.as_mut(),
+                    Stream::Err => c.err.as_mut(),
+                };
+                if let Some(p) = pipe {
+                    p.split.restore(bytes);
+                }
+            }
+            for (stream, pipe) in [(Stream::Out, &c.out), (Stream::Err, &c.err)] {
+                if let Some(p) = pipe {
+                    capture.changes.push(NewPipe {
+                        slot: saved.slot,
+                        stream,
+                        fd: p.read.as_raw_fd(),
+                    });
+                }
+            }
+            if capture.slots.len() <= index {
+                capture.slots.resize_with(index + 1, || None);
+            }
+            if let Some(place) = capture.slots.get_mut(index) {
+                *place = Some(c);
+                capture.by_unit.insert(saved.unit.clone(), saved.slot);
+            }
+        }
+        capture
     }
 
     /// The log files.

@@ -47,7 +47,7 @@ pub const HANDLED_SIGNALS: [i32; 8] = [
 ];
 
 /// Everything the loop needs to know that does not change while it runs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LoopOptions {
     pub units_dir: PathBuf,
     /// vigil.toml: re-read on reload; the settings that can apply live do.
@@ -129,11 +129,24 @@ struct Shell<'a> {
     /// Whether the heap was trimmed after the boot target finished starting.
     trimmed: bool,
     /// Held while the loop runs: one vigil per control socket.
-    _instance_lock: Option<InstanceLock>,
+    instance_lock: Option<InstanceLock>,
+    /// The binary vigil runs from and its command line, for a re-exec.
+    binary: PathBuf,
+    argv: Vec<std::ffi::OsString>,
+    /// A `daemon-reexec` whose probe of the new binary runs.
+    reexec: Option<PendingReexec>,
     /// vigil's stderr descriptor while it is watched for writability.
     log_watch: Option<RawFd>,
     /// The units' log pipes and files, and vigil.log.
     capture: LogCapture,
+}
+
+/// A re-exec waiting for the probe of the new binary (`reexec::CHECK_FLAG`).
+struct PendingReexec {
+    client: ClientId,
+    probe: std::process::Child,
+    deadline: Duration,
+    requested_at: Duration,
 }
 
 /// The pid a unit's log lines are stamped with: its main process, or the
@@ -178,7 +191,6 @@ fn broken_files(result: &unit::LoadResult) -> Vec<String> {
 
 /// Run until the manager asks for a power action; returns it.
 pub fn run(mut opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError> {
-    let setup = |what: &str, e: String| LoopError::Setup(format!("{what}: {e}"));
     // Before anything else: one vigil per control socket. The machine's
     // init goes on without the lock (it must never exit, and on a fresh
     // /run nobody else can hold it).
@@ -204,20 +216,7 @@ pub fn run(mut opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopE
             None
         }
     };
-    let signals = SignalFd::new(&HANDLED_SIGNALS).map_err(|e| setup("signalfd", e.to_string()))?;
-    let timer = Timer::new().map_err(|e| setup("timerfd", e.to_string()))?;
-    let poller = Poller::new().map_err(|e| setup("epoll", e.to_string()))?;
-    poller
-        .add(
-            signals.as_raw_fd(),
-            Token::Signals.encode(),
-            Interest::READABLE,
-        )
-        .map_err(|e| setup("epoll", e.to_string()))?;
-    poller
-        .add(timer.as_raw_fd(), Token::Timer.encode(), Interest::READABLE)
-        .map_err(|e| setup("epoll", e.to_string()))?;
-
+    let (signals, timer, poller) = open_sources()?;
     // The notify and control sockets are not fatal: vigil supervises without them.
     if let Some(dir) = opts.notify_path.parent() {
         if let Err(e) = std::fs::create_dir_all(dir) {
@@ -300,52 +299,254 @@ pub fn run(mut opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopE
         armed: None,
         power: None,
         trimmed: false,
-        _instance_lock: instance_lock,
+        instance_lock,
+        binary: crate::runtime::reexec::own_binary(),
+        argv: std::env::args_os().collect(),
+        reexec: None,
         log_watch: None,
         capture,
     };
     // From here on vigil's own output never blocks it (a slow console).
     shell.log.set_nonblocking(true);
     shell.feed(Event::Boot);
-    // From here on, log lines are written once per loop turn. (Not during
-    // the boot feed: it spawns the whole target, and its lines should come
-    // out as it goes.)
-    shell.log.set_batching(true);
-    // Children may have exited before the signalfd existed (a container's
-    // leftovers, or boot helpers): reap them now.
-    shell.reap(None);
-    loop {
-        if let Some(action) = shell.power {
-            shell.finish_logs();
-            shell.remove_sockets();
-            shell.log.set_batching(false);
-            shell.log.set_nonblocking(false);
-            return Ok(action);
-        }
-        shell.write_own_log();
-        shell.arm_timer();
-        shell.log.flush();
-        shell.watch_log_output();
-        let ready = match shell.poller.wait(None) {
-            Ok(r) => r,
+    Ok(shell.serve())
+}
+
+/// The event sources every loop has, new in each image.
+fn open_sources() -> Result<(SignalFd, Timer, Poller), LoopError> {
+    let setup = |what: &str, e: String| LoopError::Setup(format!("{what}: {e}"));
+    let signals = SignalFd::new(&HANDLED_SIGNALS).map_err(|e| setup("signalfd", e.to_string()))?;
+    let timer = Timer::new().map_err(|e| setup("timerfd", e.to_string()))?;
+    let poller = Poller::new().map_err(|e| setup("epoll", e.to_string()))?;
+    poller
+        .add(
+            signals.as_raw_fd(),
+            Token::Signals.encode(),
+            Interest::READABLE,
+        )
+        .map_err(|e| setup("epoll", e.to_string()))?;
+    poller
+        .add(timer.as_raw_fd(), Token::Timer.encode(), Interest::READABLE)
+        .map_err(|e| setup("epoll", e.to_string()))?;
+    Ok((signals, timer, poller))
+}
+
+/// Go on from the state a previous image handed over (`vigil --resume`):
+/// the descriptors it left open, its manager (or, when only the header
+/// could be read, the units loaded again and the running processes that
+/// can be proven adopted), and the answer to the `daemon-reexec` request.
+pub fn resume(
+    header: crate::runtime::reexec::Header,
+    full: Option<crate::runtime::reexec::Full>,
+    why_partial: Option<String>,
+    log: &mut Logger,
+) -> Result<PowerAction, LoopError> {
+    use crate::runtime::fds::take_inherited;
+    let started = now();
+    let opts = header.opts;
+    let mut notes = Vec::new();
+    let instance_lock = match header.lock.and_then(take_inherited) {
+        Some(fd) => Some(InstanceLock::from_fd(fd)),
+        None => match InstanceLock::acquire(&opts.socket_path) {
+            Ok(lock) => Some(lock),
             Err(e) => {
-                shell.log.error(&format!("epoll_wait: {e}"));
-                continue;
+                log.warn(&format!("{e}; going on (this vigil was re-executed)"));
+                None
             }
-        };
-        // Log pipes last: a request that arrives during a flood waits for
-        // no pipe read of this turn.
-        let is_pipe = |r: &Ready| matches!(Token::decode(r.token), Some(Token::LogPipe { .. }));
-        for r in ready.iter().filter(|r| !is_pipe(r)) {
-            shell.dispatch(*r);
-        }
-        for r in ready.iter().filter(|r| is_pipe(r)) {
-            shell.dispatch(*r);
+        },
+    };
+    let (signals, timer, poller) = open_sources()?;
+    let notify = match header.notify.and_then(take_inherited) {
+        Some(fd) => Some(NotifySocket::from_fd(fd, &opts.notify_path)),
+        None => NotifySocket::bind(&opts.notify_path)
+            .map_err(|e| log.error(&format!("notify socket: {e}")))
+            .ok(),
+    };
+    if let Some(n) = notify.as_ref() {
+        if let Err(e) = poller.add(n.as_raw_fd(), Token::Notify.encode(), Interest::READABLE) {
+            log.error(&format!("notify socket: {e}"));
         }
     }
+    let server = match header.listener.and_then(take_inherited) {
+        Some(fd) => Some(ControlServer::from_listener(
+            fd,
+            &opts.socket_path,
+            opts.admin_gid,
+        )),
+        None => ControlServer::bind(&opts.socket_path, opts.admin_gid)
+            .map_err(|e| log.error(&format!("control socket: {e}")))
+            .ok(),
+    };
+    if let Some(s) = server.as_ref() {
+        if let Err(e) = poller.add(s.listener_fd(), Token::Listener.encode(), Interest::READABLE) {
+            log.error(&format!("control socket: {e}"));
+        }
+    }
+    let mut processes = ProcessTable::resume(&header.processes);
+    let (manager_state, capture_state) = match full {
+        Some(f) => (Some(f.manager), Some(f.capture)),
+        None => (None, None),
+    };
+    let capture = LogCapture::resume(
+        opts.log_dir.clone(),
+        opts.admin_gid,
+        opts.log_limits,
+        &header.pipes,
+        capture_state,
+        started.mono,
+    );
+    let exact = manager_state.is_some();
+    let (manager, units) = match manager_state {
+        Some(state) => {
+            let manager = Manager::resume(state, started);
+            let n = manager.unit_count();
+            (manager, n)
+        }
+        None => {
+            if let Some(why) = &why_partial {
+                notes.push(why.clone());
+            }
+            let loaded = load_units(&opts.units_dir, &opts.generated);
+            for d in &loaded.diagnostics {
+                log.log_untagged(d.level(), &d.to_string());
+            }
+            let mut manager = Manager::new(loaded.units, &opts.target, opts.settings, started);
+            manager.set_now(started);
+            let mut adopted = 0;
+            for s in &header.survivors {
+                let facts = processes.facts(s.main_pid);
+                if facts.alive && facts.child && manager.adopt_survivor(&s.unit, s.main_pid, facts.pgid) {
+                    processes.adopt(s.main_pid, false);
+                    adopted += 1;
+                } else {
+                    notes.push(format!(
+                        "{}: pid {} not adopted (not a running child of vigil, or no such unit now); left alone",
+                        s.unit, s.main_pid
+                    ));
+                }
+            }
+            processes.clear_pending();
+            (manager, adopted)
+        }
+    };
+    let watched = processes.watched();
+    let spawn_ctx = SpawnContext {
+        base_env: opts.base_env.clone(),
+        notify_socket: notify.as_ref().map(|n| n.path().to_path_buf()),
+        service_nofile: header.service_nofile,
+    };
+    if let Err(e) = crate::runtime::spawn::warm_up() {
+        log.error(&format!("opening /dev/null for services' stdin: {e}"));
+    }
+    let binary = crate::runtime::reexec::own_binary();
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The --resume of this start is not part of vigil's own command line.
+    if let Some(at) = argv.iter().rposition(|a| a == crate::runtime::reexec::RESUME_FLAG) {
+        argv.truncate(at);
+    }
+    let mut shell = Shell {
+        opts,
+        log,
+        poller,
+        signals,
+        timer,
+        notify,
+        server,
+        manager,
+        processes,
+        spawn_ctx,
+        armed: None,
+        power: None,
+        trimmed: true,
+        instance_lock,
+        binary: binary.clone(),
+        argv,
+        reexec: None,
+        log_watch: None,
+        capture,
+    };
+    for (pid, fd) in watched {
+        shell.register(fd, Token::Process(pid), Interest::READABLE);
+    }
+    shell.watch_new_pipes();
+    shell.log.set_nonblocking(true);
+    let done = now();
+    let report = crate::control::protocol::ReexecReport {
+        binary,
+        from_version: header.vigil_version.clone(),
+        to_version: env!("CARGO_PKG_VERSION").to_string(),
+        exact,
+        units,
+        took_secs: done.mono.saturating_sub(header.requested_at).as_secs_f64(),
+        notes,
+    };
+    shell.log.info(&format!(
+        "re-executed {} (vigil {} -> {}) in {:.1} ms: {} {}",
+        report.binary.display(),
+        report.from_version,
+        report.to_version,
+        report.took_secs * 1000.0,
+        report.units,
+        if exact { "units kept" } else { "processes adopted; state not read whole" },
+    ));
+    for note in &report.notes {
+        shell.log.warn(&format!("re-exec: {note}"));
+    }
+    let client = match (header.client.and_then(take_inherited), shell.server.as_mut()) {
+        (Some(fd), Some(server)) => server.adopt_pending(fd, done.mono),
+        _ => None,
+    };
+    if let Some(client) = client {
+        shell.send(client, Reply::ok(ReplyBody::Reexec(report)));
+    }
+    if !exact {
+        // Start what the target wants and is not running.
+        shell.feed(Event::Boot);
+    }
+    Ok(shell.serve())
 }
 
 impl Shell<'_> {
+    /// The loop: until the manager asks for a power action; returns it.
+    fn serve(mut self) -> PowerAction {
+        // From here on, log lines are written once per loop turn. (Not during
+        // the boot feed: it spawns the whole target, and its lines should come
+        // out as it goes.)
+        self.log.set_batching(true);
+        // Children may have exited before the signalfd existed (a container's
+        // leftovers, boot helpers, or exits during a re-exec): reap them now.
+        self.reap(None);
+        loop {
+            if let Some(action) = self.power {
+                self.finish_logs();
+                self.remove_sockets();
+                self.log.set_batching(false);
+                self.log.set_nonblocking(false);
+                return action;
+            }
+            self.write_own_log();
+            self.arm_timer();
+            self.log.flush();
+            self.watch_log_output();
+            let ready = match self.poller.wait(None) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.log.error(&format!("epoll_wait: {e}"));
+                    continue;
+                }
+            };
+            // Log pipes last: a request that arrives during a flood waits for
+            // no pipe read of this turn.
+            let is_pipe = |r: &Ready| matches!(Token::decode(r.token), Some(Token::LogPipe { .. }));
+            for r in ready.iter().filter(|r| !is_pipe(r)) {
+                self.dispatch(*r);
+            }
+            for r in ready.iter().filter(|r| is_pipe(r)) {
+                self.dispatch(*r);
+            }
+        }
+    }
+
     /// Feed an event and carry out the actions, including the events they
     /// produce synchronously (spawn results, pid files, reloads).
     fn feed(&mut self, event: Event) {
@@ -427,6 +628,10 @@ impl Shell<'_> {
                 None
             }
             Action::Reload { client } => self.reload(client),
+            Action::Reexec { client } => {
+                self.start_reexec(client);
+                None
+            }
             Action::LogUntagged { level, message } => {
                 self.log.log_untagged(level, &message);
                 None
@@ -569,6 +774,9 @@ impl Shell<'_> {
         self.apply_fd_changes();
         if self.capture.next_deadline().is_some_and(|t| t <= now) {
             self.capture.retry(now);
+        }
+        if self.reexec.as_ref().is_some_and(|r| r.deadline <= now) {
+            self.probe_timed_out();
         }
         if self.manager.next_deadline().is_some_and(|t| t <= now) {
             self.feed(Event::Timer);
@@ -735,6 +943,10 @@ impl Shell<'_> {
     /// A child was reaped: drop its handle, find who witnesses its group
     /// now if it was a witness, and tell the manager.
     fn reaped(&mut self, pid: i32, status: ExitStatus) {
+        if self.reexec.as_ref().is_some_and(|r| r.probe.id() == pid as u32) {
+            self.probe_done(status);
+            return;
+        }
         if let Some(fd) = self.processes.forget(pid) {
             let _ = self.poller.delete(fd.as_raw_fd());
         }
@@ -832,13 +1044,202 @@ impl Shell<'_> {
         }
     }
 
+    /// `daemon-reexec`: first prove the binary runs (`--check-reexec`, in
+    /// the background: PID 1 does not wait for it), then exec it.
+    fn start_reexec(&mut self, client: ClientId) {
+        if self.reexec.is_some() {
+            self.send(client, Reply::error("daemon-reexec: one is already in progress"));
+            return;
+        }
+        let requested_at = monotonic_now();
+        let probe = std::process::Command::new(&self.binary)
+            .arg(crate::runtime::reexec::CHECK_FLAG)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        match probe {
+            Ok(probe) => {
+                self.log.info(&format!(
+                    "daemon-reexec: checking {}",
+                    self.binary.display()
+                ));
+                self.reexec = Some(PendingReexec {
+                    client,
+                    probe,
+                    deadline: requested_at + crate::runtime::reexec::PROBE_TIMEOUT,
+                    requested_at,
+                });
+            }
+            Err(e) => self.reexec_failed(
+                client,
+                format!("cannot run {}: {e}", self.binary.display()),
+            ),
+        }
+    }
+
+    /// The re-exec is off: the old image goes on, and says why.
+    fn reexec_failed(&mut self, client: ClientId, why: String) {
+        let message = format!("daemon-reexec failed, vigil goes on unchanged: {why}");
+        self.log.error(&message);
+        self.send(client, Reply::error(message));
+    }
+
+    /// The probe ended: exec if it answered as a vigil that can take over.
+    fn probe_done(&mut self, status: ExitStatus) {
+        let Some(mut pending) = self.reexec.take() else {
+            return;
+        };
+        let mut out = Vec::new();
+        if let Some(mut stdout) = pending.probe.stdout.take() {
+            // Never block on it: a grandchild could hold the pipe open.
+            // SAFETY: fcntl on the pipe we own.
+            unsafe { libc::fcntl(stdout.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+            let _ = std::io::Read::read_to_end(&mut stdout, &mut out);
+        }
+        let exited_ok = status == ExitStatus::Exited(0);
+        let text = crate::exit::describe_exit(&status);
+        match crate::runtime::reexec::judge_probe(exited_ok, &text, &out) {
+            Ok(format) => {
+                if format != crate::runtime::reexec::HANDOVER_VERSION {
+                    self.log.warn(&format!(
+                        "daemon-reexec: {} reads state format {format}, this vigil writes {}: it will load the units again and adopt the running services",
+                        self.binary.display(),
+                        crate::runtime::reexec::HANDOVER_VERSION
+                    ));
+                }
+                self.exec_new_image(pending.client, pending.requested_at);
+            }
+            Err(why) => {
+                let why = format!("{}: {why}", self.binary.display());
+                self.reexec_failed(pending.client, why);
+            }
+        }
+    }
+
+    /// The probe did not answer in time: killed (it is vigil's unreaped
+    /// child, so its pid is still its own), and the re-exec is off.
+    fn probe_timed_out(&mut self) {
+        let Some(mut pending) = self.reexec.take() else {
+            return;
+        };
+        let _ = pending.probe.kill();
+        let why = format!(
+            "{} {} did not answer within {} s",
+            self.binary.display(),
+            crate::runtime::reexec::CHECK_FLAG,
+            crate::runtime::reexec::PROBE_TIMEOUT.as_secs()
+        );
+        self.reexec_failed(pending.client, why);
+    }
+
+    /// Hand everything to the new image and exec it. Returns only if the
+    /// exec failed; then everything is as it was, and the client hears why.
+    fn exec_new_image(&mut self, client: ClientId, requested_at: Duration) {
+        use crate::runtime::fds::set_inherited;
+        use crate::runtime::reexec::{encode, exec, resume_argv, seal, Full, Header, MAGIC};
+        let at = now();
+        let state = match self.manager.handover(at) {
+            Ok(state) => state,
+            Err(why) => return self.reexec_failed(client, why.to_string()),
+        };
+        // vigil.log gets every record of vigil's own so far.
+        self.write_own_log();
+        let (pipes, capture_state) = self.capture.handover(at.mono);
+        let processes = self.processes.handover();
+        let client_fd = self.server.as_ref().and_then(|s| s.connection_fd(client));
+        let header = Header {
+            magic: MAGIC.to_string(),
+            version: crate::runtime::reexec::HANDOVER_VERSION,
+            vigil_version: env!("CARGO_PKG_VERSION").to_string(),
+            requested_at,
+            client: client_fd,
+            opts: self.opts.clone(),
+            listener: self.server.as_ref().map(|s| s.listener_fd()),
+            notify: self.notify.as_ref().map(|n| n.as_raw_fd()),
+            lock: self.instance_lock.as_ref().map(|l| l.raw_fd()),
+            service_nofile: self.spawn_ctx.service_nofile,
+            log_level: self.log.level(),
+            survivors: self.manager.survivors(),
+            pipes,
+            processes,
+        };
+        let full = Full {
+            manager: state,
+            capture: capture_state,
+        };
+        let bytes = match encode(&header, &full) {
+            Ok(bytes) => bytes,
+            Err(why) => return self.reexec_failed(client, why),
+        };
+        drop(full);
+        let memfd = match seal(&bytes) {
+            Ok(fd) => fd,
+            Err(e) => return self.reexec_failed(client, format!("the state's memfd: {e}")),
+        };
+        drop(bytes);
+        let mut keep: Vec<RawFd> = vec![memfd.as_raw_fd()];
+        keep.extend(header.client);
+        keep.extend(header.listener);
+        keep.extend(header.notify);
+        keep.extend(header.lock);
+        for p in &header.pipes {
+            for (r, w) in [p.out, p.err].into_iter().flatten() {
+                keep.extend([r, w]);
+            }
+        }
+        keep.extend(header.processes.iter().map(|h| h.fd));
+        let mut marked = Vec::with_capacity(keep.len());
+        for fd in keep {
+            match set_inherited(fd, true) {
+                Ok(()) => marked.push(fd),
+                Err(e) => {
+                    for fd in marked {
+                        let _ = set_inherited(fd, false);
+                    }
+                    return self.reexec_failed(client, format!("keeping descriptor {fd}: {e}"));
+                }
+            }
+        }
+        // Every other client is told, and closed: the next image does not
+        // know their connections (their jobs go on).
+        if let Some(server) = self.server.as_mut() {
+            server.close_for_reexec(
+                client,
+                "vigil is re-executing (daemon-reexec): this request's jobs go on; ask again for their outcome",
+            );
+        }
+        self.apply_fd_changes();
+        let argv = resume_argv(&self.argv, memfd.as_raw_fd());
+        self.log.info(&format!(
+            "daemon-reexec: executing {} ({} units, {} descriptors kept)",
+            self.binary.display(),
+            self.manager.unit_count(),
+            marked.len()
+        ));
+        self.log.set_nonblocking(false);
+        self.log.flush();
+        let err = exec(&self.binary, &argv);
+        // Still here: the exec failed, and this image goes on.
+        self.log.set_nonblocking(true);
+        for fd in marked {
+            let _ = set_inherited(fd, false);
+        }
+        drop(memfd);
+        self.reexec_failed(
+            client,
+            format!("executing {}: {err}", self.binary.display()),
+        );
+    }
+
     /// Arm the timerfd for the earliest of the manager's and the server's
     /// deadlines; disarm when nothing is due (vigil then sleeps indefinitely).
     fn arm_timer(&mut self) {
         let manager = self.manager.next_deadline();
         let server = self.server.as_ref().and_then(|s| s.next_deadline());
         let logs = self.capture.next_deadline();
-        let next = [manager, server, logs].into_iter().flatten().min();
+        let probe = self.reexec.as_ref().map(|r| r.deadline);
+        let next = [manager, server, logs, probe].into_iter().flatten().min();
         if next == self.armed {
             return;
         }

@@ -41,6 +41,19 @@ pub fn lock_path(socket: &Path) -> PathBuf {
 }
 
 impl InstanceLock {
+    /// The lock a re-exec'd vigil inherited (the descriptor's open file
+    /// description holds the flock across execve).
+    pub fn from_fd(fd: std::os::fd::OwnedFd) -> InstanceLock {
+        InstanceLock {
+            _file: File::from(fd),
+        }
+    }
+
+    /// The descriptor that holds the lock (kept across a re-exec).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self._file.as_raw_fd()
+    }
+
     /// Takes the lock for `socket` (creating its directory if needed).
     pub fn acquire(socket: &Path) -> Result<InstanceLock, LockError> {
         let lock = lock_path(socket);
@@ -66,10 +79,16 @@ impl InstanceLock {
             if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
                 let mut text = String::new();
                 let _ = file.read_to_string(&mut text);
+                let holder: Option<i32> = text.trim().parse().ok();
+                if holder.is_some_and(|p| u32::try_from(p).ok() == Some(std::process::id())) {
+                    // This very process holds it, through a descriptor
+                    // inherited across a re-exec whose state was lost.
+                    return Ok(InstanceLock { _file: file });
+                }
                 return Err(LockError::Held {
                     socket: socket.to_path_buf(),
                     lock,
-                    holder: text.trim().parse().ok(),
+                    holder,
                 });
             }
             return Err(io(err));

@@ -6,6 +6,7 @@
 pub mod capture;
 pub mod event_loop;
 pub mod fdlimit;
+pub mod fds;
 pub mod heap;
 pub mod instance_lock;
 pub mod notify;
@@ -14,6 +15,7 @@ pub mod pidfile;
 pub mod poller;
 pub mod processes;
 pub mod reap;
+pub mod reexec;
 pub mod signals;
 pub mod sources;
 pub mod spawn;

@@ -106,6 +106,18 @@ impl NotifySocket {
         })
     }
 
+    /// The socket a re-exec'd vigil inherited from its previous image
+    /// (bound at `path`, SO_PASSCRED set): datagrams sent during the exec
+    /// wait in it.
+    pub fn from_fd(fd: std::os::fd::OwnedFd, path: &Path) -> Self {
+        let sock = UnixDatagram::from(fd);
+        let _ = sock.set_nonblocking(true);
+        NotifySocket {
+            sock,
+            path: path.to_path_buf(),
+        }
+    }
+
     /// Where services must send; goes into their NOTIFY_SOCKET.
     pub fn path(&self) -> &Path {
         &self.path

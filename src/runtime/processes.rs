@@ -38,6 +38,14 @@ pub enum SignalError {
     },
 }
 
+/// One held handle as it crosses a re-exec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HeldHandle {
+    pub pid: i32,
+    pub fd: RawFd,
+    pub watched: bool,
+}
+
 /// Every held handle, by pid.
 #[derive(Debug, Default)]
 pub struct ProcessTable {
@@ -115,6 +123,51 @@ impl ProcessTable {
         let raw = fd.as_raw_fd();
         self.held.insert(pid, Held { fd, watched: watch });
         watch.then_some(raw)
+    }
+
+    /// Every held handle as (pid, descriptor, watched), for a re-exec:
+    /// the descriptors stay owned here until the exec replaces the image.
+    pub fn handover(&self) -> Vec<HeldHandle> {
+        self.held
+            .iter()
+            .map(|(pid, h)| HeldHandle {
+                pid: *pid,
+                fd: h.fd.as_raw_fd(),
+                watched: h.watched,
+            })
+            .collect()
+    }
+
+    /// The table of a re-exec'd vigil: `handles` came across execve. A
+    /// handle whose descriptor is not a pidfd of that pid any more is
+    /// dropped (only by a bug: the previous image owned them).
+    pub fn resume(handles: &[HeldHandle]) -> ProcessTable {
+        let mut table = ProcessTable::default();
+        for h in handles {
+            let Some(fd) = crate::runtime::fds::take_inherited(h.fd) else {
+                continue;
+            };
+            if pidfd::pid_of(&fd) != Some(h.pid) {
+                continue;
+            }
+            table.held.insert(
+                h.pid,
+                Held {
+                    fd,
+                    watched: h.watched,
+                },
+            );
+        }
+        table
+    }
+
+    /// The watched handles, to register with epoll after a re-exec.
+    pub fn watched(&self) -> Vec<(i32, RawFd)> {
+        self.held
+            .iter()
+            .filter(|(_, h)| h.watched)
+            .map(|(pid, h)| (*pid, h.fd.as_raw_fd()))
+            .collect()
     }
 
     /// Drops the handles no claim took.
