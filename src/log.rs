@@ -7,7 +7,9 @@ use std::io::Write;
 use std::path::Path;
 
 /// Log severity, mapped to kmsg priorities by the shell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Level {
     Error,
     Warning,

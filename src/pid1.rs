@@ -93,16 +93,16 @@ pub fn main(
         crate::boot::boot_output_of_running_system(&sys, &config)
     } else {
         run_early_boot_with(&sys, &config, &mut |report| {
-        let end = crate::runtime::timer::monotonic_now();
-        steps.push(crate::manager::BootStep {
-            name: report.name.clone(),
-            start: end.saturating_sub(report.duration),
-            duration: report.duration,
-            ok: report.is_ok(),
-        });
-        log_step(log, report);
-        // /dev/kmsg exists once the first step has mounted /dev; a no-op after that.
-        log.attach_kmsg(Path::new("/dev/kmsg"));
+            let end = crate::runtime::timer::monotonic_now();
+            steps.push(crate::manager::BootStep {
+                name: report.name.clone(),
+                start: end.saturating_sub(report.duration),
+                duration: report.duration,
+                ok: report.is_ok(),
+            });
+            log_step(log, report);
+            // /dev/kmsg exists once the first step has mounted /dev; a no-op after that.
+            log.attach_kmsg(Path::new("/dev/kmsg"));
         })
         .1
     };

@@ -239,6 +239,9 @@ pub struct UnitStatus {
     pub status_text: Option<String>,
     pub exits: Vec<ExitRecord>,
     pub wanted_by: Vec<String>,
+    /// A unit waiting to restart: seconds until the next attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_start_in_secs: Option<f64>,
 }
 
 /// `vigilctl status` with no name.

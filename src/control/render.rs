@@ -225,6 +225,17 @@ pub fn unit_status(st: &UnitStatus, time: &TimeCtx<'_>) -> String {
         &s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
     );
     field("Restarts", &st.restarts.to_string());
+    if let Some(secs) = st.next_start_in_secs {
+        field(
+            "Next start",
+            &format!(
+                "in {}",
+                crate::unit::scalar::format_duration(std::time::Duration::from_secs_f64(
+                    secs.max(0.0)
+                ))
+            ),
+        );
+    }
     if let Some(text) = &st.status_text {
         field("Status", &sanitize(text));
     }
@@ -338,6 +349,27 @@ pub fn check_summary(units_ok: usize, errors: usize, warnings: usize) -> String 
     } else {
         format!("{errors} error(s), {warnings} warning(s); {units_ok} units OK\n")
     }
+}
+
+/// What `vigilctl daemon-reexec` prints.
+pub fn reexec(report: &crate::control::protocol::ReexecReport) -> String {
+    let mut text = format!(
+        "vigil re-executed {} (vigil {} -> {}) in {:.1} ms: {} {}\n",
+        report.binary.display(),
+        report.from_version,
+        report.to_version,
+        report.took_secs * 1000.0,
+        report.units,
+        if report.exact {
+            "units kept as they were"
+        } else {
+            "running services adopted (the state could not be read whole; units loaded again)"
+        }
+    );
+    for note in &report.notes {
+        text.push_str(&format!("  note: {note}\n"));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -461,6 +493,7 @@ mod tests {
                 },
             ],
             wanted_by: vec!["default".into(), "multi".into()],
+            next_start_in_secs: None,
         };
         let out = unit_status(&st, &ctx(1_000_403.0));
         let expected = "\
@@ -491,6 +524,7 @@ TIME                       PID  OUTCOME            RUNTIME
             status_text: None,
             exits: vec![],
             wanted_by: vec![],
+            next_start_in_secs: None,
         };
         let t = TimeCtx {
             now_unix: 10.0,
@@ -502,6 +536,26 @@ TIME                       PID  OUTCOME            RUNTIME
         assert!(out.contains("Wanted by: -"));
         assert!(!out.contains("Path:"));
         assert!(out.ends_with("No exits recorded.\n"));
+        assert!(!out.contains("Next start"));
+    }
+
+    #[test]
+    fn a_unit_waiting_to_restart_says_when() {
+        let st = UnitStatus {
+            summary: summary("db", UnitState::Starting),
+            path: None,
+            since_secs: 1.0,
+            restarts: 1,
+            status_text: None,
+            exits: vec![],
+            wanted_by: vec![],
+            next_start_in_secs: Some(2.5),
+        };
+        let t = TimeCtx {
+            now_unix: 10.0,
+            utc_offset: &plus_one,
+        };
+        assert!(unit_status(&st, &t).contains("Next start: in 2.5s"));
     }
 
     #[test]
@@ -571,25 +625,4 @@ TIME                       PID  OUTCOME            RUNTIME
         assert!(!is_active(UnitState::Inactive));
         assert!(!is_active(UnitState::Starting));
     }
-}
-
-/// What `vigilctl daemon-reexec` prints.
-pub fn reexec(report: &crate::control::protocol::ReexecReport) -> String {
-    let mut text = format!(
-        "vigil re-executed {} (vigil {} -> {}) in {:.1} ms: {} {}\n",
-        report.binary.display(),
-        report.from_version,
-        report.to_version,
-        report.took_secs * 1000.0,
-        report.units,
-        if report.exact {
-            "units kept as they were"
-        } else {
-            "running services adopted (the state could not be read whole; units loaded again)"
-        }
-    );
-    for note in &report.notes {
-        text.push_str(&format!("  note: {note}\n"));
-    }
-    text
 }

@@ -8,7 +8,7 @@ use crate::control::protocol::{
 };
 use crate::graph::Graph;
 use crate::log::Level;
-use crate::service::{Phase, Service};
+use crate::service::{DeadlineKind, Phase, Service};
 use crate::unit::scalar::format_duration;
 use crate::unit::UnitKind;
 
@@ -115,6 +115,10 @@ impl Manager {
             status_text: s.status_text.clone(),
             exits: s.exits.iter().cloned().collect(),
             wanted_by: s.def.wanted_by.clone(),
+            next_start_in_secs: self
+                .timers
+                .get(&s.def.name, DeadlineKind::Restart)
+                .map(|at| at.saturating_sub(self.now.mono).as_secs_f64()),
         }
     }
 

@@ -137,7 +137,10 @@ impl LogCapture {
         for (slot, c) in self.slots.iter().enumerate() {
             let Some(c) = c else { continue };
             let slot = u32::try_from(slot).unwrap_or(u32::MAX);
-            let ends = |p: &Option<Pipe>| p.as_ref().map(|p| (p.read.as_raw_fd(), p.write.as_raw_fd()));
+            let ends = |p: &Option<Pipe>| {
+                p.as_ref()
+                    .map(|p| (p.read.as_raw_fd(), p.write.as_raw_fd()))
+            };
             pipes.push(SavedPipes {
                 slot,
                 unit: c.unit.clone(),

@@ -378,7 +378,11 @@ pub fn resume(
             .ok(),
     };
     if let Some(s) = server.as_ref() {
-        if let Err(e) = poller.add(s.listener_fd(), Token::Listener.encode(), Interest::READABLE) {
+        if let Err(e) = poller.add(
+            s.listener_fd(),
+            Token::Listener.encode(),
+            Interest::READABLE,
+        ) {
             log.error(&format!("control socket: {e}"));
         }
     }
@@ -415,7 +419,10 @@ pub fn resume(
             let mut adopted = 0;
             for s in &header.survivors {
                 let facts = processes.facts(s.main_pid);
-                if facts.alive && facts.child && manager.adopt_survivor(&s.unit, s.main_pid, facts.pgid) {
+                if facts.alive
+                    && facts.child
+                    && manager.adopt_survivor(&s.unit, s.main_pid, facts.pgid)
+                {
                     processes.adopt(s.main_pid, false);
                     adopted += 1;
                 } else {
@@ -441,7 +448,10 @@ pub fn resume(
     let binary = crate::runtime::reexec::own_binary();
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // The --resume of this start is not part of vigil's own command line.
-    if let Some(at) = argv.iter().rposition(|a| a == crate::runtime::reexec::RESUME_FLAG) {
+    if let Some(at) = argv
+        .iter()
+        .rposition(|a| a == crate::runtime::reexec::RESUME_FLAG)
+    {
         argv.truncate(at);
     }
     let mut shell = Shell {
@@ -487,12 +497,19 @@ pub fn resume(
         report.to_version,
         report.took_secs * 1000.0,
         report.units,
-        if exact { "units kept" } else { "processes adopted; state not read whole" },
+        if exact {
+            "units kept"
+        } else {
+            "processes adopted; state not read whole"
+        },
     ));
     for note in &report.notes {
         shell.log.warn(&format!("re-exec: {note}"));
     }
-    let client = match (header.client.and_then(take_inherited), shell.server.as_mut()) {
+    let client = match (
+        header.client.and_then(take_inherited),
+        shell.server.as_mut(),
+    ) {
         (Some(fd), Some(server)) => server.adopt_pending(fd, done.mono),
         _ => None,
     };
@@ -943,7 +960,11 @@ impl Shell<'_> {
     /// A child was reaped: drop its handle, find who witnesses its group
     /// now if it was a witness, and tell the manager.
     fn reaped(&mut self, pid: i32, status: ExitStatus) {
-        if self.reexec.as_ref().is_some_and(|r| r.probe.id() == pid as u32) {
+        if self
+            .reexec
+            .as_ref()
+            .is_some_and(|r| r.probe.id() == pid as u32)
+        {
             self.probe_done(status);
             return;
         }
@@ -1048,7 +1069,10 @@ impl Shell<'_> {
     /// the background: PID 1 does not wait for it), then exec it.
     fn start_reexec(&mut self, client: ClientId) {
         if self.reexec.is_some() {
-            self.send(client, Reply::error("daemon-reexec: one is already in progress"));
+            self.send(
+                client,
+                Reply::error("daemon-reexec: one is already in progress"),
+            );
             return;
         }
         let requested_at = monotonic_now();
@@ -1071,10 +1095,9 @@ impl Shell<'_> {
                     requested_at,
                 });
             }
-            Err(e) => self.reexec_failed(
-                client,
-                format!("cannot run {}: {e}", self.binary.display()),
-            ),
+            Err(e) => {
+                self.reexec_failed(client, format!("cannot run {}: {e}", self.binary.display()))
+            }
         }
     }
 

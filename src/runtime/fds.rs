@@ -49,10 +49,16 @@ mod tests {
         let fd = file.as_raw_fd();
         set_inherited(fd, true).expect("clear");
         // SAFETY: reading flags of an open descriptor.
-        assert_eq!(unsafe { libc::fcntl(fd, libc::F_GETFD) } & libc::FD_CLOEXEC, 0);
+        assert_eq!(
+            unsafe { libc::fcntl(fd, libc::F_GETFD) } & libc::FD_CLOEXEC,
+            0
+        );
         set_inherited(fd, false).expect("set");
         // SAFETY: as above.
-        assert_ne!(unsafe { libc::fcntl(fd, libc::F_GETFD) } & libc::FD_CLOEXEC, 0);
+        assert_ne!(
+            unsafe { libc::fcntl(fd, libc::F_GETFD) } & libc::FD_CLOEXEC,
+            0
+        );
         assert!(take_inherited(-1).is_none());
         assert!(take_inherited(1).is_none());
     }

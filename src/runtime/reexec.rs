@@ -134,12 +134,8 @@ const SEALS: libc::c_int =
 pub fn seal(bytes: &[u8]) -> std::io::Result<OwnedFd> {
     let name = c"vigil-handover";
     // SAFETY: memfd_create with a valid C string; returns a new descriptor.
-    let fd = unsafe {
-        libc::memfd_create(
-            name.as_ptr(),
-            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-        )
-    };
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -243,7 +239,12 @@ pub fn own_binary() -> PathBuf {
 /// Replaces this process's image with `binary` run with `argv` and the
 /// current environment. Returns only on failure, with why.
 pub fn exec(binary: &Path, argv: &[OsString]) -> std::io::Error {
-    let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "a NUL byte in an argument");
+    let invalid = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a NUL byte in an argument",
+        )
+    };
     let Ok(path) = CString::new(binary.as_os_str().as_bytes()) else {
         return invalid();
     };
@@ -286,10 +287,17 @@ mod tests {
 
     #[test]
     fn the_resume_argument_replaces_an_earlier_one() {
-        let argv: Vec<OsString> = ["/sbin/vigil", "--units", "/u", "--resume", "7", "--resume=9"]
-            .iter()
-            .map(OsString::from)
-            .collect();
+        let argv: Vec<OsString> = [
+            "/sbin/vigil",
+            "--units",
+            "/u",
+            "--resume",
+            "7",
+            "--resume=9",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
         let out = resume_argv(&argv, 12);
         let out: Vec<&str> = out.iter().filter_map(|a| a.to_str()).collect();
         assert_eq!(out, ["/sbin/vigil", "--units", "/u", "--resume", "12"]);
@@ -299,7 +307,10 @@ mod tests {
     #[test]
     fn the_probe_must_answer_with_the_banner() {
         let ok = probe_answer();
-        assert_eq!(judge_probe(true, "exited 0", ok.as_bytes()), Ok(HANDOVER_VERSION));
+        assert_eq!(
+            judge_probe(true, "exited 0", ok.as_bytes()),
+            Ok(HANDOVER_VERSION)
+        );
         assert!(judge_probe(true, "exited 0", b"hello\n")
             .unwrap_err()
             .contains("did not answer"));

@@ -135,6 +135,12 @@ impl Vigil {
         self.launch(cmd, extra);
     }
 
+    /// Starts vigil from `binary` (a copy the test may later replace, as an
+    /// upgrade replaces /usr/sbin/vigil).
+    pub fn start_from(&mut self, binary: &Path, extra: &[&str]) {
+        self.launch(Command::new(binary), extra);
+    }
+
     /// Runs `cmd` (vigil, or a wrapper whose last arguments are vigil's)
     /// with the directory's units, socket and config, then `extra`, its
     /// output into the log; waits until the control socket answers.
