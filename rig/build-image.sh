@@ -6,7 +6,7 @@
 # swap disk). rig/boot.sh copies the disks fresh for every boot.
 #
 # usage: rig/build-image.sh [--system DIR] [--out DIR] [--init FILE] [--ctl FILE|--no-ctl]
-#                           [--gzip]
+#                           [--gzip] [--upgrade FILE]
 #   --system DIR  system configuration (default rig/systems/test); see rig/systems/README.md
 #   --out DIR     where initramfs.cpio, data.ext4, swap.img and image.env go
 #                 (default .rig-cache/images/<system name>)
@@ -17,6 +17,7 @@
 #                 --no-ctl keeps busybox's power applets instead.
 #   --overlay DIR copied over the root last (repeatable), e.g. /etc/rig for a shell init
 #   --gzip        compress the initramfs (smaller file, slower boot under TCG)
+#   --upgrade FILE  put FILE at /usr/sbin/init.upgrade as it is (the daemon-reexec test)
 set -euo pipefail
 
 RIG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,6 +31,7 @@ CTL=
 NO_CTL=0
 GZIP=0
 OVERLAYS=()
+UPGRADE=
 while [ $# -gt 0 ]; do
   case "$1" in
   --system) SYSTEM=$2; shift 2 ;;
@@ -38,8 +40,9 @@ while [ $# -gt 0 ]; do
   --ctl) CTL=$2; shift 2 ;;
   --no-ctl) NO_CTL=1; shift ;;
   --overlay) OVERLAYS+=("$2"); shift 2 ;;
+  --upgrade) UPGRADE=$2; shift 2 ;;
   --gzip) GZIP=1; shift ;;
-  -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
   *) echo "rig/build-image: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -143,6 +146,9 @@ if [ -n "$CTL" ]; then
     link /usr/bin/vigilctl "/usr/sbin/$t"
   done
 fi
+# A second vigil for the re-exec test, installed over /usr/sbin/init in the
+# guest as an upgrade would (tests/boot.rs).
+[ -z "$UPGRADE" ] || put "$UPGRADE" /usr/sbin/init.upgrade
 # A debug build is mostly symbols: strip copies so the initramfs stays small.
 if command -v strip >/dev/null; then
   strip "$ROOT/usr/sbin/init" 2>/dev/null || true

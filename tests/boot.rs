@@ -213,6 +213,74 @@ fn degraded_image() -> PathBuf {
     )
 }
 
+/// The test system with a second vigil at /usr/sbin/init.upgrade: the same
+/// code under another build id, as a rebuilt package would bring.
+fn reexec_image() -> PathBuf {
+    let upgrade = upgraded_vigil().unwrap_or_else(|e| panic!("{e}"));
+    image(
+        "test-vigil-reexec",
+        &[
+            "--system",
+            &repo().join("rig/systems/test").to_string_lossy(),
+            "--init",
+            env!("CARGO_BIN_EXE_vigil"),
+            "--ctl",
+            env!("CARGO_BIN_EXE_vigilctl"),
+            "--upgrade",
+            &upgrade.to_string_lossy(),
+        ],
+    )
+}
+
+/// The ELF build id of `file` (readelf -n).
+fn build_id(file: &Path) -> Result<String, String> {
+    let out = Command::new("readelf")
+        .arg("-n")
+        .arg(file)
+        .output()
+        .map_err(|e| format!("readelf: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID: ").map(str::to_string))
+        .ok_or_else(|| format!("no build id in {}", file.display()))
+}
+
+/// vigil, stripped, with its build id changed (objcopy), so that the guest
+/// can tell the upgraded image from the one it booted.
+fn upgraded_vigil() -> Result<PathBuf, String> {
+    let dir = repo().join("target").join("rig-images");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let out = dir.join("vigil-upgrade");
+    let note = dir.join("vigil-upgrade.build-id");
+    let run = |cmd: &mut Command| -> Result<(), String> {
+        let st = cmd.status().map_err(|e| format!("{cmd:?}: {e}"))?;
+        st.success()
+            .then_some(())
+            .ok_or_else(|| format!("{cmd:?}: {st}"))
+    };
+    run(Command::new("cp").arg(env!("CARGO_BIN_EXE_vigil")).arg(&out))?;
+    run(Command::new("strip").arg(&out))?;
+    run(Command::new("objcopy")
+        .args(["-O", "binary", "--only-section=.note.gnu.build-id"])
+        .arg(&out)
+        .arg(&note))?;
+    let mut bytes = std::fs::read(&note).map_err(|e| e.to_string())?;
+    let last = bytes.last_mut().ok_or("empty build-id note")?;
+    *last ^= 0xff;
+    std::fs::write(&note, &bytes).map_err(|e| e.to_string())?;
+    run(Command::new("objcopy")
+        .arg(format!("--update-section=.note.gnu.build-id={}", note.display()))
+        .arg(&out))?;
+    let (old, new) = (
+        build_id(Path::new(env!("CARGO_BIN_EXE_vigil")))?,
+        build_id(&out)?,
+    );
+    if old == new {
+        return Err(format!("the upgrade kept the build id {old}"));
+    }
+    Ok(out)
+}
+
 /// The same system booted by rig/init-sh/sysinit.sh: proves the rig itself.
 fn shell_image() -> PathBuf {
     image(
@@ -1016,6 +1084,78 @@ fn vigilctl_poweroff_is_clean() {
             "/data/log/vigil.log lacks early boot or the final drain: {own:?}"
         ))
     );
+}
+
+/// (unit, pid) of every unit `vigilctl list` shows with a pid.
+fn listed_pids(list: &str) -> Vec<(String, String)> {
+    list.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let pid = f.get(3)?;
+            pid.parse::<i32>().ok()?;
+            Some((f.first()?.to_string(), pid.to_string()))
+        })
+        .collect()
+}
+
+/// Issue 11: an upgrade replaces /usr/sbin/init; `vigilctl daemon-reexec`
+/// makes PID 1 run the new file, every service keeps its pid, the root
+/// session it was typed in goes on, and the power-off after it is clean.
+#[test]
+fn daemon_reexec_runs_the_upgraded_binary_and_keeps_every_service() {
+    if !enabled("daemon_reexec_runs_the_upgraded_binary_and_keeps_every_service") {
+        return;
+    }
+    let image = reexec_image();
+    let mut vm = Vm::boot(&image);
+    vm.login().unwrap_or_else(|e| panic!("{e}"));
+    let _ =
+        vm.sh("for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /data/heartbeat ] && break; sleep 1; done");
+    let shell = vm.ok("echo $$");
+    let before = listed_pids(&vm.ok("vigilctl list"));
+    assert!(
+        before.iter().any(|(u, _)| u == "heartbeat") && before.iter().any(|(u, _)| u == "udevd"),
+        "services without pids before the re-exec: {before:?}"
+    );
+    // The upgrade: a new file renamed over the running one.
+    vm.ok("mv /usr/sbin/init.upgrade /usr/sbin/init");
+    let exe = vm.ok("readlink /proc/1/exe");
+    assert!(exe.contains("(deleted)"), "PID 1 before the re-exec: {exe}");
+    let (code, out) = vm.sh("vigilctl daemon-reexec").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        code == 0 && out.contains("units kept as they were"),
+        "{}",
+        vm.fail(&format!("vigilctl daemon-reexec exited {code}: {out}"))
+    );
+    let exe = vm.ok("readlink /proc/1/exe");
+    assert_eq!(exe.trim(), "/usr/sbin/init", "PID 1 runs the new file");
+    let (same, _) = vm
+        .sh("cmp /proc/1/exe /usr/sbin/init")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(same, 0, "PID 1's image is not the upgraded file");
+    let after = listed_pids(&vm.ok("vigilctl list"));
+    assert_eq!(after, before, "pids changed across the re-exec");
+    assert_eq!(vm.ok("echo $$"), shell, "the login session did not survive");
+    let (code, own) = vm.sh("vigilctl log").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        code == 0 && own.contains("re-executed /usr/sbin/init"),
+        "vigil.log lacks the re-exec: {own}"
+    );
+    let tty = vm.tty.as_mut().unwrap();
+    tty.send("vigilctl poweroff\r").unwrap();
+    vm.wait_console(expect::POWER_DOWN, BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let st = vm
+        .wait_exit(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(st.success(), "{}", vm.fail(&format!("qemu exited {st}")));
+    assert!(
+        !vm.console().contains(expect::PANIC),
+        "{}",
+        vm.fail("kernel panic")
+    );
+    vm.fsck_data().unwrap_or_else(|e| panic!("{}", vm.fail(&e)));
 }
 
 /// Issue 4: `shutdown -h now` (a link to vigilctl) powers off.
