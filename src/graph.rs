@@ -1,6 +1,7 @@
 //! The static dependency graph of the loaded units: who pulls whom in, who
 //! waits for whom, and the ordering cycles that make a set unbootable.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
@@ -35,7 +36,7 @@ pub struct Graph {
 /// The shared name of every unit, by name.
 type Names<'a> = BTreeMap<&'a str, Name>;
 
-fn intern(units: &BTreeMap<String, UnitDef>) -> Names<'_> {
+fn intern<D>(units: &BTreeMap<String, D>) -> Names<'_> {
     units
         .keys()
         .map(|k| (k.as_str(), Name::from(k.as_str())))
@@ -60,9 +61,13 @@ fn finish(sets: BTreeMap<Name, BTreeSet<Name>>) -> BTreeMap<Name, Vec<Name>> {
 }
 
 /// x -> units x starts after (its `after` plus reverse `before`), among `units`.
-fn ordering(units: &BTreeMap<String, UnitDef>, names: &Names) -> BTreeMap<Name, BTreeSet<Name>> {
+fn ordering<D: Borrow<UnitDef>>(
+    units: &BTreeMap<String, D>,
+    names: &Names,
+) -> BTreeMap<Name, BTreeSet<Name>> {
     let mut after = BTreeMap::new();
     for (name, def) in units {
+        let def: &UnitDef = def.borrow();
         for a in &def.after {
             add_edge(&mut after, names, name, a);
         }
@@ -76,7 +81,9 @@ fn ordering(units: &BTreeMap<String, UnitDef>, names: &Names) -> BTreeMap<Name, 
 impl Graph {
     /// Build from units that already passed validation. References to unknown
     /// units are ignored rather than trusted.
-    pub fn build(units: &BTreeMap<String, UnitDef>) -> Graph {
+    /// (Over owned or shared definitions: a resumed manager builds it from
+    /// the `Rc`s its services hold, without copying them.)
+    pub fn build<D: Borrow<UnitDef>>(units: &BTreeMap<String, D>) -> Graph {
         let names = intern(units);
         let after = ordering(units, &names);
         let mut before = BTreeMap::new();
@@ -89,6 +96,7 @@ impl Graph {
         let mut requires = BTreeMap::new();
         let mut required_by = BTreeMap::new();
         for (name, def) in units {
+            let def: &UnitDef = def.borrow();
             for w in &def.wants {
                 add_edge(&mut pulls, &names, name, w);
             }

@@ -84,6 +84,7 @@ pub struct Service {
     pub since: Duration,
     /// When the current process started (monotonic), for runtimes.
     pub started_at: Option<Duration>,
+    #[serde(with = "exit_history")]
     pub exits: VecDeque<ExitRecord>,
     /// Automatic restarts since the last manual start.
     pub restarts: u32,
@@ -147,6 +148,46 @@ impl RunTimes {
             }
             _ => {}
         }
+    }
+}
+
+/// The exit history in vigil's own serializations of its state: every
+/// field always present (`ExitRecord` leaves empty ones out of replies,
+/// which a binary format such as the re-exec's cannot read back).
+mod exit_history {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    type Saved = (f64, i32, String, Option<i32>, Option<String>, u64);
+
+    pub fn serialize<S: Serializer>(v: &VecDeque<ExitRecord>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|e| {
+            (
+                e.at_unix,
+                e.pid,
+                &e.outcome,
+                e.code,
+                e.signal.as_ref(),
+                e.runtime_ms,
+            )
+        }))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<VecDeque<ExitRecord>, D::Error> {
+        let saved: Vec<Saved> = Vec::deserialize(d)?;
+        Ok(saved
+            .into_iter()
+            .map(
+                |(at_unix, pid, outcome, code, signal, runtime_ms)| ExitRecord {
+                    at_unix,
+                    pid,
+                    outcome,
+                    code,
+                    signal,
+                    runtime_ms,
+                },
+            )
+            .collect())
     }
 }
 

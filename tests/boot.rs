@@ -258,7 +258,9 @@ fn upgraded_vigil() -> Result<PathBuf, String> {
             .then_some(())
             .ok_or_else(|| format!("{cmd:?}: {st}"))
     };
-    run(Command::new("cp").arg(env!("CARGO_BIN_EXE_vigil")).arg(&out))?;
+    run(Command::new("cp")
+        .arg(env!("CARGO_BIN_EXE_vigil"))
+        .arg(&out))?;
     run(Command::new("strip").arg(&out))?;
     run(Command::new("objcopy")
         .args(["-O", "binary", "--only-section=.note.gnu.build-id"])
@@ -269,7 +271,10 @@ fn upgraded_vigil() -> Result<PathBuf, String> {
     *last ^= 0xff;
     std::fs::write(&note, &bytes).map_err(|e| e.to_string())?;
     run(Command::new("objcopy")
-        .arg(format!("--update-section=.note.gnu.build-id={}", note.display()))
+        .arg(format!(
+            "--update-section=.note.gnu.build-id={}",
+            note.display()
+        ))
         .arg(&out))?;
     let (old, new) = (
         build_id(Path::new(env!("CARGO_BIN_EXE_vigil")))?,
@@ -1122,7 +1127,9 @@ fn daemon_reexec_runs_the_upgraded_binary_and_keeps_every_service() {
     vm.ok("mv /usr/sbin/init.upgrade /usr/sbin/init");
     let exe = vm.ok("readlink /proc/1/exe");
     assert!(exe.contains("(deleted)"), "PID 1 before the re-exec: {exe}");
-    let (code, out) = vm.sh("vigilctl daemon-reexec").unwrap_or_else(|e| panic!("{e}"));
+    let (code, out) = vm
+        .sh("vigilctl daemon-reexec")
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         code == 0 && out.contains("units kept as they were"),
         "{}",

@@ -111,9 +111,9 @@ impl Manager {
             .into_iter()
             .map(|(name, svc)| (name, Box::new(svc)))
             .collect();
-        let defs: BTreeMap<String, UnitDef> = services
+        let defs: BTreeMap<String, std::rc::Rc<UnitDef>> = services
             .iter()
-            .map(|(name, svc)| (name.clone(), (*svc.def).clone()))
+            .map(|(name, svc)| (name.clone(), std::rc::Rc::clone(&svc.def)))
             .collect();
         let graph = Graph::build(&defs);
         drop(defs);

@@ -98,14 +98,3 @@ pub fn group_has_members(pgid: i32) -> bool {
     let rc = unsafe { libc::kill(-pgid, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
-
-/// The pid a pidfd refers to (from /proc/self/fdinfo), or None when `fd`
-/// is no pidfd (or its process is reaped: the kernel then says -1).
-pub fn pid_of(fd: &OwnedFd) -> Option<i32> {
-    use std::os::fd::AsRawFd;
-    let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("Pid:"))
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|p: &i32| *p > 0)
-}

@@ -138,18 +138,15 @@ impl ProcessTable {
             .collect()
     }
 
-    /// The table of a re-exec'd vigil: `handles` came across execve. A
-    /// handle whose descriptor is not a pidfd of that pid any more is
-    /// dropped (only by a bug: the previous image owned them).
+    /// The table of a re-exec'd vigil: `handles` came across execve, each
+    /// still the pidfd the previous image held (an inherited descriptor
+    /// stays open, so no file this image opened can have its number).
     pub fn resume(handles: &[HeldHandle]) -> ProcessTable {
         let mut table = ProcessTable::default();
         for h in handles {
             let Some(fd) = crate::runtime::fds::take_inherited(h.fd) else {
                 continue;
             };
-            if pidfd::pid_of(&fd) != Some(h.pid) {
-                continue;
-            }
             table.held.insert(
                 h.pid,
                 Held {
