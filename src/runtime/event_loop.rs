@@ -59,6 +59,9 @@ pub struct LoopOptions {
     /// Environment every service starts with.
     pub base_env: Vec<(String, String)>,
     /// Units generated from configuration (gettys, udev); kept across reloads.
+    /// (Not in a re-exec's header: the exact state carries them, and the
+    /// fallback generates them again.)
+    #[serde(skip)]
     pub generated: Vec<UnitDef>,
     /// The manager's settings (`settings_from_config`).
     pub settings: Settings,
@@ -343,7 +346,16 @@ pub fn resume(
 ) -> Result<PowerAction, LoopError> {
     use crate::runtime::fds::take_inherited;
     let started = now();
-    let opts = header.opts;
+    let mut opts = header.opts;
+    opts.generated = match full.as_ref() {
+        Some(f) => f.generated.clone(),
+        None if opts.settings.pid1 => {
+            let (config, _) = crate::config::load_config(&opts.config_path);
+            crate::boot::boot_output_of_running_system(&crate::boot::RealSyscall, &config)
+                .generated_units
+        }
+        None => Vec::new(),
+    };
     let mut notes = Vec::new();
     let instance_lock = match header.lock.and_then(take_inherited) {
         Some(fd) => Some(InstanceLock::from_fd(fd)),
@@ -1190,6 +1202,7 @@ impl Shell<'_> {
         let full = Full {
             manager: state,
             capture: capture_state,
+            generated: self.opts.generated.clone(),
         };
         let bytes = match encode(&header, &full) {
             Ok(bytes) => bytes,

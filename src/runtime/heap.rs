@@ -20,7 +20,7 @@ pub fn compact_units(
     units: BTreeMap<String, UnitDef>,
 ) -> Result<BTreeMap<String, UnitDef>, String> {
     let pairs: Vec<(&String, &UnitDef)> = units.iter().collect();
-    let buffer = match serde_json::to_vec(&pairs) {
+    let buffer = match postcard::to_stdvec(&pairs) {
         Ok(buffer) => buffer,
         // Not representable (a non-UTF-8 path): keep them as they are.
         Err(_) => return Ok(units),
@@ -31,7 +31,7 @@ pub fn compact_units(
     // Through a Vec: collecting sorted pairs builds the map with full nodes,
     // where inserting one by one leaves them half empty.
     let pairs: Vec<(String, UnitDef)> =
-        serde_json::from_slice(&buffer).map_err(|e| format!("re-reading the loaded units: {e}"))?;
+        postcard::from_bytes(&buffer).map_err(|e| format!("re-reading the loaded units: {e}"))?;
     drop(buffer);
     Ok(pairs
         .into_iter()

@@ -69,6 +69,8 @@ pub struct Header {
 pub struct Full {
     pub manager: ManagerState,
     pub capture: CaptureState,
+    /// The units generated from vigil.toml at boot (gettys, udev).
+    pub generated: Vec<crate::unit::UnitDef>,
 }
 
 /// What the new image found in the state it was given.
