@@ -477,3 +477,47 @@ fn a_state_that_cannot_be_read_whole_falls_back_to_adopting_the_running_services
         std::fs::read_to_string(&log).unwrap_or_default()
     );
 }
+
+#[test]
+fn the_configuration_in_force_is_the_one_after_the_exec() {
+    let mut v = Vigil::new();
+    // Prints 40 KB once the flag exists (no reload needed to change it).
+    let flag = v.dir().join("talk");
+    v.write_unit(
+        "chatty",
+        &format!(
+            "{}{WANTED}",
+            Vigil::sh(&format!("if [ -e {} ]; then i=0; while [ $i -lt 400 ]; do echo \"line $i ...........................................................................\"; i=$((i+1)); done; fi; exec sleep 1000", flag.display()))
+        ),
+    );
+    let binary = own_copy(&v);
+    v.start_from(&binary, &[]);
+    v.wait_state("chatty", "running");
+    // vigil.toml changed and reloaded: small logs, one rotated file kept.
+    std::fs::write(
+        v.dir().join("vigil.toml"),
+        "log_max_size = \"8K\"\nlog_keep = 1\n",
+    )
+    .unwrap();
+    let r = v.request(json!({"verb": "reload"}));
+    assert_eq!(r["ok"], json!(true), "{r}");
+    reexec(&v);
+    // 40 KB of output after the exec (no reload since) rotates at 8 KiB.
+    std::fs::write(&flag, "").unwrap();
+    let r = v.request(json!({"verb": "restart", "names": ["chatty"]}));
+    assert_eq!(r["ok"], json!(true), "{r}");
+    let dir = v.dir().join("log");
+    let rotated = dir.join("chatty.log.1");
+    assert!(
+        wait_until(TIMEOUT, || std::fs::read_to_string(dir.join("chatty.log"))
+            .unwrap_or_default()
+            .contains("line 399")),
+        "chatty never logged its last line"
+    );
+    let size = std::fs::metadata(dir.join("chatty.log")).unwrap().len();
+    assert!(
+        rotated.exists() && size <= 8 * 1024 && !dir.join("chatty.log.2").exists(),
+        "log_max_size = 8K, log_keep = 1 not in force after the exec: chatty.log {size} bytes, .1 {}",
+        rotated.exists()
+    );
+}

@@ -925,7 +925,14 @@ impl Shell<'_> {
             if let Some(server) = self.server.as_mut() {
                 server.set_admin_gid(self.opts.admin_gid);
             }
-            settings = Some(settings_from_config(&config, self.opts.settings.pid1));
+            let applied = settings_from_config(&config, self.opts.settings.pid1);
+            settings = Some(applied);
+            // The configuration in force, as a re-exec hands it on.
+            self.opts.settings = Settings {
+                self_pid: self.opts.settings.self_pid,
+                ..applied
+            };
+            self.opts.log_limits = config.log_limits;
             self.capture
                 .configure(self.opts.admin_gid, config.log_limits);
         }
