@@ -956,13 +956,7 @@ fn power_variant(
     last_words: &str,
     exits: bool,
 ) -> Vm {
-    let image = vigil_image();
-    let mut vm = Vm::boot(&image);
-    vm.login().unwrap_or_else(|e| panic!("{e}"));
-    // Let the heartbeat service write to the data disk first (not asserted here:
-    // vigil_boots_the_test_system does; vigilctl_poweroff_is_clean reads it back).
-    let _ =
-        vm.sh("for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /data/heartbeat ] && break; sleep 1; done");
+    let mut vm = boot_and_log_in(&vigil_image());
     if let Some(cmd) = shell_cmd {
         let tty = vm.tty.as_mut().unwrap();
         tty.send(&format!("{cmd}\r")).unwrap();
@@ -970,6 +964,24 @@ fn power_variant(
     if let Some(cmd) = monitor_cmd {
         vm.monitor(cmd).unwrap_or_else(|e| panic!("{e}"));
     }
+    expect_power_end(&mut vm, last_words, exits);
+    vm
+}
+
+/// Boot `image`, log in as root on ttyS1, and let the heartbeat service
+/// write to the data disk first (not asserted here: vigil_boots_the_test_system
+/// does; vigilctl_poweroff_is_clean reads it back).
+fn boot_and_log_in(image: &Path) -> Vm {
+    let mut vm = Vm::boot(image);
+    vm.login().unwrap_or_else(|e| panic!("{e}"));
+    let _ =
+        vm.sh("for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /data/heartbeat ] && break; sleep 1; done");
+    vm
+}
+
+/// A power action is under way: the kernel's `last_words` on the console,
+/// qemu's clean exit when it `exits`, no panic, and a clean data disk.
+fn expect_power_end(vm: &mut Vm, last_words: &str, exits: bool) {
     vm.wait_console(last_words, BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
     if exits {
@@ -988,7 +1000,6 @@ fn power_variant(
         vm.fail("kernel panic")
     );
     vm.fsck_data().unwrap_or_else(|e| panic!("{}", vm.fail(&e)));
-    vm
 }
 
 /// Issue 3 boot test 7: `vigilctl poweroff` powers off cleanly; disk is clean.
@@ -1112,11 +1123,7 @@ fn daemon_reexec_runs_the_upgraded_binary_and_keeps_every_service() {
     if !enabled("daemon_reexec_runs_the_upgraded_binary_and_keeps_every_service") {
         return;
     }
-    let image = reexec_image();
-    let mut vm = Vm::boot(&image);
-    vm.login().unwrap_or_else(|e| panic!("{e}"));
-    let _ =
-        vm.sh("for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /data/heartbeat ] && break; sleep 1; done");
+    let mut vm = boot_and_log_in(&reexec_image());
     let shell = vm.ok("echo $$");
     let before = listed_pids(&vm.ok("vigilctl list"));
     assert!(
@@ -1151,18 +1158,7 @@ fn daemon_reexec_runs_the_upgraded_binary_and_keeps_every_service() {
     );
     let tty = vm.tty.as_mut().unwrap();
     tty.send("vigilctl poweroff\r").unwrap();
-    vm.wait_console(expect::POWER_DOWN, BOOT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let st = vm
-        .wait_exit(Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(st.success(), "{}", vm.fail(&format!("qemu exited {st}")));
-    assert!(
-        !vm.console().contains(expect::PANIC),
-        "{}",
-        vm.fail("kernel panic")
-    );
-    vm.fsck_data().unwrap_or_else(|e| panic!("{}", vm.fail(&e)));
+    expect_power_end(&mut vm, expect::POWER_DOWN, true);
 }
 
 /// Issue 4: `shutdown -h now` (a link to vigilctl) powers off.

@@ -49,12 +49,7 @@ fn wait_log_line(v: &Vigil, name: &str, needle: &str) {
 }
 
 fn vigilctl(v: &Vigil, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_vigilctl"))
-        .arg("--socket")
-        .arg(v.socket())
-        .args(args)
-        .output()
-        .unwrap()
+    v.vigilctl(args)
 }
 
 #[test]

@@ -52,12 +52,7 @@ fn replace_with_script(path: &Path, script: &str) {
 }
 
 fn vigilctl(v: &Vigil, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_vigilctl"))
-        .arg("--socket")
-        .arg(v.socket())
-        .args(args)
-        .output()
-        .unwrap()
+    v.vigilctl(args)
 }
 
 /// `vigilctl --json daemon-reexec`: the reply, which must be a success.

@@ -195,7 +195,15 @@ fn main() -> ExitCode {
         args.units.display(),
         std::process::id()
     ));
-    match run(opts, &mut log) {
+    supervisor_exit(run(opts, &mut log), &mut log)
+}
+
+/// How a supervisor's loop ended, as its exit status.
+fn supervisor_exit(
+    result: Result<vigil::power::PowerAction, vigil::runtime::event_loop::LoopError>,
+    log: &mut Logger,
+) -> ExitCode {
+    match result {
         Ok(_) => {
             log.info("exiting");
             ExitCode::SUCCESS
@@ -237,18 +245,8 @@ fn resume(fd: i32) -> Option<ExitCode> {
     if machine_init {
         return Some(vigil::pid1::resume(*header, full, why, &mut log));
     }
-    Some(
-        match vigil::runtime::event_loop::resume(*header, full, why, &mut log) {
-            Ok(_) => {
-                log.info("exiting");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                log.error(&e.to_string());
-                ExitCode::FAILURE
-            }
-        },
-    )
+    let result = vigil::runtime::event_loop::resume(*header, full, why, &mut log);
+    Some(supervisor_exit(result, &mut log))
 }
 
 /// Whether this process is the init of the machine rather than of a PID

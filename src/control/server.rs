@@ -469,10 +469,26 @@ impl ControlServer {
             gid: cred.gid(),
         };
         let privileged = is_privileged(stream.as_raw_fd(), &peer, self.admin_gid);
-        let id = self.next_id;
-        self.next_id = ConnId(id.0.wrapping_add(1));
         let request = self.next_request;
         self.next_request = ClientId(request.0.wrapping_add(1));
+        let id = self.insert_client(stream, peer, privileged, now);
+        if let Some(c) = self.clients.get_mut(&id) {
+            c.slots.push_back((request, None));
+        }
+        self.requests.insert(request, id);
+        Some(request)
+    }
+
+    /// A new connection, watched for requests from now on.
+    fn insert_client(
+        &mut self,
+        stream: UnixStream,
+        peer: PeerCred,
+        privileged: bool,
+        now: Duration,
+    ) -> ConnId {
+        let id = self.next_id;
+        self.next_id = ConnId(id.0.wrapping_add(1));
         let client = Client {
             stream,
             peer,
@@ -482,7 +498,7 @@ impl ControlServer {
             largest_reply: 0,
             partial_since: None,
             last_activity: now,
-            slots: VecDeque::from([(request, None)]),
+            slots: VecDeque::new(),
             read_closed: false,
             closing: false,
             interest: Interest::READABLE,
@@ -493,8 +509,7 @@ impl ControlServer {
             interest: client.interest,
         });
         self.clients.insert(id, client);
-        self.requests.insert(request, id);
-        Some(request)
+        id
     }
 
     /// Before a re-exec: every connection but the one of `keep` (the
@@ -608,29 +623,7 @@ impl ControlServer {
                 refuse(&stream, &why);
                 continue;
             }
-            let id = self.next_id;
-            self.next_id = ConnId(id.0.wrapping_add(1));
-            let client = Client {
-                stream,
-                peer,
-                privileged,
-                inbuf: Vec::new(),
-                outbuf: Vec::new(),
-                largest_reply: 0,
-                partial_since: None,
-                last_activity: now,
-                slots: VecDeque::new(),
-                read_closed: false,
-                closing: false,
-                interest: Interest::READABLE,
-            };
-            self.changes.push(FdChange::Add {
-                client: id,
-                fd: client.stream.as_raw_fd(),
-                interest: client.interest,
-            });
-            self.clients.insert(id, client);
-            accepted.push(id);
+            accepted.push(self.insert_client(stream, peer, privileged, now));
         }
         accepted
     }

@@ -265,6 +265,16 @@ impl Vigil {
         fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// Runs vigilctl against this vigil's socket.
+    pub fn vigilctl(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_vigilctl"))
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
     /// Waits until vigil's log contains `needle`; panics with the log if not.
     pub fn wait_log(&self, needle: &str) {
         if !wait_until(TIMEOUT, || self.log().contains(needle)) {
