@@ -57,6 +57,7 @@ fn shrink(def: &mut UnitDef) {
         list.shrink_to_fit();
     }
     def.environment_file.shrink_to_fit();
+    def.limits.shrink_to_fit();
 }
 
 /// Give the free heap back to the kernel (and merge the free chunks, so

@@ -359,6 +359,10 @@ const ST_GID: u32 = 6;
 const ST_UID: u32 = 7;
 const ST_CHDIR: u32 = 8;
 const ST_EXEC: u32 = 9;
+const ST_NICE: u32 = 10;
+const ST_OOM: u32 = 11;
+/// Stage of the unit's first resource limit; the next ones follow.
+const ST_LIMITS: u32 = 12;
 
 /// `sizeof(sigset_t)` as the kernel sees it (_NSIG / 8).
 #[cfg(any(target_arch = "mips", target_arch = "mips64"))]
@@ -378,7 +382,13 @@ struct Prepared<'a> {
     stdin: BorrowedFd<'static>,
     stdout: Option<Redirect<'a>>,
     stderr: Option<Redirect<'a>>,
-    stage_names: [String; 10],
+    /// Indexed by the ST_* stages (then one per limit).
+    stage_names: Vec<String>,
+    /// The unit's resource limits, in file order.
+    limits: Vec<(u32, libc::rlimit)>,
+    nice: Option<i32>,
+    /// The oom_score_adj value as the file wants it written.
+    oom_score_adj: Option<Vec<u8>>,
     /// SIGRTMAX, read before fork (it is a libc call, not a constant).
     max_signal: libc::c_int,
     /// The descriptor limit to give the service.
@@ -438,7 +448,7 @@ fn prepare<'a>(
         .map_err(|e| failure("opening stdin /dev/null", e.to_string()))?;
     let stdout = open_output(&def.stdout, "stdout", log.stdout)?;
     let stderr = open_output(&def.stderr, "stderr", log.stderr)?;
-    let stage_names = [
+    let mut stage_names = vec![
         "creating session".to_string(),
         "resetting signals".to_string(),
         "redirecting stdin".to_string(),
@@ -449,7 +459,24 @@ fn prepare<'a>(
         creds.user_stage.clone(),
         chdir_stage,
         exec_stage,
+        format!("setting nice {}", def.nice.unwrap_or(0)),
+        format!("setting oom_score_adj {}", def.oom_score_adj.unwrap_or(0)),
     ];
+    let show = |v: u64| {
+        if v == crate::unit::limits::INFINITY {
+            "infinity".to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    for l in &def.limits {
+        stage_names.push(format!(
+            "setting limit {} to {}:{}",
+            crate::unit::limits::name_of(l.resource),
+            show(l.soft),
+            show(l.hard)
+        ));
+    }
     Ok(Prepared {
         program,
         argv,
@@ -466,6 +493,21 @@ fn prepare<'a>(
             rlim_cur: soft,
             rlim_max: hard,
         }),
+        limits: def
+            .limits
+            .iter()
+            .map(|l| {
+                (
+                    l.resource,
+                    libc::rlimit {
+                        rlim_cur: l.soft,
+                        rlim_max: l.hard,
+                    },
+                )
+            })
+            .collect(),
+        nice: def.nice,
+        oom_score_adj: def.oom_score_adj.map(|v| v.to_string().into_bytes()),
     })
 }
 
@@ -700,6 +742,33 @@ unsafe fn child_after_fork(
             std::ptr::from_ref(limit),
             std::ptr::null_mut::<libc::rlimit>(),
         );
+    }
+    // The unit's own limits, nice and OOM score, while still root (raising
+    // a hard limit, a negative nice or a lower score need privileges).
+    for (i, (resource, limit)) in prep.limits.iter().enumerate() {
+        if libc::syscall(
+            libc::SYS_prlimit64,
+            0,
+            *resource,
+            std::ptr::from_ref(limit),
+            std::ptr::null_mut::<libc::rlimit>(),
+        ) != 0
+        {
+            child_fail(report, ST_LIMITS + i as u32);
+        }
+    }
+    if let Some(nice) = prep.nice {
+        if libc::syscall(libc::SYS_setpriority, libc::PRIO_PROCESS, 0, nice) != 0 {
+            child_fail(report, ST_NICE);
+        }
+    }
+    if let Some(value) = &prep.oom_score_adj {
+        let path = c"/proc/self/oom_score_adj";
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 || libc::write(fd, value.as_ptr().cast(), value.len()) < 0 {
+            child_fail(report, ST_OOM);
+        }
+        libc::close(fd);
     }
     if !redirect(prep.stdin.as_raw_fd(), 0) {
         child_fail(report, ST_STDIN);

@@ -110,6 +110,12 @@ pub struct UnitDef {
     /// reason ("opening /dev/ttyS9: No such file or directory") instead of
     /// the program's own error, and the restart back-off applies.
     pub needs_device: Option<PathBuf>,
+    /// Resource limits set before exec (`limits`), in file order.
+    pub limits: Vec<super::limits::ResourceLimit>,
+    /// Scheduling priority, -20 (most favoured) to 19.
+    pub nice: Option<i32>,
+    /// /proc/PID/oom_score_adj, -1000 (never killed) to 1000.
+    pub oom_score_adj: Option<i32>,
 }
 
 impl UnitDef {
@@ -148,6 +154,9 @@ impl UnitDef {
             log_max_size: None,
             log_keep: None,
             needs_device: None,
+            limits: Vec::new(),
+            nice: None,
+            oom_score_adj: None,
         }
     }
 }

@@ -46,6 +46,9 @@ pub const KEYS: &[&str] = &[
     "stderr",
     "log_max_size",
     "log_keep",
+    "limits",
+    "nice",
+    "oom_score_adj",
 ];
 
 const KINDS: &[(&str, UnitKind)] = &[
@@ -304,6 +307,9 @@ impl Parser<'_> {
             }
             "log_max_size" => self.def.log_max_size = self.log_size(known, value),
             "log_keep" => self.def.log_keep = self.count(known, value),
+            "limits" => self.limits(value),
+            "nice" => self.def.nice = self.int_in(known, value, -20, 19),
+            "oom_score_adj" => self.def.oom_score_adj = self.int_in(known, value, -1000, 1000),
             _ => {}
         }
     }
@@ -704,6 +710,62 @@ impl Parser<'_> {
     }
 
     /// A count that may be zero.
+    fn int_in(&mut self, key: &str, value: &Spanned<Node>, min: i64, max: i64) -> Option<i32> {
+        match value.get_ref() {
+            Node::Integer(i) if (min..=max).contains(i) => i32::try_from(*i).ok(),
+            _ => {
+                self.wrong_type(&q(key), &format!("an integer from {min} to {max}"), value);
+                None
+            }
+        }
+    }
+
+    fn limits(&mut self, value: &Spanned<Node>) {
+        use super::limits::{parse_value, ResourceLimit, RESOURCES};
+        let Node::Table(entries) = value.get_ref() else {
+            self.wrong_type(
+                "`limits`",
+                "a table like { nofile = 16384, core = \"infinity\" }",
+                value,
+            );
+            return;
+        };
+        let names: Vec<&str> = RESOURCES.iter().map(|r| r.0).collect();
+        for (k, v) in entries {
+            let name = k.get_ref().as_str();
+            let Some(&(_, resource, bytes, _)) = RESOURCES.iter().find(|r| r.0 == name) else {
+                let mut msg = format!("`limits`: unknown limit {}", q(name));
+                match did_you_mean(name, &names) {
+                    Some(hint) => msg.push_str(&format!("; did you mean {}?", q(hint))),
+                    None => msg.push_str(&format!("; known: {}", names.join(", "))),
+                }
+                self.err(&k.span(), msg);
+                continue;
+            };
+            let parsed = match v.get_ref() {
+                Node::Integer(i) if *i >= 0 => Ok((*i as u64, *i as u64)),
+                Node::String(s) => parse_value(s, bytes),
+                _ => {
+                    let expected = if bytes {
+                        "a number, a size like \"64M\", \"infinity\" or \"SOFT:HARD\""
+                    } else {
+                        "a number, \"infinity\" or \"SOFT:HARD\""
+                    };
+                    self.wrong_type(&format!("`limits.{name}`"), expected, v);
+                    continue;
+                }
+            };
+            match parsed {
+                Ok((soft, hard)) => self.def.limits.push(ResourceLimit {
+                    resource,
+                    soft,
+                    hard,
+                }),
+                Err(why) => self.err(&v.span(), format!("`limits.{name}`: {why}")),
+            }
+        }
+    }
+
     fn count(&mut self, key: &str, value: &Spanned<Node>) -> Option<u32> {
         match value.get_ref() {
             Node::Integer(i) if *i >= 0 && *i <= 1000 => u32::try_from(*i).ok(),

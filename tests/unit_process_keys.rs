@@ -1,0 +1,113 @@
+//! The unit keys real daemons need for their processes (issue 10):
+//! resource limits, nice and oom_score_adj, as the started process sees
+//! them, and a limit that cannot be set failing the start with its reason.
+
+mod common;
+
+use common::{wait_until, Vigil, TIMEOUT};
+
+const WANTED: &str = "wanted_by = [\"default\"]\n";
+
+#[test]
+fn limits_nice_and_oom_score_reach_the_process() {
+    let mut v = Vigil::new();
+    let out = v.dir().join("seen");
+    v.write_unit(
+        "daemon",
+        &format!(
+            "{}limits = {{ nofile = \"100:200\", core = \"infinity\", memlock = \"64K\" }}\nnice = 5\noom_score_adj = 300\n{WANTED}",
+            Vigil::sh(&format!(
+                "{{ ulimit -Sn; ulimit -Hn; ulimit -c; ulimit -l; cut -d' ' -f19 /proc/self/stat; cat /proc/self/oom_score_adj; }} > {}; exec sleep 1000",
+                out.display()
+            ))
+        ),
+    );
+    v.start();
+    v.wait_state("daemon", "running");
+    assert!(
+        wait_until(TIMEOUT, || std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            == 6),
+        "{}",
+        v.log()
+    );
+    let seen = std::fs::read_to_string(&out).unwrap();
+    // cut reports its own nice, which it inherited from the shell.
+    assert_eq!(
+        seen.lines().collect::<Vec<_>>(),
+        ["100", "200", "unlimited", "64", "5", "300"],
+        "soft and hard nofile, core, memlock (KiB), nice, oom_score_adj"
+    );
+}
+
+#[test]
+fn a_limit_that_cannot_be_set_fails_the_start_and_says_which() {
+    let mut v = Vigil::new();
+    // Above the kernel's nr_open: setrlimit says EPERM even to root.
+    v.write_unit(
+        "greedy",
+        &format!("exec = [\"/bin/sleep\", \"1000\"]\nlimits = {{ nofile = 1073741824 }}\n{WANTED}"),
+    );
+    v.write_unit(
+        "fine",
+        &format!("exec = [\"/bin/sleep\", \"1000\"]\n{WANTED}"),
+    );
+    v.start();
+    v.wait_state("fine", "running");
+    let st = v.wait_state("greedy", "failed");
+    let reason = st["summary"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains("setting limit nofile to 1073741824:1073741824")
+            && reason.contains("Operation not permitted"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn bad_limits_name_the_file_line_and_limit() {
+    let v = Vigil::new();
+    v.write_unit(
+        "typo",
+        &format!("exec = [\"/bin/sleep\", \"1\"]\nlimits = {{ nofiles = 10 }}\n{WANTED}"),
+    );
+    v.write_unit(
+        "inverted",
+        &format!(
+            "exec = [\"/bin/sleep\", \"1\"]\nlimits = {{ nproc = \"10:5\" }}\nnice = 40\n{WANTED}"
+        ),
+    );
+    let out = v.vigilctl(&["--units", &v.units_dir().display().to_string(), "check"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let file = |n: &str| {
+        v.units_dir()
+            .join(format!("{n}.toml"))
+            .display()
+            .to_string()
+    };
+    assert!(
+        text.contains(&format!(
+            "{}:2:12: error: `limits`: unknown limit `nofiles`; did you mean `nofile`?",
+            file("typo")
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{}:2:20: error: `limits.nproc`: the soft limit 10 is above the hard limit 5",
+            file("inverted")
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{}:3:8: error: `nice` must be an integer from -20 to 19, found",
+            file("inverted")
+        )),
+        "{text}"
+    );
+}
