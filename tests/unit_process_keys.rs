@@ -111,3 +111,51 @@ fn bad_limits_name_the_file_line_and_limit() {
         "{text}"
     );
 }
+
+/// A daemon that leaves a "session" behind in its process group, and
+/// whether a restart ends it, by kill_mode.
+fn session_survives_restart(kill_mode: Option<&str>) -> bool {
+    let mut v = Vigil::new();
+    let session = v.dir().join("session.pid");
+    let mode = kill_mode
+        .map(|m| format!("kill_mode = \"{m}\"\n"))
+        .unwrap_or_default();
+    v.write_unit(
+        "sshd",
+        &format!(
+            "{}{mode}stop_timeout = \"5s\"\n{WANTED}",
+            Vigil::sh(&format!(
+                "[ -e {s} ] || {{ sleep 1000 & echo $! > {s}; }}; exec sleep 999",
+                s = session.display()
+            ))
+        ),
+    );
+    v.start();
+    let first = v.wait_state("sshd", "running")["summary"]["pid"].clone();
+    assert!(wait_until(TIMEOUT, || session.exists()));
+    let child: i32 = std::fs::read_to_string(&session)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let r = v.request(serde_json::json!({"verb": "restart", "names": ["sshd"]}));
+    assert_eq!(r["ok"], serde_json::json!(true), "{r}");
+    let st = v.wait_state("sshd", "running");
+    assert_ne!(st["summary"]["pid"], first, "sshd was not restarted");
+    // Reaped zombies count as gone: look at the state, not the pid alone.
+    let alive = std::fs::read_to_string(format!("/proc/{child}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false);
+    // SAFETY: kill(2) of the test's own leftover (no-op when it is gone).
+    unsafe { libc::kill(child, libc::SIGKILL) };
+    alive
+}
+
+#[test]
+fn kill_mode_process_keeps_the_sessions_of_a_restarted_daemon() {
+    assert!(session_survives_restart(Some("process")));
+    assert!(
+        !session_survives_restart(None),
+        "the default kills the group"
+    );
+}

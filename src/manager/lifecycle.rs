@@ -8,7 +8,7 @@ use crate::exit::signal_name;
 use crate::log::Level;
 use crate::service::{DeadlineKind, Group, Job, Phase, StartPhase, StopCause};
 use crate::unit::scalar::format_duration;
-use crate::unit::RestartPolicy;
+use crate::unit::{KillMode, RestartPolicy};
 
 use super::enter_phase;
 use super::kind;
@@ -107,9 +107,17 @@ impl Manager {
         let Some(svc) = self.services.get(name) else {
             return;
         };
+        // kill_mode: the whole group, or the main process only (mixed: the
+        // main process first, the group for the final SIGKILL).
+        let whole_group = match svc.def.kill_mode {
+            KillMode::Group => true,
+            KillMode::Process => false,
+            KillMode::Mixed => signal == libc::SIGKILL,
+        };
         let mut targets: Vec<SignalTarget> = svc
             .groups
             .iter()
+            .filter(|_| whole_group)
             .map(|g| SignalTarget::Group {
                 pgid: g.pgid,
                 witness: g.witness,
@@ -118,7 +126,7 @@ impl Manager {
         if let Some(main) = svc.main_pid {
             // A witness is a member of its group: the group signal reaches
             // it, and a second SIGTERM can mean "quit now" to a daemon.
-            if !svc.groups.iter().any(|g| g.witness == main) {
+            if !whole_group || !svc.groups.iter().any(|g| g.witness == main) {
                 targets.insert(0, SignalTarget::Process(main));
             }
         }
@@ -302,7 +310,12 @@ impl Manager {
             return;
         };
         svc.leader = None;
-        for g in std::mem::take(&mut svc.groups) {
+        let groups = std::mem::take(&mut svc.groups);
+        if svc.def.kill_mode == KillMode::Process {
+            // What the main process left behind is not the stop's to end.
+            return;
+        }
+        for g in groups {
             self.actions.push(Action::Signal {
                 target: SignalTarget::Group {
                     pgid: g.pgid,

@@ -1276,3 +1276,75 @@ fn lines_anyone_can_trigger_are_rate_limited_per_source() {
         vec!["orphan pid 60000 exited 0 (990 similar messages suppressed before this one)"]
     );
 }
+
+fn stop(sim: &mut Sim, name: &str) -> Vec<Action> {
+    sim.feed(Event::Request {
+        client: ClientId(1),
+        request: Request::Stop {
+            names: vec![name.into()],
+            no_block: true,
+        },
+    })
+}
+
+/// The main process `pid` exits, leaving `left` (another unreaped child
+/// of vigil) in its group: the shell reports it as the next witness.
+fn exit_leaving(sim: &mut Sim, pid: i32, left: i32) -> Vec<Action> {
+    sim.feed(Event::ChildExited {
+        pid,
+        status: ExitStatus::Exited(0),
+        next_witness: Some(left),
+    })
+}
+
+#[test]
+fn kill_mode_process_signals_the_main_process_only_and_leaves_the_rest() {
+    let mut u = svc("sshd");
+    u.kill_mode = crate::unit::KillMode::Process;
+    u.stop_timeout = Duration::from_secs(2);
+    let mut sim = Sim::new(vec![u]);
+    sim.feed(Event::Boot);
+    let pid = sim.pid("sshd");
+    assert_eq!(
+        kills(&stop(&mut sim, "sshd")),
+        vec![(pid, libc::SIGTERM, false)]
+    );
+    // The escalation too goes to the main process alone...
+    assert_eq!(
+        kills(&sim.advance(ms(2000))),
+        vec![(pid, libc::SIGKILL, false)]
+    );
+    // ...and once it is gone, its group (the users' sessions) is left alone.
+    let acts = exit_leaving(&mut sim, pid, 900);
+    assert_eq!(kills(&acts), vec![]);
+    assert_eq!(sim.state("sshd"), UnitState::Inactive);
+}
+
+#[test]
+fn kill_mode_mixed_terms_the_main_process_and_kills_the_group_at_the_end() {
+    let mut u = svc("mixed");
+    u.kill_mode = crate::unit::KillMode::Mixed;
+    u.stop_timeout = Duration::from_secs(2);
+    let mut sim = Sim::new(vec![u]);
+    sim.feed(Event::Boot);
+    let pid = sim.pid("mixed");
+    assert_eq!(
+        kills(&stop(&mut sim, "mixed")),
+        vec![(pid, libc::SIGTERM, false)]
+    );
+    let acts = exit_leaving(&mut sim, pid, 900);
+    assert_eq!(kills(&acts), vec![(pid, libc::SIGKILL, true)]);
+}
+
+#[test]
+fn kill_mode_group_is_the_default_and_kills_what_is_left() {
+    let mut sim = Sim::new(vec![svc("web")]);
+    sim.feed(Event::Boot);
+    let pid = sim.pid("web");
+    assert_eq!(
+        kills(&stop(&mut sim, "web")),
+        vec![(pid, libc::SIGTERM, true)]
+    );
+    let acts = exit_leaving(&mut sim, pid, 900);
+    assert_eq!(kills(&acts), vec![(pid, libc::SIGKILL, true)]);
+}

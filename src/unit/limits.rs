@@ -17,12 +17,7 @@ pub const RESOURCES: &[(&str, u32, bool, &str)] = &[
     ("fsize", libc::RLIMIT_FSIZE, true, "LimitFSIZE"),
     ("locks", libc::RLIMIT_LOCKS, false, "LimitLOCKS"),
     ("memlock", libc::RLIMIT_MEMLOCK, true, "LimitMEMLOCK"),
-    (
-        "msgqueue",
-        libc::RLIMIT_MSGQUEUE,
-        true,
-        "LimitMSGQUEUE",
-    ),
+    ("msgqueue", libc::RLIMIT_MSGQUEUE, true, "LimitMSGQUEUE"),
     ("nice", libc::RLIMIT_NICE, false, "LimitNICE"),
     ("nofile", libc::RLIMIT_NOFILE, false, "LimitNOFILE"),
     ("nproc", libc::RLIMIT_NPROC, false, "LimitNPROC"),

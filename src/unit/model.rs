@@ -35,6 +35,19 @@ pub enum RestartPolicy {
     Never,
 }
 
+/// Which processes a stop signals (systemd's `KillMode=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum KillMode {
+    /// The stop signal and the final SIGKILL go to the whole process group.
+    #[default]
+    Group,
+    /// Only the main process is signalled; what else it started is left
+    /// running (sshd: a restart must not end the users' sessions).
+    Process,
+    /// The stop signal to the main process, the final SIGKILL to the group.
+    Mixed,
+}
+
 /// Where a service's stdout or stderr goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Output {
@@ -116,6 +129,7 @@ pub struct UnitDef {
     pub nice: Option<i32>,
     /// /proc/PID/oom_score_adj, -1000 (never killed) to 1000.
     pub oom_score_adj: Option<i32>,
+    pub kill_mode: KillMode,
 }
 
 impl UnitDef {
@@ -157,6 +171,7 @@ impl UnitDef {
             limits: Vec::new(),
             nice: None,
             oom_score_adj: None,
+            kill_mode: KillMode::Group,
         }
     }
 }

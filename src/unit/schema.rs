@@ -9,7 +9,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::load::{Diagnostic, Severity};
-use super::model::{EnvironmentFile, Output, RestartPolicy, UnitDef, UnitKind};
+use super::model::{EnvironmentFile, KillMode, Output, RestartPolicy, UnitDef, UnitKind};
 use super::name::check_unit_name;
 use super::scalar;
 use super::span::{LineIndex, Node, Pos};
@@ -49,6 +49,7 @@ pub const KEYS: &[&str] = &[
     "limits",
     "nice",
     "oom_score_adj",
+    "kill_mode",
 ];
 
 const KINDS: &[(&str, UnitKind)] = &[
@@ -57,6 +58,12 @@ const KINDS: &[(&str, UnitKind)] = &[
     ("forking", UnitKind::Forking),
     ("oneshot", UnitKind::Oneshot),
     ("target", UnitKind::Target),
+];
+
+const KILL_MODES: &[(&str, KillMode)] = &[
+    ("group", KillMode::Group),
+    ("process", KillMode::Process),
+    ("mixed", KillMode::Mixed),
 ];
 
 const RESTARTS: &[(&str, RestartPolicy)] = &[
@@ -308,6 +315,11 @@ impl Parser<'_> {
             "log_max_size" => self.def.log_max_size = self.log_size(known, value),
             "log_keep" => self.def.log_keep = self.count(known, value),
             "limits" => self.limits(value),
+            "kill_mode" => {
+                if let Some(v) = self.choice(known, KILL_MODES, value) {
+                    self.def.kill_mode = v;
+                }
+            }
             "nice" => self.def.nice = self.int_in(known, value, -20, 19),
             "oom_score_adj" => self.def.oom_score_adj = self.int_in(known, value, -1000, 1000),
             _ => {}
