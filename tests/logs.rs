@@ -120,7 +120,7 @@ fn a_crash_looping_service_keeps_its_last_lines_before_each_crash() {
     let mut v = Vigil::new();
     // Each run prints and dies at once: the lines are in the pipe when the
     // exit is seen, and must be stamped with the pid that printed them.
-    let script = "echo \"last words of $$\"; exit 1";
+    let script = "echo \"last words of $$$$\"; exit 1";
     v.write_unit(
         "crasher",
         &format!(
@@ -301,7 +301,7 @@ fn a_full_disk_drops_lines_with_a_note_and_recovers_when_space_returns() {
 fn the_last_line_before_a_stop_is_on_disk_when_vigil_is_gone() {
     let mut v = Vigil::new();
     let script =
-        "trap 'echo goodbye from $$; exit 0' TERM; echo hello; while :; do sleep 0.05; done";
+        "trap 'echo goodbye from $$$$; exit 0' TERM; echo hello; while :; do sleep 0.05; done";
     v.write_unit("polite", &format!("{}{WANTED}", Vigil::sh(script)));
     v.start();
     wait_log_line(&v, "polite", "out: hello");

@@ -47,7 +47,7 @@ fn stopping_an_exited_oneshot_spares_a_stranger_that_reused_its_pid() {
         "once",
         &format!(
             "type = \"oneshot\"\nremain_after_exit = true\nwanted_by = [\"default\"]\n{}",
-            Vigil::sh(&format!("echo $$ > {}", pid_file.display()))
+            Vigil::sh(&format!("echo $$$$ > {}", pid_file.display()))
         ),
     );
     v.start_in_pid_namespace();
@@ -77,7 +77,7 @@ fn stopping_a_forking_unit_spares_a_stranger_with_its_launchers_pid() {
         &format!(
             "type = \"forking\"\npid_file = \"{d}/forky.daemon\"\nwanted_by = [\"default\"]\n{}",
             Vigil::sh(&format!(
-                "echo $$ > {d}/launcher.pid; setsid -f /bin/sh -c 'echo $$ > {d}/forky.daemon; exec sleep 1000'; \
+                "echo $$$$ > {d}/launcher.pid; setsid -f /bin/sh -c 'echo $$$$ > {d}/forky.daemon; exec sleep 1000'; \
                  while [ ! -s {d}/forky.daemon ]; do sleep 0.01; done",
                 d = dir.display()
             )),
@@ -112,7 +112,7 @@ fn a_pid_file_naming_another_units_process_is_refused() {
         &format!(
             "wanted_by = [\"default\"]\n{}",
             Vigil::sh(&format!(
-                "echo $$ > {}/victim.pid; exec sleep 1000",
+                "echo $$$$ > {}/victim.pid; exec sleep 1000",
                 dir.display()
             ))
         ),
@@ -220,7 +220,7 @@ fn an_unprivileged_process_with_a_stale_session_id_cannot_hijack_a_unit() {
         &format!(
             "type = \"forking\"\npid_file = \"{d}/rootd.daemon\"\nwanted_by = [\"default\"]\n{}",
             Vigil::sh(&format!(
-                "echo $$ > {d}/launcher.pid; setsid -f /bin/sh -c 'echo $$ > {d}/rootd.daemon; exec sleep 1000'; \
+                "echo $$$$ > {d}/launcher.pid; setsid -f /bin/sh -c 'echo $$$$ > {d}/rootd.daemon; exec sleep 1000'; \
                  while [ ! -s {d}/rootd.daemon ]; do sleep 0.01; done",
                 d = dir.display()
             )),

@@ -23,7 +23,7 @@ fn reaps_exits_signals_and_adopted_orphans() {
     let dir = tempfile::tempdir().unwrap();
     let orphan_file = dir.path().join("orphan");
     let exits = sh("exit 3");
-    let killed = sh("kill -KILL $$");
+    let killed = sh("kill -KILL $$$$");
     let parent = sh(&format!(
         "sleep 0.3 & echo $! > {}; exit 0",
         orphan_file.display()

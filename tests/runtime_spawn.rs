@@ -279,8 +279,8 @@ fn umask_stdin_and_no_fd_leak() {
     let leaky = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY) };
     assert!(leaky > 2);
     let script = format!(
-        "umask; if [ -e /proc/$$/fd/{leaky} ]; then echo leaked; else echo clean; fi; \
-         readlink /proc/$$/fd/0"
+        "umask; if [ -e /proc/$$$$/fd/{leaky} ]; then echo leaked; else echo clean; fi; \
+         readlink /proc/$$$$/fd/0"
     );
     let mut def = shell_to_file(&script, &out);
     def.umask = Some(0o027);

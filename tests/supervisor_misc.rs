@@ -200,7 +200,7 @@ fn notify_mainpid_hands_over_the_main_process() {
         &format!(
             "type = \"notify\"\nrestart = \"never\"\n{}{WANTED}",
             Vigil::sh(&format!(
-                "echo $$ > {}; sleep 60 < /dev/null > /dev/null 2>&1 & /usr/bin/systemd-notify --ready --pid=$!; sleep 0.5; exit 0",
+                "echo $$$$ > {}; sleep 60 < /dev/null > /dev/null 2>&1 & /usr/bin/systemd-notify --ready --pid=$!; sleep 0.5; exit 0",
                 launcher_file.display()
             ))
         ),

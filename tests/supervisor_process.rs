@@ -352,7 +352,7 @@ fn a_core_dump_is_reported() {
         &format!(
             "working_directory = \"{}\"\n{}{WANTED}",
             v.dir().display(),
-            Vigil::sh("ulimit -c unlimited; kill -SEGV $$")
+            Vigil::sh("ulimit -c unlimited; kill -SEGV $$$$")
         ),
     );
     v.start();

@@ -159,3 +159,29 @@ fn kill_mode_process_keeps_the_sessions_of_a_restarted_daemon() {
         "the default kills the group"
     );
 }
+
+#[test]
+fn variables_in_exec_come_from_the_units_environment_by_systemds_rule() {
+    let mut v = Vigil::new();
+    let out = v.dir().join("argv");
+    let env_file = v.dir().join("default-ssh");
+    std::fs::write(&env_file, "SSHD_OPTS=\"-o 'Banner none' -p 2222\"\n").unwrap();
+    v.write_unit(
+        "sshd",
+        &format!(
+            "exec = [\"/bin/sh\", \"-c\", \"printf '%s|' \\\"$@\\\" > {}; exec sleep 1000\", \"sh\", \"$SSHD_OPTS\", \"${{ONE}}\", \"--x=${{ONE}}\", \"$UNSET\", \"$$\"]\nenvironment_file = \"{}\"\nenvironment = {{ ONE = \"a b\" }}\n{WANTED}",
+            out.display(),
+            env_file.display()
+        ),
+    );
+    v.start();
+    v.wait_state("sshd", "running");
+    assert!(wait_until(TIMEOUT, || out.exists()), "{}", v.log());
+    assert!(wait_until(TIMEOUT, || std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .ends_with('|')));
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "-o|Banner none|-p|2222|a b|--x=a b|$|"
+    );
+}

@@ -420,8 +420,9 @@ fn prepare<'a>(
     let program_path = resolve_program(first, path_var)?;
     let exec_stage = format!("executing {}", program_path.display());
     let program = cstring(&exec_stage, &program_path)?;
-    let argv = def
-        .exec
+    // $VAR and ${VAR} from the service's own environment (unit/expand.rs).
+    let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let argv = crate::unit::expand::expand_argv(&def.exec, &lookup)
         .iter()
         .map(|a| cstring("preparing arguments", a))
         .collect::<Result<Vec<_>, _>>()?;

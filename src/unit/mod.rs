@@ -1,5 +1,6 @@
 //! Unit files: the schema, loading a directory with diagnostics, enablement.
 pub mod enable;
+pub mod expand;
 pub mod limits;
 pub mod load;
 pub mod model;
