@@ -185,3 +185,65 @@ fn variables_in_exec_come_from_the_units_environment_by_systemds_rule() {
         "-o|Banner none|-p|2222|a b|--x=a b|$|"
     );
 }
+
+#[test]
+fn runtime_and_state_directories_are_made_owned_and_the_runtime_one_removed_at_stop() {
+    let mut v = Vigil::new();
+    let tag = format!("vigil-it-{}", std::process::id());
+    let run = std::path::PathBuf::from(format!("/run/{tag}"));
+    let state = std::path::PathBuf::from(format!("/var/lib/{tag}"));
+    let seen = v.dir().join("dirs");
+    v.write_unit(
+        "daemon",
+        &format!(
+            "{}user = \"nobody\"\nruntime_directory = \"{tag}\"\nruntime_directory_mode = \"0750\"\nstate_directory = \"{tag}/db\"\n{WANTED}",
+            Vigil::sh(&format!(
+                "echo \"${{RUNTIME_DIRECTORY}} ${{STATE_DIRECTORY}}\" > {seen}.tmp; stat -c '%U %a' ${{RUNTIME_DIRECTORY}} ${{STATE_DIRECTORY}} >> {seen}.tmp; touch ${{STATE_DIRECTORY}}/kept; mv {seen}.tmp {seen}; exec sleep 1000",
+                seen = seen.display()
+            ))
+        ),
+    );
+    std::fs::set_permissions(v.dir(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    v.start();
+    v.wait_state("daemon", "running");
+    assert!(wait_until(TIMEOUT, || seen.exists()), "{}", v.log());
+    let text = std::fs::read_to_string(&seen).unwrap();
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            format!("{} {}/db", run.display(), state.display()).as_str(),
+            "nobody 750",
+            "nobody 755"
+        ]
+    );
+    let r = v.request(serde_json::json!({"verb": "stop", "names": ["daemon"]}));
+    assert_eq!(r["ok"], serde_json::json!(true), "{r}");
+    assert!(
+        wait_until(TIMEOUT, || !run.exists()),
+        "{} outlived the stop",
+        run.display()
+    );
+    assert!(
+        state.join("db/kept").exists(),
+        "the state directory must stay"
+    );
+    std::fs::remove_dir_all(&state).unwrap();
+}
+
+#[test]
+fn a_directory_that_escapes_its_base_is_an_error_with_its_position() {
+    let v = Vigil::new();
+    v.write_unit(
+        "escape",
+        "exec = [\"/bin/true\"]\nruntime_directory = [\"ok\", \"../etc\"]\n",
+    );
+    let out = v.vigilctl(&["--units", &v.units_dir().display().to_string(), "check"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains(&format!(
+            "{}:2:28: error: `runtime_directory`: \"../etc\" must be a relative path under /run",
+            v.units_dir().join("escape.toml").display()
+        )),
+        "{text}"
+    );
+}

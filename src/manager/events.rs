@@ -234,6 +234,12 @@ pub enum Action {
         level: Level,
         message: String,
     },
+    /// The unit is down: remove its runtime directories (absolute paths
+    /// under /run, from `runtime_directory`).
+    RemoveRuntimeDirectories {
+        unit: String,
+        paths: Vec<PathBuf>,
+    },
     /// Every unit is stopped; the shell finishes the power action.
     PowerOff(PowerAction),
     /// Add the shell's own lines (clients, timers) to a state dump.

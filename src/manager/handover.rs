@@ -187,7 +187,14 @@ impl Manager {
             }],
             _ => Vec::new(),
         };
-        enter_phase(svc, &mut self.timers, unit, Phase::Running, mono);
+        enter_phase(
+            svc,
+            &mut self.timers,
+            &mut self.actions,
+            unit,
+            Phase::Running,
+            mono,
+        );
         self.pids.insert(pid, unit.to_string());
         true
     }

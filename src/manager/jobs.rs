@@ -49,6 +49,7 @@ impl Manager {
                     enter_phase(
                         svc,
                         &mut self.timers,
+                        &mut self.actions,
                         &name,
                         Phase::Starting(StartPhase::Waiting),
                         self.now.mono,
@@ -62,6 +63,7 @@ impl Manager {
                     enter_phase(
                         svc,
                         &mut self.timers,
+                        &mut self.actions,
                         &name,
                         Phase::Starting(StartPhase::Waiting),
                         self.now.mono,
@@ -90,7 +92,14 @@ impl Manager {
             match svc.phase {
                 Phase::Starting(StartPhase::Waiting) | Phase::Starting(StartPhase::AutoRestart) => {
                     svc.job = None;
-                    enter_phase(svc, &mut self.timers, &name, Phase::Inactive, now);
+                    enter_phase(
+                        svc,
+                        &mut self.timers,
+                        &mut self.actions,
+                        &name,
+                        Phase::Inactive,
+                        now,
+                    );
                 }
                 Phase::Inactive | Phase::Failed if svc.main_pid.is_none() => {
                     svc.job = None;

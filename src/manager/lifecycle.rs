@@ -45,7 +45,14 @@ impl Manager {
             return;
         }
         if kind::is_target(svc.def.kind) {
-            enter_phase(svc, &mut self.timers, name, Phase::Running, now);
+            enter_phase(
+                svc,
+                &mut self.timers,
+                &mut self.actions,
+                name,
+                Phase::Running,
+                now,
+            );
             self.job_done(name);
             self.log(Level::Info, format!("reached target {name}"));
             return;
@@ -53,6 +60,7 @@ impl Manager {
         enter_phase(
             svc,
             &mut self.timers,
+            &mut self.actions,
             name,
             Phase::Starting(StartPhase::Launched),
             now,
@@ -82,7 +90,14 @@ impl Manager {
             self.stopped(name);
             return;
         }
-        enter_phase(svc, &mut self.timers, name, Phase::Stopping, now);
+        enter_phase(
+            svc,
+            &mut self.timers,
+            &mut self.actions,
+            name,
+            Phase::Stopping,
+            now,
+        );
         let at = now.saturating_add(svc.def.stop_timeout);
         self.timers.set(name, DeadlineKind::StopKill, at);
         let signal = svc.def.stop_signal;
@@ -166,7 +181,14 @@ impl Manager {
             self.run_ended(name, runtime, RunOutcome::Failed, reason);
             return;
         }
-        enter_phase(svc, &mut self.timers, name, Phase::Inactive, now);
+        enter_phase(
+            svc,
+            &mut self.timers,
+            &mut self.actions,
+            name,
+            Phase::Inactive,
+            now,
+        );
         let restart = svc.job == Some(Job::Restart) && self.shutdown.is_none();
         svc.job = None;
         // In a shutdown every unit stops; its exit line already says so.
@@ -214,6 +236,7 @@ impl Manager {
             enter_phase(
                 svc,
                 &mut self.timers,
+                &mut self.actions,
                 name,
                 Phase::Starting(StartPhase::AutoRestart),
                 now,
@@ -236,7 +259,14 @@ impl Manager {
                 self.timers.set(name, DeadlineKind::Restart, at);
             }
         } else {
-            enter_phase(svc, &mut self.timers, name, Phase::Failed, now);
+            enter_phase(
+                svc,
+                &mut self.timers,
+                &mut self.actions,
+                name,
+                Phase::Failed,
+                now,
+            );
             self.reap_group(name);
             self.log(Level::Error, format!("{name} failed: {reason}"));
             self.propagate_down(name);
@@ -256,7 +286,14 @@ impl Manager {
         svc.note_run_ended(runtime, false);
         svc.reason = None;
         let keep_group = kind::keeps_group_after_success(&svc.def);
-        enter_phase(svc, &mut self.timers, name, Phase::Exited, now);
+        enter_phase(
+            svc,
+            &mut self.timers,
+            &mut self.actions,
+            name,
+            Phase::Exited,
+            now,
+        );
         if svc.job == Some(Job::Start) {
             svc.job = None;
         }
@@ -274,7 +311,14 @@ impl Manager {
         };
         svc.job = None;
         svc.reason = Some(reason.clone());
-        enter_phase(svc, &mut self.timers, name, Phase::Failed, now);
+        enter_phase(
+            svc,
+            &mut self.timers,
+            &mut self.actions,
+            name,
+            Phase::Failed,
+            now,
+        );
         self.log(Level::Error, format!("{name} failed: {reason}"));
         self.propagate_down(name);
     }

@@ -320,12 +320,30 @@ impl Manager {
     }
 }
 
-/// Moves `svc` (the unit `name`) to `phase` and disarms the deadlines that
-/// mean nothing there (`timers::valid_in`): every phase change goes through
-/// here, so no deadline outlives the phase it belongs to.
-fn enter_phase(svc: &mut Service, timers: &mut Timers, name: &str, phase: Phase, now: Duration) {
+/// Moves `svc` (the unit `name`) to `phase`, disarms the deadlines that
+/// mean nothing there (`timers::valid_in`), and removes the unit's runtime
+/// directories once it is down: every phase change goes through here, so no
+/// deadline outlives the phase it belongs to.
+fn enter_phase(
+    svc: &mut Service,
+    timers: &mut Timers,
+    actions: &mut Vec<Action>,
+    name: &str,
+    phase: Phase,
+    now: Duration,
+) {
+    let was_down = matches!(svc.phase, Phase::Inactive | Phase::Failed);
     svc.set_phase(phase, now);
     timers.keep_valid_for(name, &svc.phase);
+    // The unit stopped (not a wait before a restart): its runtime
+    // directories go, as systemd's RuntimeDirectory= do.
+    let down = matches!(svc.phase, Phase::Inactive | Phase::Failed);
+    if down && !was_down && !svc.def.runtime_directory.is_empty() {
+        actions.push(Action::RemoveRuntimeDirectories {
+            unit: name.to_string(),
+            paths: svc.def.runtime_directory.clone(),
+        });
+    }
 }
 
 /// The target booted when nothing else is asked for; implicit if no file defines it.

@@ -40,7 +40,14 @@ impl Manager {
                 self.pids.insert(pid, name.to_string());
                 svc.started_at = Some(now);
                 if kind::up_on_exec(svc.def.kind) {
-                    enter_phase(svc, &mut self.timers, name, Phase::Running, now);
+                    enter_phase(
+                        svc,
+                        &mut self.timers,
+                        &mut self.actions,
+                        name,
+                        Phase::Running,
+                        now,
+                    );
                     self.job_done(name);
                     self.log(Level::Info, format!("started {name} (pid {pid})"));
                 } else {
@@ -123,6 +130,7 @@ impl Manager {
             enter_phase(
                 svc,
                 &mut self.timers,
+                &mut self.actions,
                 &name,
                 Phase::Starting(StartPhase::ReadingPidFile),
                 now,
@@ -237,7 +245,14 @@ impl Manager {
             && kind::up_on_ready(svc.def.kind)
             && svc.phase == Phase::Starting(StartPhase::Launched)
         {
-            enter_phase(svc, &mut self.timers, &name, Phase::Running, now);
+            enter_phase(
+                svc,
+                &mut self.timers,
+                &mut self.actions,
+                &name,
+                Phase::Running,
+                now,
+            );
             let pid = svc.main_pid.unwrap_or(pid);
             self.job_done(&name);
             self.log(Level::Info, format!("started {name} (pid {pid}, ready)"));
@@ -312,7 +327,14 @@ impl Manager {
                 let Some(svc) = self.services.get_mut(name) else {
                     return;
                 };
-                enter_phase(svc, &mut self.timers, name, Phase::Running, now);
+                enter_phase(
+                    svc,
+                    &mut self.timers,
+                    &mut self.actions,
+                    name,
+                    Phase::Running,
+                    now,
+                );
                 self.job_done(name);
                 self.log(
                     Level::Info,

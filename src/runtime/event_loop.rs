@@ -673,6 +673,19 @@ impl Shell<'_> {
                 self.power = Some(action);
                 None
             }
+            Action::RemoveRuntimeDirectories { unit, paths } => {
+                for path in paths {
+                    match std::fs::remove_dir_all(&path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => self.log.warn(&format!(
+                            "{unit}: removing its runtime directory {}: {e}",
+                            path.display()
+                        )),
+                    }
+                }
+                None
+            }
             Action::DumpShell => {
                 let clients = self.server.as_ref().map(|s| s.client_count()).unwrap_or(0);
                 self.log.info(&format!(

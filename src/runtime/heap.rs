@@ -58,6 +58,8 @@ fn shrink(def: &mut UnitDef) {
     }
     def.environment_file.shrink_to_fit();
     def.limits.shrink_to_fit();
+    def.runtime_directory.shrink_to_fit();
+    def.state_directory.shrink_to_fit();
 }
 
 /// Give the free heap back to the kernel (and merge the free chunks, so

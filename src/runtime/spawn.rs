@@ -264,6 +264,39 @@ fn resolve_credentials(def: &UnitDef) -> Result<(Credentials, Option<User>), Spa
     ))
 }
 
+/// The unit's runtime and state directories, made (with their parents) if
+/// missing, given the unit's mode, and owned by its user and group, before
+/// every start: systemd's RuntimeDirectory= and StateDirectory=.
+fn make_directories(def: &UnitDef, creds: &Credentials) -> Result<(), SpawnFailure> {
+    use std::os::unix::fs::DirBuilderExt;
+    let lists = [
+        (
+            "runtime",
+            &def.runtime_directory,
+            def.runtime_directory_mode,
+        ),
+        ("state", &def.state_directory, def.state_directory_mode),
+    ];
+    for (what, dirs, mode) in lists {
+        for dir in dirs {
+            let stage = format!("creating {what} directory {}", dir.display());
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(mode)
+                .create(dir)
+                .map_err(|e| failure(stage.clone(), e.to_string()))?;
+            // The mode as asked, whatever vigil's umask made of it.
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| failure(stage.clone(), e.to_string()))?;
+            if creds.uid.is_some() || creds.gid.is_some() {
+                std::os::unix::fs::chown(dir, creds.uid, creds.gid)
+                    .map_err(|e| failure(stage.clone(), e.to_string()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Duplicates `fd` to a close-on-exec descriptor >= 3, so that dup2 onto
 /// stdio in the child never degenerates into a no-op on a CLOEXEC fd.
 pub(crate) fn high_fd(fd: OwnedFd) -> std::io::Result<OwnedFd> {
@@ -412,7 +445,17 @@ fn prepare<'a>(
         }
     }
     let (creds, user) = resolve_credentials(def)?;
-    let env = build_environment(def, ctx, user.as_ref())?;
+    make_directories(def, &creds)?;
+    let mut env = build_environment(def, ctx, user.as_ref())?;
+    for (var, dirs) in [
+        ("RUNTIME_DIRECTORY", &def.runtime_directory),
+        ("STATE_DIRECTORY", &def.state_directory),
+    ] {
+        if !dirs.is_empty() {
+            let joined: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            env_set(&mut env, var, &joined.join(":"));
+        }
+    }
     let path_var = env
         .iter()
         .find(|(k, _)| k == "PATH")

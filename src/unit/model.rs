@@ -130,6 +130,13 @@ pub struct UnitDef {
     /// /proc/PID/oom_score_adj, -1000 (never killed) to 1000.
     pub oom_score_adj: Option<i32>,
     pub kill_mode: KillMode,
+    /// Directories made before each start and removed when the unit stops
+    /// (absolute, under /run), owned by the unit's user and group.
+    pub runtime_directory: Vec<PathBuf>,
+    pub runtime_directory_mode: u32,
+    /// Directories made before each start and kept (under /var/lib).
+    pub state_directory: Vec<PathBuf>,
+    pub state_directory_mode: u32,
 }
 
 impl UnitDef {
@@ -172,6 +179,10 @@ impl UnitDef {
             nice: None,
             oom_score_adj: None,
             kill_mode: KillMode::Group,
+            runtime_directory: Vec::new(),
+            runtime_directory_mode: 0o755,
+            state_directory: Vec::new(),
+            state_directory_mode: 0o755,
         }
     }
 }

@@ -50,6 +50,10 @@ pub const KEYS: &[&str] = &[
     "nice",
     "oom_score_adj",
     "kill_mode",
+    "runtime_directory",
+    "runtime_directory_mode",
+    "state_directory",
+    "state_directory_mode",
 ];
 
 const KINDS: &[(&str, UnitKind)] = &[
@@ -315,6 +319,32 @@ impl Parser<'_> {
             "log_max_size" => self.def.log_max_size = self.log_size(known, value),
             "log_keep" => self.def.log_keep = self.count(known, value),
             "limits" => self.limits(value),
+            "runtime_directory" => {
+                self.def.runtime_directory = self.directories(known, "/run", value)
+            }
+            "state_directory" => {
+                self.def.state_directory = self.directories(known, "/var/lib", value)
+            }
+            "runtime_directory_mode" | "state_directory_mode" => {
+                let parsed = match value.get_ref() {
+                    Node::String(s) => scalar::parse_umask(s),
+                    Node::Integer(i) => scalar::umask_number(*i),
+                    _ => {
+                        self.wrong_type(&q(known), "an octal string like \"0755\"", value);
+                        return;
+                    }
+                };
+                match parsed {
+                    Ok(m) if known == "runtime_directory_mode" => {
+                        self.def.runtime_directory_mode = m
+                    }
+                    Ok(m) => self.def.state_directory_mode = m,
+                    Err(why) => self.err(
+                        &value.span(),
+                        format!("{}: {}", q(known), why.replace("umask", "mode")),
+                    ),
+                }
+            }
             "kill_mode" => {
                 if let Some(v) = self.choice(known, KILL_MODES, value) {
                     self.def.kill_mode = v;
@@ -722,6 +752,44 @@ impl Parser<'_> {
     }
 
     /// A count that may be zero.
+    /// `runtime_directory = "sshd"` or a list: names relative to `base`
+    /// (no `..`, no absolute path), as absolute paths.
+    fn directories(&mut self, key: &str, base: &str, value: &Spanned<Node>) -> Vec<PathBuf> {
+        let items: Vec<&Spanned<Node>> = match value.get_ref() {
+            Node::Array(items) => items.iter().collect(),
+            Node::String(_) => vec![value],
+            _ => {
+                self.wrong_type(&q(key), "a directory name or a list of them", value);
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let Node::String(name) = item.get_ref() else {
+                self.wrong_type(&format!("an entry of {}", q(key)), "a directory name", item);
+                continue;
+            };
+            let bad = name.is_empty()
+                || name.starts_with('/')
+                || name.contains('\0')
+                || name
+                    .split('/')
+                    .any(|c| c.is_empty() || c == "." || c == "..");
+            if bad {
+                self.err(
+                    &item.span(),
+                    format!(
+                        "{}: {name:?} must be a relative path under {base}, like \"sshd\" or \"app/cache\"",
+                        q(key)
+                    ),
+                );
+                continue;
+            }
+            out.push(Path::new(base).join(name));
+        }
+        out
+    }
+
     fn int_in(&mut self, key: &str, value: &Spanned<Node>, min: i64, max: i64) -> Option<i32> {
         match value.get_ref() {
             Node::Integer(i) if (min..=max).contains(i) => i32::try_from(*i).ok(),
