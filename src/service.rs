@@ -105,6 +105,9 @@ pub struct Service {
     /// When the current (or last) run was asked for, exec'd, came up and
     /// ended: the boot timeline (`vigilctl analyze`).
     pub times: RunTimes,
+    /// The condition that did not hold at the last start: the unit was
+    /// skipped (inactive, and its start job succeeded).
+    pub skipped: Option<String>,
 }
 
 /// The moments of one run of a unit (monotonic). A new run (a start, or a
@@ -232,6 +235,7 @@ impl Service {
             stop_cause: None,
             next_def: None,
             times: RunTimes::default(),
+            skipped: None,
         }
     }
 

@@ -247,3 +247,59 @@ fn a_directory_that_escapes_its_base_is_an_error_with_its_position() {
         "{text}"
     );
 }
+
+#[test]
+fn a_unit_whose_condition_fails_is_skipped_not_failed_and_says_why() {
+    let mut v = Vigil::new();
+    let flag = v.dir().join("sshd_not_to_be_run");
+    std::fs::write(&flag, "").unwrap();
+    v.write_unit(
+        "sshd",
+        &format!(
+            "exec = [\"/bin/sleep\", \"1000\"]\ncondition_path_exists = \"!{}\"\n{WANTED}",
+            flag.display()
+        ),
+    );
+    v.write_unit(
+        "after-sshd",
+        &format!("exec = [\"/bin/sleep\", \"1000\"]\nafter = [\"sshd\"]\n{WANTED}"),
+    );
+    v.start();
+    // What is ordered after it still starts; the boot is not degraded.
+    v.wait_state("after-sshd", "running");
+    let st = v.status("sshd");
+    assert_eq!(st["summary"]["state"], "inactive", "{st}");
+    let reason = st["summary"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        reason,
+        format!(
+            "skipped: condition_path_exists = \"!{}\" does not hold",
+            flag.display()
+        )
+    );
+    let out = v.vigilctl(&["status"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("degraded"),
+        "{out:?}"
+    );
+    let out = v.vigilctl(&["status", "sshd"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("does not hold"),
+        "{out:?}"
+    );
+    // A start reports the skip as done (systemctl: exit 0); once the flag
+    // is gone the unit starts.
+    let out = v.vigilctl(&["start", "sshd"]);
+    assert!(out.status.success(), "{out:?}");
+    std::fs::remove_file(&flag).unwrap();
+    let out = v.vigilctl(&["start", "sshd"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(v.state("sshd"), "running");
+    assert_eq!(
+        v.status("sshd")["summary"]["reason"],
+        serde_json::Value::Null
+    );
+}

@@ -129,6 +129,9 @@ pub struct NotifyMessage {
 pub enum Event {
     /// Bring up the boot target.
     Boot,
+    /// Instead of `Spawned`: a condition of the unit did not hold, so the
+    /// shell started nothing (`condition` says which).
+    Skipped { unit: String, condition: String },
     /// Result of an `Action::Spawn`, fed back at once by the shell.
     Spawned {
         unit: String,

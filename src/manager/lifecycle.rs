@@ -66,6 +66,7 @@ impl Manager {
             now,
         );
         svc.reason = None;
+        svc.skipped = None;
         svc.stop_cause = None;
         if kind::start_timeout_applies(svc.def.kind) {
             let at = now.saturating_add(svc.def.start_timeout);

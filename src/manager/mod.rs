@@ -170,6 +170,7 @@ impl Manager {
         match event {
             Event::Boot => self.on_boot(),
             Event::Spawned { unit, result } => self.on_spawned(&unit, result),
+            Event::Skipped { unit, condition } => self.on_skipped(&unit, condition),
             Event::ChildExited {
                 pid,
                 status,

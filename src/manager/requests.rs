@@ -173,7 +173,8 @@ impl Manager {
                     }
                     Some(s) => {
                         let ok = match want {
-                            Want::Up => s.is_up(),
+                            // A skipped start is a done one (systemctl: 0).
+                            Want::Up => s.is_up() || s.skipped.is_some(),
                             Want::Down => s.main_pid.is_none(),
                         };
                         let message = if ok {

@@ -1348,3 +1348,49 @@ fn kill_mode_group_is_the_default_and_kills_what_is_left() {
     let acts = exit_leaving(&mut sim, pid, 900);
     assert_eq!(kills(&acts), vec![(pid, libc::SIGKILL, true)]);
 }
+
+#[test]
+fn a_skipped_start_is_inactive_with_the_condition_and_a_done_job() {
+    let mut b = svc("b");
+    b.after = vec!["a".into()];
+    let mut sim = Sim::new(vec![svc("a"), b]);
+    let acts = sim.m.handle(Event::Boot, now(Duration::ZERO));
+    assert_eq!(spawned(&acts), vec!["a".to_string()]);
+    let acts = sim.feed(Event::Skipped {
+        unit: "a".into(),
+        condition: "condition_path_exists = \"/x\"".into(),
+    });
+    // b, ordered after a, goes on.
+    assert_eq!(spawned(&acts), vec!["b".to_string()]);
+    assert_eq!(sim.state("a"), UnitState::Inactive);
+    let a = sim.m.service("a").expect("a");
+    assert_eq!(a.job, None);
+    assert_eq!(a.skipped.as_deref(), Some("condition_path_exists = \"/x\""));
+    // A start request is answered ok.
+    let acts = sim.m.handle(
+        Event::Request {
+            client: ClientId(7),
+            request: Request::Start {
+                names: vec!["a".into()],
+                no_block: false,
+            },
+        },
+        now(Duration::ZERO),
+    );
+    assert_eq!(spawned(&acts), vec!["a".to_string()]);
+    let acts = sim.m.handle(
+        Event::Skipped {
+            unit: "a".into(),
+            condition: "condition_path_exists = \"/x\"".into(),
+        },
+        now(Duration::ZERO),
+    );
+    let reply = acts.iter().find_map(|a| match a {
+        Action::Reply { client, reply } if *client == ClientId(7) => Some(reply.clone()),
+        _ => None,
+    });
+    match reply.and_then(|r| r.body) {
+        Some(ReplyBody::Jobs { results }) => assert!(results[0].ok, "{results:?}"),
+        other => panic!("no jobs reply: {other:?}"),
+    }
+}

@@ -161,6 +161,12 @@ fn log_pid(manager: &Manager, unit: &str) -> Option<i32> {
         .or_else(|| svc.exits.back().map(|e| e.pid))
 }
 
+/// Whether a unit's start condition holds now (a fact for the manager,
+/// which decides that a unit whose condition fails is skipped).
+fn condition_holds(c: &crate::unit::Condition) -> bool {
+    c.path_exists.exists() != c.negate
+}
+
 /// Replies at least this large trigger a heap trim before they are sent.
 const TRIM_AFTER_REPLY_BYTES: usize = 64 * 1024;
 
@@ -616,6 +622,12 @@ impl Shell<'_> {
     fn execute(&mut self, action: Action) -> Option<Event> {
         match action {
             Action::Spawn { unit, def } => {
+                if let Some(condition) = def.conditions.iter().find(|c| !condition_holds(c)) {
+                    return Some(Event::Skipped {
+                        unit,
+                        condition: condition.to_string(),
+                    });
+                }
                 for why in self.capture.prepare(&def) {
                     self.log.warn(&why);
                 }

@@ -12,4 +12,4 @@ pub mod suggest;
 mod validate;
 
 pub use load::{load_dir, load_dir_with, load_paths, parse_unit, Diagnostic, LoadResult, Severity};
-pub use model::{EnvironmentFile, KillMode, Output, RestartPolicy, UnitDef, UnitKind};
+pub use model::{Condition, EnvironmentFile, KillMode, Output, RestartPolicy, UnitDef, UnitKind};

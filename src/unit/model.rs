@@ -48,6 +48,26 @@ pub enum KillMode {
     Mixed,
 }
 
+/// A condition checked before each start: when it does not hold, the
+/// unit is skipped (inactive, not failed), as systemd's Condition*=.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Condition {
+    /// `condition_path_exists`: the path exists (`negate`: it does not).
+    pub path_exists: PathBuf,
+    pub negate: bool,
+}
+
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bang = if self.negate { "!" } else { "" };
+        write!(
+            f,
+            "condition_path_exists = \"{bang}{}\"",
+            self.path_exists.display()
+        )
+    }
+}
+
 /// Where a service's stdout or stderr goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Output {
@@ -137,6 +157,8 @@ pub struct UnitDef {
     /// Directories made before each start and kept (under /var/lib).
     pub state_directory: Vec<PathBuf>,
     pub state_directory_mode: u32,
+    /// Checked before each start, all of them.
+    pub conditions: Vec<Condition>,
 }
 
 impl UnitDef {
@@ -183,6 +205,7 @@ impl UnitDef {
             runtime_directory_mode: 0o755,
             state_directory: Vec::new(),
             state_directory_mode: 0o755,
+            conditions: Vec::new(),
         }
     }
 }

@@ -54,6 +54,7 @@ pub const KEYS: &[&str] = &[
     "runtime_directory_mode",
     "state_directory",
     "state_directory_mode",
+    "condition_path_exists",
 ];
 
 const KINDS: &[(&str, UnitKind)] = &[
@@ -345,6 +346,7 @@ impl Parser<'_> {
                     ),
                 }
             }
+            "condition_path_exists" => self.condition_path_exists(value),
             "kill_mode" => {
                 if let Some(v) = self.choice(known, KILL_MODES, value) {
                     self.def.kill_mode = v;
@@ -788,6 +790,38 @@ impl Parser<'_> {
             out.push(Path::new(base).join(name));
         }
         out
+    }
+
+    fn condition_path_exists(&mut self, value: &Spanned<Node>) {
+        let key = "`condition_path_exists`";
+        let items: Vec<&Spanned<Node>> = match value.get_ref() {
+            Node::Array(items) => items.iter().collect(),
+            Node::String(_) => vec![value],
+            _ => {
+                self.wrong_type(
+                    key,
+                    "a path (\"!/path\": it must not exist) or a list",
+                    value,
+                );
+                return;
+            }
+        };
+        for item in items {
+            let Node::String(s) = item.get_ref() else {
+                self.wrong_type(&format!("an entry of {key}"), "a path", item);
+                continue;
+            };
+            let (negate, path) = match s.strip_prefix('!') {
+                Some(rest) => (true, rest),
+                None => (false, s.as_str()),
+            };
+            if let Some(path) = self.check_abs(key, path, &item.span()) {
+                self.def.conditions.push(super::model::Condition {
+                    path_exists: path,
+                    negate,
+                });
+            }
+        }
     }
 
     fn int_in(&mut self, key: &str, value: &Spanned<Node>, min: i64, max: i64) -> Option<i32> {
