@@ -91,7 +91,19 @@ enum Verb {
     /// List every unit with its state and main PID
     ///
     /// Failed units show why they failed instead of their description.
-    List,
+    List {
+        /// Only the failed units
+        #[arg(long)]
+        failed: bool,
+    },
+    /// Print a shell completion script: vigilctl completions bash > /usr/share/bash-completion/completions/vigilctl
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): vigilctl manpage > vigilctl.1
+    #[command(hide = true)]
+    Manpage,
     /// Show units with their exit history, or the whole system
     ///
     /// With no NAME: the system state (running/degraded), target, uptime and
@@ -132,11 +144,58 @@ enum Verb {
     Stop(JobArgs),
     /// Stop then start units
     Restart(JobArgs),
-    /// Re-read the units directory and apply the difference
+    /// Re-read the units directory, or ask units to reload (NAME...)
     ///
-    /// New wanted units start, removed ones stop, changed ones apply on
-    /// their next start; a broken file keeps its old definition (exit 1).
-    Reload,
+    /// With no NAME: new wanted units start, removed ones stop, changed ones
+    /// apply on their next start; a broken file keeps its old definition
+    /// (exit 1). With NAMEs: each running unit gets its reload_signal.
+    Reload {
+        /// Units to reload (their reload_signal to the main process)
+        names: Vec<String>,
+    },
+    /// Re-read the units directory (what `reload` with no NAME does)
+    DaemonReload,
+    /// Exit 0 if every NAME is active (running, or exited with
+    /// remain_after_exit), 3 if not; prints each one's state
+    IsActive {
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Print nothing, only the exit status
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Exit 0 if any NAME is failed, 1 if none; prints each one's state
+    IsFailed {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Exit 0 if every NAME is enabled (pulled in by a target), 1 if not;
+    /// prints enabled or disabled. Reads the units directory.
+    IsEnabled {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Print the unit files, each after a comment with its path
+    Cat {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Send a signal to the units' processes (main process and process
+    /// groups); their state does not change
+    Kill {
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Signal name or number
+        #[arg(long, short, default_value = "SIGTERM", value_name = "SIG")]
+        signal: String,
+    },
+    /// Failed units back to inactive, their start limit forgotten (all
+    /// failed units when no NAME is given)
+    ResetFailed { names: Vec<String> },
     /// Re-execute vigil's binary in place, every service kept running
     ///
     /// For an upgrade without a reboot: vigil first runs the binary it was
@@ -361,6 +420,9 @@ fn parse(prog: &str, args: Vec<OsString>) -> anyhow::Result<Invocation> {
             })
         }
         _ => {
+            if let Some(hint) = verb_of(&args).and_then(systemd_hint) {
+                return Err(exit_err(code::USAGE, hint));
+            }
             let cli = Cli::parse_from(args);
             Ok(Invocation {
                 conn: cli.conn,
@@ -369,6 +431,80 @@ fn parse(prog: &str, args: Vec<OsString>) -> anyhow::Result<Invocation> {
             })
         }
     }
+}
+
+/// Verbs a systemd user types that vigilctl spells otherwise (or not at
+/// all), with what to type instead: better than clap's nearest spelling.
+const SYSTEMD_VERBS: &[(&str, &str)] = &[
+    ("list-units", "vigilctl list"),
+    (
+        "list-unit-files",
+        "vigilctl list, and vigilctl is-enabled NAME",
+    ),
+    (
+        "show",
+        "vigilctl status NAME (or vigilctl --json status NAME)",
+    ),
+    ("try-restart", "vigilctl restart NAME"),
+    (
+        "reload-or-restart",
+        "vigilctl reload NAME, or vigilctl restart NAME",
+    ),
+    (
+        "try-reload-or-restart",
+        "vigilctl reload NAME, or vigilctl restart NAME",
+    ),
+    ("condrestart", "vigilctl restart NAME"),
+    ("force-reload", "vigilctl reload NAME"),
+    (
+        "list-jobs",
+        "vigilctl list (units with a job show starting or stopping)",
+    ),
+    ("get-default", "default_target in /etc/vigil/vigil.toml"),
+    ("set-default", "default_target in /etc/vigil/vigil.toml"),
+    (
+        "isolate",
+        "vigil has no isolate; start and stop the units you need",
+    ),
+    (
+        "edit",
+        "edit /etc/vigil/units/NAME.toml, then vigilctl reload",
+    ),
+    ("daemon-reexec", ""),
+    ("journalctl", "vigilctl logs NAME"),
+    (
+        "emergency",
+        "vigil has no emergency mode: it boots on past failures",
+    ),
+    ("rescue", "vigil has no rescue mode"),
+    ("suspend", "vigil does not suspend the machine"),
+    ("hibernate", "vigil does not hibernate the machine"),
+];
+
+/// The verb of a command line: the first word that is neither an option
+/// nor the value of --socket or --units.
+fn verb_of(args: &[OsString]) -> Option<&str> {
+    let mut words = args.iter().skip(1).filter_map(|a| a.to_str());
+    while let Some(word) = words.next() {
+        match word {
+            "--socket" | "--units" => {
+                words.next();
+            }
+            w if w.starts_with('-') => {}
+            w => return Some(w),
+        }
+    }
+    None
+}
+
+/// The hint for `arg` when it is the verb a systemd user typed.
+fn systemd_hint(arg: &str) -> Option<String> {
+    let (_, instead) = SYSTEMD_VERBS
+        .iter()
+        .find(|(verb, instead)| *verb == arg && !instead.is_empty())?;
+    Some(format!(
+        "`{arg}` is a systemctl verb; with vigil: {instead}"
+    ))
 }
 
 /// Maps an error to its exit status: permission problems are 4, our own
@@ -450,7 +586,24 @@ fn run(inv: &Invocation) -> anyhow::Result<u8> {
         ),
     };
     match &inv.verb {
-        Verb::List => list(&ctx),
+        Verb::List { failed } => list(&ctx, *failed),
+        Verb::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            // Into memory first: clap_complete panics on a write error.
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "vigilctl", &mut script);
+            io::stdout()
+                .write_all(&script)
+                .context("writing the completion script")?;
+            Ok(code::OK)
+        }
+        Verb::Manpage => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut io::stdout())
+                .context("writing the manual page")?;
+            Ok(code::OK)
+        }
         Verb::Status { names } => status(&ctx, names),
         Verb::Start(a) => jobs(
             &ctx,
@@ -473,7 +626,35 @@ fn run(inv: &Invocation) -> anyhow::Result<u8> {
                 no_block: a.no_block,
             },
         ),
-        Verb::Reload => reload(&ctx),
+        Verb::Reload { names } if !names.is_empty() => jobs(
+            &ctx,
+            Request::ReloadUnits {
+                names: names.clone(),
+            },
+        ),
+        Verb::Reload { .. } | Verb::DaemonReload => reload(&ctx),
+        Verb::IsActive { names, quiet } => is_state(&ctx, names, *quiet, Query::Active),
+        Verb::IsFailed { names, quiet } => is_state(&ctx, names, *quiet, Query::Failed),
+        Verb::IsEnabled { names, quiet } => is_enabled(&inv.units, names, *quiet),
+        Verb::Cat { names } => cat(&ctx, &inv.units, names),
+        Verb::Kill { names, signal } => {
+            let signal = unit::scalar::parse_signal(signal)
+                .or_else(|e| signal.parse::<i32>().map_err(|_| e))
+                .map_err(|e| exit_err(code::USAGE, format!("--signal: {e}")))?;
+            jobs(
+                &ctx,
+                Request::Kill {
+                    names: names.clone(),
+                    signal,
+                },
+            )
+        }
+        Verb::ResetFailed { names } => jobs(
+            &ctx,
+            Request::ResetFailed {
+                names: names.clone(),
+            },
+        ),
         Verb::DaemonReexec => daemon_reexec(&ctx),
         Verb::Logs { names, view, since } => logs(&ctx, names, view, since.as_deref()),
         Verb::Analyze { what } => analyze(&ctx, what.as_ref()),
@@ -497,12 +678,17 @@ fn unexpected(body: &ReplyBody) -> anyhow::Error {
     anyhow!("unexpected reply from vigil (kind {kind:?})")
 }
 
-fn list(ctx: &Ctx<'_>) -> anyhow::Result<u8> {
+fn list(ctx: &Ctx<'_>, failed: bool) -> anyhow::Result<u8> {
     let (reply, code) = ctx.call(&Request::List, QUICK)?;
     match &reply.body {
         Some(ReplyBody::List { units }) => {
             if !ctx.json() {
-                out(&render::list(units));
+                let shown: Vec<_> = units
+                    .iter()
+                    .filter(|u| !failed || u.state == vigil::control::protocol::UnitState::Failed)
+                    .cloned()
+                    .collect();
+                out(&render::list(&shown));
             }
             Ok(code)
         }
@@ -714,6 +900,130 @@ fn jobs(ctx: &Ctx<'_>, req: Request) -> anyhow::Result<u8> {
         Some(other) => Err(unexpected(other)),
         None => Ok(code::FAILURE.max(code)),
     }
+}
+
+/// What `is-active` and `is-failed` ask.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Query {
+    Active,
+    Failed,
+}
+
+/// systemctl's names for vigil's states.
+fn systemd_state(state: vigil::control::protocol::UnitState) -> &'static str {
+    use vigil::control::protocol::UnitState;
+    match state {
+        UnitState::Running | UnitState::Exited => "active",
+        UnitState::Starting => "activating",
+        UnitState::Stopping => "deactivating",
+        UnitState::Inactive => "inactive",
+        UnitState::Failed => "failed",
+    }
+}
+
+/// `is-active` (0 when all are active, else 3) and `is-failed` (0 when
+/// any is failed, else 1), as systemctl; an unknown unit is "inactive".
+fn is_state(ctx: &Ctx<'_>, names: &[String], quiet: bool, query: Query) -> anyhow::Result<u8> {
+    let req = Request::Status {
+        names: names.to_vec(),
+    };
+    let (reply, code) = ctx.call(&req, QUICK)?;
+    let Some(ReplyBody::Status { units, .. }) = &reply.body else {
+        return match &reply.body {
+            Some(other) => Err(unexpected(other)),
+            None => Ok(code::FAILURE.max(code)),
+        };
+    };
+    let mut states = Vec::new();
+    for name in names {
+        let state = units
+            .iter()
+            .find(|u| &u.summary.name == name)
+            .map(|u| systemd_state(u.summary.state))
+            .unwrap_or("inactive");
+        states.push(state);
+    }
+    if !quiet && !ctx.json() {
+        out(&states.iter().map(|s| format!("{s}\n")).collect::<String>());
+    }
+    let ok = match query {
+        Query::Active => states.iter().all(|s| *s == "active"),
+        Query::Failed => states.contains(&"failed"),
+    };
+    Ok(match (ok, query) {
+        (true, _) => code::OK,
+        (false, Query::Active) => code::NOT_ACTIVE,
+        (false, Query::Failed) => code::FAILURE,
+    })
+}
+
+/// `is-enabled`, from the units directory: enabled when some target pulls
+/// the unit in (its wanted_by or a link), else disabled; 0 when all are
+/// enabled, 1 if not, 4 for a unit with no file.
+fn is_enabled(units: &Path, names: &[String], quiet: bool) -> anyhow::Result<u8> {
+    let mut worst = code::OK;
+    let mut text = String::new();
+    for name in names {
+        let state = match enable::enablement(units, name) {
+            Some(state) => state,
+            None => {
+                worst = worst.max(code::NO_UNIT_OR_DENIED);
+                text.push_str("not-found\n");
+                continue;
+            }
+        };
+        if state != "enabled" {
+            worst = worst.max(code::FAILURE);
+        }
+        text.push_str(&format!("{state}\n"));
+    }
+    if !quiet {
+        out(&text);
+    }
+    Ok(worst)
+}
+
+/// `cat`: each unit's file (the path the running vigil loaded it from,
+/// else UNITS/NAME.toml), after a `# PATH` line, as systemctl cat.
+fn cat(ctx: &Ctx<'_>, units: &Path, names: &[String]) -> anyhow::Result<u8> {
+    let loaded: Vec<(String, PathBuf)> = match ctx.call(
+        &Request::Status {
+            names: names.to_vec(),
+        },
+        QUICK,
+    ) {
+        Ok((reply, _)) => match reply.body {
+            Some(ReplyBody::Status { units, .. }) => units
+                .into_iter()
+                .filter_map(|u| Some((u.summary.name, u.path?)))
+                .collect(),
+            _ => Vec::new(),
+        },
+        // vigil not running (or not reachable): the units directory.
+        Err(_) => Vec::new(),
+    };
+    let mut worst = code::OK;
+    let mut pages = Vec::new();
+    for name in names {
+        let path = loaded
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| units.join(format!("{name}.toml")));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => pages.push(format!("# {}\n{text}", path.display())),
+            Err(e) => {
+                eprintln!(
+                    "No file for unit {}: {}: {e}",
+                    render::sanitize(name),
+                    path.display()
+                );
+                worst = code::NO_UNIT_OR_DENIED;
+            }
+        }
+    }
+    out(&pages.join("\n"));
+    Ok(worst)
 }
 
 /// Sends `Reload`: 1 if vigil reported broken files.

@@ -74,6 +74,23 @@ pub enum Request {
     /// Exec vigil's binary in place, every service kept running (`vigilctl
     /// daemon-reexec`). Answered by the new image once it serves.
     DaemonReexec,
+    /// Send `signal` to each unit's processes, its state unchanged
+    /// (`vigilctl kill`).
+    Kill {
+        names: Vec<String>,
+        signal: i32,
+    },
+    /// Failed units (all of them when `names` is empty) back to inactive,
+    /// their start limit forgotten (`vigilctl reset-failed`).
+    ResetFailed {
+        #[serde(default)]
+        names: Vec<String>,
+    },
+    /// Ask running units to reload their configuration: their
+    /// `reload_signal` to the main process (`vigilctl reload NAME...`).
+    ReloadUnits {
+        names: Vec<String>,
+    },
 }
 
 impl Request {

@@ -262,6 +262,9 @@ pub fn verb(request: &Request) -> &'static str {
         Request::Logs { .. } => "logs",
         Request::Analyze => "analyze",
         Request::DaemonReexec => "daemon-reexec",
+        Request::Kill { .. } => "kill",
+        Request::ResetFailed { .. } => "reset-failed",
+        Request::ReloadUnits { .. } => "reload",
     }
 }
 

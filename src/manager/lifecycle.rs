@@ -158,6 +158,83 @@ impl Manager {
         }
     }
 
+    /// `vigilctl kill`: `signal` to the main process and every group the
+    /// unit can prove is its own; its state does not change (an exit that
+    /// follows is handled as any exit).
+    pub(super) fn signal_unit(&mut self, name: &str, signal: i32) -> Result<String, String> {
+        let Some(svc) = self.services.get(name) else {
+            return Err(format!("no such unit: {name}"));
+        };
+        let mut targets: Vec<SignalTarget> = svc
+            .groups
+            .iter()
+            .map(|g| SignalTarget::Group {
+                pgid: g.pgid,
+                witness: g.witness,
+            })
+            .collect();
+        if let Some(main) = svc
+            .main_pid
+            .filter(|m| !svc.groups.iter().any(|g| g.witness == *m))
+        {
+            targets.insert(0, SignalTarget::Process(main));
+        }
+        if targets.is_empty() {
+            return Err(format!("{name} has no process to signal"));
+        }
+        for target in targets {
+            self.actions.push(Action::Signal { target, signal });
+        }
+        Ok(format!("sent {}", signal_name(signal)))
+    }
+
+    /// `vigilctl reset-failed`: a failed unit is inactive again, its
+    /// reason, back-off and start limit forgotten.
+    pub(super) fn reset_failed(&mut self, name: &str) -> String {
+        let now = self.now.mono;
+        let Some(svc) = self.services.get_mut(name) else {
+            return String::new();
+        };
+        svc.reset_limits();
+        svc.failures_in_row = 0;
+        if svc.phase != Phase::Failed {
+            return format!("{} (not failed)", svc.state().as_str());
+        }
+        svc.reason = None;
+        enter_phase(
+            svc,
+            &mut self.timers,
+            &mut self.actions,
+            name,
+            Phase::Inactive,
+            now,
+        );
+        "inactive".to_string()
+    }
+
+    /// `vigilctl reload NAME`: the unit's `reload_signal` to its main
+    /// process.
+    pub(super) fn reload_unit(&mut self, name: &str) -> Result<String, String> {
+        let Some(svc) = self.services.get(name) else {
+            return Err(format!("no such unit: {name}"));
+        };
+        let Some(signal) = svc.def.reload_signal else {
+            return Err(format!("{name} cannot reload: it has no reload_signal"));
+        };
+        let Some(pid) = svc.main_pid.filter(|_| svc.is_up()) else {
+            return Err(format!("{name} is not running"));
+        };
+        self.actions.push(Action::Signal {
+            target: SignalTarget::Process(pid),
+            signal,
+        });
+        self.log(
+            Level::Info,
+            format!("reloading {name}: {} to pid {pid}", signal_name(signal)),
+        );
+        Ok(format!("sent {} to pid {pid}", signal_name(signal)))
+    }
+
     /// The unit's processes are gone after a stop: settle its final state.
     pub(super) fn stopped(&mut self, name: &str) {
         let now = self.now.mono;

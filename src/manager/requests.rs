@@ -64,6 +64,27 @@ impl Manager {
                 let body = ReplyBody::Timeline(self.timeline());
                 self.reply(client, Reply::ok(body));
             }
+            Request::Kill { names, signal } => {
+                let results = self.per_unit(names, |m, name| m.signal_unit(name, signal));
+                self.reply(client, Reply::ok(ReplyBody::Jobs { results }));
+            }
+            Request::ResetFailed { names } => {
+                let names = if names.is_empty() {
+                    self.services
+                        .iter()
+                        .filter(|(_, s)| s.phase == Phase::Failed)
+                        .map(|(n, _)| n.clone())
+                        .collect()
+                } else {
+                    names
+                };
+                let results = self.per_unit(names, |m, name| Ok(m.reset_failed(name)));
+                self.reply(client, Reply::ok(ReplyBody::Jobs { results }));
+            }
+            Request::ReloadUnits { names } => {
+                let results = self.per_unit(names, |m, name| m.reload_unit(name));
+                self.reply(client, Reply::ok(ReplyBody::Jobs { results }));
+            }
             Request::DaemonReexec => match self.shutdown {
                 Some(_) => self.reply(
                     client,
@@ -77,6 +98,29 @@ impl Manager {
                 Reply::error("logs are answered by vigil's shell, not the manager"),
             ),
         }
+    }
+
+    /// `act` on each named unit; an unknown name is a failed result.
+    fn per_unit(
+        &mut self,
+        names: Vec<String>,
+        act: impl Fn(&mut Manager, &str) -> Result<String, String>,
+    ) -> Vec<JobResult> {
+        names
+            .into_iter()
+            .map(|name| {
+                let outcome = if self.services.contains_key(&name) {
+                    act(self, &name)
+                } else {
+                    Err(format!("no such unit: {name}"))
+                };
+                let (ok, message) = match outcome {
+                    Ok(m) => (true, m),
+                    Err(m) => (false, m),
+                };
+                JobResult { name, ok, message }
+            })
+            .collect()
     }
 
     pub(super) fn power_request(&mut self, client: ClientId, action: PowerAction, force: bool) {

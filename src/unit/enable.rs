@@ -269,6 +269,19 @@ pub fn disable(dir: &Path, name: &str) -> Result<Vec<String>, EnableError> {
     Ok(changes)
 }
 
+/// `vigilctl is-enabled`: "enabled" when some target pulls `name` in
+/// (after links and masks), "disabled" when none does; None when `name`
+/// has no unit file.
+pub fn enablement(dir: &Path, name: &str) -> Option<&'static str> {
+    if check_unit_name(name).is_err() || !unit_file(dir, name).exists() {
+        return None;
+    }
+    let mut targets: Vec<String> = wants_dirs(dir).into_iter().map(|(t, _)| t).collect();
+    targets.extend(file_wanted_by(&unit_file(dir, name)).unwrap_or_default());
+    let enabled = targets.iter().any(|t| is_enabled(dir, name, t));
+    Some(if enabled { "enabled" } else { "disabled" })
+}
+
 /// Whether `name` is pulled in by `target` after links and masks are applied:
 /// a link enables, a mask disables, and otherwise the file's `wanted_by` decides.
 pub fn is_enabled(dir: &Path, name: &str, target: &str) -> bool {

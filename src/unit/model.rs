@@ -159,6 +159,9 @@ pub struct UnitDef {
     pub state_directory_mode: u32,
     /// Checked before each start, all of them.
     pub conditions: Vec<Condition>,
+    /// What `vigilctl reload NAME` sends the main process (systemd's
+    /// `ExecReload=kill -HUP $MAINPID`); None: the unit cannot reload.
+    pub reload_signal: Option<i32>,
 }
 
 impl UnitDef {
@@ -206,6 +209,7 @@ impl UnitDef {
             state_directory: Vec::new(),
             state_directory_mode: 0o755,
             conditions: Vec::new(),
+            reload_signal: None,
         }
     }
 }

@@ -55,6 +55,7 @@ pub const KEYS: &[&str] = &[
     "state_directory",
     "state_directory_mode",
     "condition_path_exists",
+    "reload_signal",
 ];
 
 const KINDS: &[(&str, UnitKind)] = &[
@@ -307,6 +308,7 @@ impl Parser<'_> {
             "supplementary_groups" => self.groups(value),
             "umask" => self.umask(value),
             "stop_signal" => self.signal(value),
+            "reload_signal" => self.def.reload_signal = self.signal_of(known, value),
             "stdout" => {
                 if let Some(o) = self.output(known, value) {
                     self.def.stdout = o;
@@ -707,21 +709,26 @@ impl Parser<'_> {
     }
 
     fn signal(&mut self, value: &Spanned<Node>) {
+        if let Some(n) = self.signal_of("stop_signal", value) {
+            self.def.stop_signal = n;
+        }
+    }
+
+    fn signal_of(&mut self, key: &str, value: &Spanned<Node>) -> Option<i32> {
         let parsed = match value.get_ref() {
             Node::String(s) => scalar::parse_signal(s),
             Node::Integer(i) => scalar::signal_number(*i),
             _ => {
-                self.wrong_type(
-                    "`stop_signal`",
-                    "a signal name like \"SIGTERM\" or a number",
-                    value,
-                );
-                return;
+                self.wrong_type(&q(key), "a signal name like \"SIGTERM\" or a number", value);
+                return None;
             }
         };
         match parsed {
-            Ok(n) => self.def.stop_signal = n,
-            Err(why) => self.err(&value.span(), format!("`stop_signal`: {why}")),
+            Ok(n) => Some(n),
+            Err(why) => {
+                self.err(&value.span(), format!("{}: {why}", q(key)));
+                None
+            }
         }
     }
 

@@ -1,0 +1,154 @@
+//! The verbs a systemd user types (issue 10): is-active, is-failed,
+//! is-enabled, cat, kill, reset-failed, reload NAME, list --failed,
+//! daemon-reload, completions and the manual page, and the hints for
+//! systemctl verbs vigilctl spells otherwise.
+
+mod common;
+
+use common::{wait_until, Vigil, TIMEOUT};
+
+const WANTED: &str = "wanted_by = [\"default\"]\n";
+
+fn text(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn with_units(v: &Vigil, args: &[&str]) -> std::process::Output {
+    let units = v.units_dir().display().to_string();
+    let mut all = vec!["--units", units.as_str()];
+    all.extend_from_slice(args);
+    v.vigilctl(&all)
+}
+
+fn started() -> Vigil {
+    let mut v = Vigil::new();
+    v.write_unit(
+        "web",
+        &format!(
+            "{}reload_signal = \"SIGHUP\"\n{WANTED}",
+            Vigil::sh(
+                "trap 'echo reloaded' HUP; trap 'echo usr1' USR1; while :; do sleep 0.05; done"
+            )
+        ),
+    );
+    v.write_unit("bad", &format!("{}{WANTED}", Vigil::sh("exit 3")));
+    v.write_unit("off", "exec = [\"/bin/sleep\", \"100\"]\n");
+    v.start();
+    v.wait_state("web", "running");
+    v.wait_state("bad", "failed");
+    v
+}
+
+#[test]
+fn is_active_is_failed_and_is_enabled_answer_as_systemctl() {
+    let v = started();
+    let out = v.vigilctl(&["is-active", "web"]);
+    assert_eq!(
+        (out.status.code(), text(&out)),
+        (Some(0), "active\n".into())
+    );
+    let out = v.vigilctl(&["is-active", "web", "bad", "nope"]);
+    assert_eq!(
+        (out.status.code(), text(&out)),
+        (Some(3), "active\nfailed\ninactive\n".into())
+    );
+    let out = v.vigilctl(&["is-active", "--quiet", "off"]);
+    assert_eq!((out.status.code(), text(&out)), (Some(3), String::new()));
+    let out = v.vigilctl(&["is-failed", "web", "bad"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = v.vigilctl(&["is-failed", "web"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let out = with_units(&v, &["is-enabled", "web", "off"]);
+    assert_eq!(
+        (out.status.code(), text(&out)),
+        (Some(1), "enabled\ndisabled\n".into())
+    );
+    let out = with_units(&v, &["is-enabled", "nope"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let out = with_units(&v, &["enable", "off"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = with_units(&v, &["is-enabled", "off"]);
+    assert_eq!(
+        (out.status.code(), text(&out)),
+        (Some(0), "enabled\n".into())
+    );
+}
+
+#[test]
+fn cat_kill_reload_reset_failed_and_list_failed() {
+    let v = started();
+    let out = v.vigilctl(&["cat", "off"]);
+    assert_eq!(
+        text(&out),
+        format!(
+            "# {}\nexec = [\"/bin/sleep\", \"100\"]\n",
+            v.units_dir().join("off.toml").display()
+        )
+    );
+    assert_eq!(v.vigilctl(&["cat", "nope"]).status.code(), Some(4));
+    // reload NAME: its reload_signal, the pid unchanged.
+    let pid = v.status("web")["summary"]["pid"].clone();
+    let out = v.vigilctl(&["reload", "web"]);
+    assert!(out.status.success(), "{out:?}");
+    let log = v.dir().join("log/web.log");
+    let logged = |what: &str| {
+        wait_until(TIMEOUT, || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains(what)
+        })
+    };
+    assert!(logged("out: reloaded"), "{}", v.log());
+    assert_eq!(v.status("web")["summary"]["pid"], pid);
+    let out = v.vigilctl(&["reload", "bad"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out).contains("no reload_signal"), "{out:?}");
+    // kill: the signal, the state unchanged.
+    let out = v.vigilctl(&["kill", "web", "--signal", "USR1"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(logged("out: usr1"), "{}", v.log());
+    assert_eq!(v.state("web"), "running");
+    let out = v.vigilctl(&["kill", "web", "--signal", "SIGNOPE"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    // list --failed, then reset-failed.
+    let out = v.vigilctl(&["list", "--failed"]);
+    let listed = text(&out);
+    assert!(
+        listed.contains("bad") && !listed.contains("web"),
+        "{listed}"
+    );
+    let out = v.vigilctl(&["reset-failed"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(v.state("bad"), "inactive");
+    let out = v.vigilctl(&["daemon-reload"]);
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn systemctl_verbs_get_a_hint_and_help_pages_exist() {
+    let v = Vigil::new();
+    for (verb, hint) in [
+        ("show", "vigilctl status NAME"),
+        ("list-units", "vigilctl list"),
+        ("try-restart", "vigilctl restart NAME"),
+    ] {
+        let out = v.vigilctl(&[verb, "sshd"]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{verb}: {err}");
+        assert!(err.contains(hint), "{verb}: {err}");
+    }
+    // A unit named like a systemctl verb is still a unit.
+    let out = v.vigilctl(&["status", "show"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("systemctl verb"));
+    for verb in ["is-active", "kill", "reset-failed", "cat", "daemon-reexec"] {
+        let out = v.vigilctl(&[verb, "--help"]);
+        assert!(
+            out.status.success() && text(&out).contains("Usage: vigilctl"),
+            "{verb}"
+        );
+    }
+    let out = v.vigilctl(&["completions", "bash"]);
+    assert!(text(&out).contains("_vigilctl()"), "{out:?}");
+    let out = v.vigilctl(&["manpage"]);
+    assert!(text(&out).contains(".TH vigilctl 1"), "{out:?}");
+}
