@@ -152,3 +152,48 @@ fn systemctl_verbs_get_a_hint_and_help_pages_exist() {
     let out = v.vigilctl(&["manpage"]);
     assert!(text(&out).contains(".TH vigilctl 1"), "{out:?}");
 }
+
+#[test]
+fn check_warns_about_what_the_running_system_lacks() {
+    let v = Vigil::new();
+    v.write_unit(
+        "odd",
+        "description = \"x\"\nexec = [\"/nonexistent/daemon\"]\nuser = \"no-such-user-vigil\"\ngroup = \"no-such-group-vigil\"\numask = 22\n",
+    );
+    v.write_unit("bare", "exec = [\"no-such-program-vigil\", \"-x\"]\n");
+    v.write_unit("fine", "exec = [\"sleep\", \"1\"]\numask = \"022\"\n");
+    let out = with_units(&v, &["check"]);
+    let t = text(&out);
+    let file = |n: &str| {
+        v.units_dir()
+            .join(format!("{n}.toml"))
+            .display()
+            .to_string()
+    };
+    for expected in [
+        format!(
+            "{}:2:8: warning: `exec`: /nonexistent/daemon does not exist on this system",
+            file("odd")
+        ),
+        format!(
+            "{}:3:8: warning: `user`: no user \"no-such-user-vigil\" in /etc/passwd",
+            file("odd")
+        ),
+        format!(
+            "{}:4:9: warning: `group`: no group \"no-such-group-vigil\" in /etc/group",
+            file("odd")
+        ),
+        format!(
+            "{}:5:9: warning: `umask = 22` is the decimal number 22, the mask 0026; write \"022\"",
+            file("odd")
+        ),
+        format!(
+            "{}:1:8: warning: `exec`: no-such-program-vigil is not in the services' PATH",
+            file("bare")
+        ),
+    ] {
+        assert!(t.contains(&expected), "missing {expected:?} in:\n{t}");
+    }
+    assert!(!t.contains(&file("fine")), "{t}");
+    assert_eq!(out.status.code(), Some(1), "warnings make check exit 1");
+}

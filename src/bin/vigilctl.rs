@@ -1176,6 +1176,17 @@ fn check(ctx: &Ctx<'_>, paths: &[PathBuf]) -> anyhow::Result<u8> {
         }
         result
     };
+    // What the running system says of the units that loaded.
+    let mut result = result;
+    for def in result.units.values() {
+        result.diagnostics.extend(unit::system_check::check_unit(
+            def,
+            vigil::runtime::spawn::DEFAULT_PATH,
+        ));
+    }
+    result
+        .diagnostics
+        .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     let lines: Vec<String> = result.diagnostics.iter().map(|d| d.to_string()).collect();
     if ctx.json() {
         let reply = Reply::ok(ReplyBody::Check {

@@ -9,6 +9,7 @@ pub mod scalar;
 pub mod schema;
 pub mod span;
 pub mod suggest;
+pub mod system_check;
 mod validate;
 
 pub use load::{load_dir, load_dir_with, load_paths, parse_unit, Diagnostic, LoadResult, Severity};

@@ -703,7 +703,22 @@ impl Parser<'_> {
             }
         };
         match parsed {
-            Ok(m) => self.def.umask = Some(m),
+            Ok(m) => {
+                self.def.umask = Some(m);
+                // `umask = 22` is TOML's decimal 22, a mask of 0o026: almost
+                // certainly meant as octal.
+                let raw = self.lines.slice(&value.span()).trim();
+                if let Node::Integer(i) = value.get_ref() {
+                    if *i > 7 && !raw.starts_with("0o") {
+                        self.warn(
+                            &value.span(),
+                            format!(
+                                "`umask = {raw}` is the decimal number {i}, the mask {m:04o}; write \"{raw:0>3}\" (a string) or 0o{raw} for an octal mask"
+                            ),
+                        );
+                    }
+                }
+            }
             Err(why) => self.err(&value.span(), format!("`umask`: {why}")),
         }
     }
