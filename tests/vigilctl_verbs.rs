@@ -197,3 +197,42 @@ fn check_warns_about_what_the_running_system_lacks() {
     assert!(!t.contains(&file("fine")), "{t}");
     assert_eq!(out.status.code(), Some(1), "warnings make check exit 1");
 }
+
+#[test]
+fn a_masked_unit_cannot_start_until_unmasked() {
+    let mut v = Vigil::new();
+    v.write_unit(
+        "web",
+        &format!("exec = [\"/bin/sleep\", \"1000\"]\n{WANTED}"),
+    );
+    v.write_unit(
+        "db",
+        &format!("exec = [\"/bin/sleep\", \"1000\"]\n{WANTED}"),
+    );
+    // Masked before vigil starts: the boot does not start it.
+    std::fs::create_dir_all(v.units_dir().join("masked")).unwrap();
+    std::os::unix::fs::symlink("/dev/null", v.units_dir().join("masked/db.toml")).unwrap();
+    v.start();
+    v.wait_state("web", "running");
+    assert_eq!(v.state("db"), "inactive");
+    let out = with_units(&v, &["is-enabled", "db"]);
+    assert_eq!(
+        (out.status.code(), text(&out)),
+        (Some(1), "masked\n".into())
+    );
+    let out = v.vigilctl(&["start", "db"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out).contains("db is masked"), "{out:?}");
+    // mask --now stops a running one and keeps it down.
+    let out = with_units(&v, &["mask", "--now", "web"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(v.state("web"), "inactive");
+    assert_eq!(v.vigilctl(&["start", "web"]).status.code(), Some(1));
+    // unmask: it starts again.
+    let out = with_units(&v, &["unmask", "web", "db"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = v.vigilctl(&["start", "web", "db"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(v.state("db"), "running");
+    assert!(!v.units_dir().join("masked/web.toml").exists());
+}

@@ -172,7 +172,7 @@ enum Verb {
         quiet: bool,
     },
     /// Exit 0 if every NAME is enabled (pulled in by a target), 1 if not;
-    /// prints enabled or disabled. Reads the units directory.
+    /// prints enabled, disabled or masked. Reads the units directory.
     IsEnabled {
         #[arg(required = true)]
         names: Vec<String>,
@@ -227,6 +227,20 @@ enum Verb {
         /// Also stop the units now
         #[arg(long)]
         now: bool,
+    },
+    /// Make units impossible to start, by a request or a target, then
+    /// reload vigil (a link in UNITS/masked/; the unit file stays)
+    Mask {
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Also stop the units now
+        #[arg(long)]
+        now: bool,
+    },
+    /// Undo mask, then reload vigil
+    Unmask {
+        #[arg(required = true)]
+        names: Vec<String>,
     },
     /// Lint unit files offline (default: the units directory)
     ///
@@ -663,6 +677,8 @@ fn run(inv: &Invocation) -> anyhow::Result<u8> {
             enable::enable(dir, name, target.as_deref())
         }),
         Verb::Disable { names, now } => enablement(&ctx, names, *now, enable::disable),
+        Verb::Mask { names, now } => enablement(&ctx, names, *now, enable::mask),
+        Verb::Unmask { names } => enablement(&ctx, names, false, enable::unmask),
         Verb::Check { paths } => check(&ctx, paths),
         Verb::Poweroff(p) => power(&ctx, Request::Poweroff { force: p.force }),
         Verb::Reboot(p) => power(&ctx, Request::Reboot { force: p.force }),
@@ -957,9 +973,9 @@ fn is_state(ctx: &Ctx<'_>, names: &[String], quiet: bool, query: Query) -> anyho
     })
 }
 
-/// `is-enabled`, from the units directory: enabled when some target pulls
-/// the unit in (its wanted_by or a link), else disabled; 0 when all are
-/// enabled, 1 if not, 4 for a unit with no file.
+/// `is-enabled`, from the units directory: masked, enabled when some
+/// target pulls the unit in (its wanted_by or a link), else disabled; 0
+/// when all are enabled, 1 if not, 4 for a unit with no file.
 fn is_enabled(units: &Path, names: &[String], quiet: bool) -> anyhow::Result<u8> {
     let mut worst = code::OK;
     let mut text = String::new();
@@ -1140,7 +1156,7 @@ fn enablement(
     }
     if now {
         let req = match &ctx.inv.verb {
-            Verb::Disable { .. } => Request::Stop {
+            Verb::Disable { .. } | Verb::Mask { .. } => Request::Stop {
                 names: done,
                 no_block: false,
             },

@@ -32,7 +32,7 @@ impl Manager {
             let Some(svc) = self.services.get_mut(&name) else {
                 continue;
             };
-            if self.doomed.contains(&name) {
+            if self.doomed.contains(&name) || svc.def.masked {
                 continue;
             }
             if is_root && manual {

@@ -151,6 +151,14 @@ impl Manager {
                 });
                 continue;
             }
+            if job != Job::Stop && self.services.get(&name).is_some_and(|s| s.def.masked) {
+                results.push(JobResult {
+                    message: format!("{name} is masked (vigilctl unmask {name})"),
+                    name,
+                    ok: false,
+                });
+                continue;
+            }
             if self.shutdown.is_some() && job != Job::Stop {
                 results.push(JobResult {
                     name,

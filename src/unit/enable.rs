@@ -269,12 +269,56 @@ pub fn disable(dir: &Path, name: &str) -> Result<Vec<String>, EnableError> {
     Ok(changes)
 }
 
-/// `vigilctl is-enabled`: "enabled" when some target pulls `name` in
-/// (after links and masks), "disabled" when none does; None when `name`
-/// has no unit file.
+/// Where `vigilctl mask` puts its link: `DIR/masked/NAME.toml` -> /dev/null.
+fn mask_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join("masked").join(format!("{name}.toml"))
+}
+
+/// Make `name` impossible to start, by anyone (systemctl mask): a link in
+/// `DIR/masked/`. The unit file stays as it is.
+pub fn mask(dir: &Path, name: &str) -> Result<Vec<String>, EnableError> {
+    check_name(name)?;
+    let link = mask_path(dir, name);
+    if link.symlink_metadata().is_ok() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![symlink(MASK_TARGET, &link)?])
+}
+
+/// Undo `mask`.
+pub fn unmask(dir: &Path, name: &str) -> Result<Vec<String>, EnableError> {
+    check_name(name)?;
+    let link = mask_path(dir, name);
+    if link.symlink_metadata().is_err() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![remove(&link, "mask ")?])
+}
+
+/// Every unit `mask` made unstartable.
+pub fn masked_names(dir: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(dir.join("masked"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_str()?.strip_suffix(".toml")?.to_string();
+                    check_unit_name(&name).is_ok().then_some(name)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `vigilctl is-enabled`: "masked" (see `mask`), "enabled" when some
+/// target pulls `name` in (after links and masks), "disabled" when none
+/// does; None when `name` has no unit file.
 pub fn enablement(dir: &Path, name: &str) -> Option<&'static str> {
     if check_unit_name(name).is_err() || !unit_file(dir, name).exists() {
         return None;
+    }
+    if mask_path(dir, name).symlink_metadata().is_ok() {
+        return Some("masked");
     }
     let mut targets: Vec<String> = wants_dirs(dir).into_iter().map(|(t, _)| t).collect();
     targets.extend(file_wanted_by(&unit_file(dir, name)).unwrap_or_default());

@@ -141,7 +141,12 @@ pub fn load_dir_with(dir: &Path, generated: &[UnitDef]) -> LoadResult {
     }
     let (links, mut link_diags) = scan_links(dir);
     batch.diagnostics.append(&mut link_diags);
-    let (units, mut graph_diags) = resolve(batch.parsed, &batch.failed, &links);
+    let (mut units, mut graph_diags) = resolve(batch.parsed, &batch.failed, &links);
+    for name in super::enable::masked_names(dir) {
+        if let Some(def) = units.get_mut(&name) {
+            def.masked = true;
+        }
+    }
     let mut diagnostics = batch.diagnostics;
     diagnostics.append(&mut graph_diags);
     sort(&mut diagnostics);

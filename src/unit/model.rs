@@ -162,6 +162,9 @@ pub struct UnitDef {
     /// What `vigilctl reload NAME` sends the main process (systemd's
     /// `ExecReload=kill -HUP $MAINPID`); None: the unit cannot reload.
     pub reload_signal: Option<i32>,
+    /// `vigilctl mask` made it unstartable (a link in `UNITS/masked/`, not a
+    /// unit-file key): no start, asked for or pulled in, happens.
+    pub masked: bool,
 }
 
 impl UnitDef {
@@ -210,6 +213,7 @@ impl UnitDef {
             state_directory_mode: 0o755,
             conditions: Vec::new(),
             reload_signal: None,
+            masked: false,
         }
     }
 }
