@@ -21,10 +21,36 @@ pub enum StartPhase {
     Waiting,
     /// Waiting for the restart delay to pass.
     AutoRestart,
+    /// Running `exec_start_pre` commands, before the main process.
+    Pre,
     /// Main process runs; waiting for READY=1 / exit 0 / the forking parent.
     Launched,
     /// Forking: parent exited 0; reading the pid file (retried until the start timeout).
     ReadingPidFile,
+    /// Up, running `exec_start_post` commands before it counts as running.
+    Post,
+}
+
+/// Which command list a unit's control process comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControlStage {
+    StartPre,
+    StartPost,
+    Stop,
+    Reload,
+}
+
+/// The command of `exec_start_pre`, `exec_start_post`, `exec_stop` or
+/// `exec_reload` a unit runs now (its "control process", as systemd
+/// calls it), and its pid once spawned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Control {
+    pub stage: ControlStage,
+    pub index: usize,
+    pub pid: Option<i32>,
+    /// exec_start_post of a oneshot: the main process has already exited
+    /// (successfully), so the unit is finished, not running, afterwards.
+    pub finished: bool,
 }
 
 /// What a pending deadline will do when it passes.
@@ -40,6 +66,8 @@ pub enum DeadlineKind {
     StopKill,
     /// SIGKILL sent and still no exit: give up on the process.
     StopAbandon,
+    /// An `exec_reload` command ran for longer than `stop_timeout`.
+    ReloadTimeout,
 }
 
 /// The fine-grained state; `UnitState` is its public projection.
@@ -108,6 +136,8 @@ pub struct Service {
     /// The condition that did not hold at the last start: the unit was
     /// skipped (inactive, and its start job succeeded).
     pub skipped: Option<String>,
+    /// The command the unit runs besides its main process, if any.
+    pub control: Option<Control>,
 }
 
 /// The moments of one run of a unit (monotonic). A new run (a start, or a
@@ -236,6 +266,7 @@ impl Service {
             next_def: None,
             times: RunTimes::default(),
             skipped: None,
+            control: None,
         }
     }
 
@@ -271,7 +302,12 @@ impl Service {
     pub fn mid_start(&self) -> bool {
         matches!(
             self.phase,
-            Phase::Starting(StartPhase::Launched | StartPhase::ReadingPidFile)
+            Phase::Starting(
+                StartPhase::Pre
+                    | StartPhase::Launched
+                    | StartPhase::ReadingPidFile
+                    | StartPhase::Post
+            )
         )
     }
 
@@ -285,6 +321,7 @@ impl Service {
         self.main_pid == Some(pid)
             || self.leader == Some(pid)
             || self.groups.iter().any(|g| g.witness == pid)
+            || self.control.and_then(|c| c.pid) == Some(pid)
     }
 
     /// Up for dependency purposes: running, or finished successfully.

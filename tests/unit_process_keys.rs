@@ -303,3 +303,78 @@ fn a_unit_whose_condition_fails_is_skipped_not_failed_and_says_why() {
         serde_json::Value::Null
     );
 }
+
+#[test]
+fn start_pre_post_reload_and_stop_commands_run_around_a_real_daemon() {
+    let mut v = Vigil::new();
+    let d = v.dir().display().to_string();
+    v.write_unit(
+        "sshd",
+        &format!(
+            "{}exec_start_pre = [\"/bin/sh -c 'echo pre > {d}/pre'\", \"-/bin/false\"]\nexec_start_post = [[\"/bin/sh\", \"-c\", \"echo post $MAINPID > {d}/post\"]]\nexec_reload = [\"/bin/kill -HUP $MAINPID\"]\nexec_stop = [\"/bin/sh -c 'echo stop $MAINPID > {d}/stop; kill -TERM $MAINPID'\"]\n{WANTED}",
+            Vigil::sh("trap 'echo hup' HUP; trap 'echo bye; exit 0' TERM; echo up; while :; do sleep 0.05; done")
+        ),
+    );
+    v.start();
+    let st = v.wait_state("sshd", "running");
+    let pid = st["summary"]["pid"].as_i64().unwrap();
+    let read = |f: &str| std::fs::read_to_string(v.dir().join(f)).unwrap_or_default();
+    assert_eq!(read("pre"), "pre\n");
+    assert_eq!(read("post"), format!("post {pid}\n"));
+    // reload: exec_reload sends SIGHUP to $MAINPID; the pid stays.
+    let out = v.vigilctl(&["reload", "sshd"]);
+    assert!(out.status.success(), "{out:?}");
+    let log = v.dir().join("log/sshd.log");
+    assert!(
+        wait_until(TIMEOUT, || std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("out: hup")),
+        "{}",
+        v.log()
+    );
+    v.wait_log("reloaded sshd");
+    assert_eq!(v.status("sshd")["summary"]["pid"].as_i64(), Some(pid));
+    // stop: exec_stop, which ends it (the daemon says bye to its TERM).
+    let out = v.vigilctl(&["stop", "sshd"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(v.state("sshd"), "inactive");
+    assert_eq!(read("stop"), format!("stop {pid}\n"));
+    assert!(std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("out: bye"));
+}
+
+#[test]
+fn a_failing_pre_command_fails_the_start_and_nothing_else_runs() {
+    let mut v = Vigil::new();
+    let marker = v.dir().join("main-ran");
+    v.write_unit(
+        "sshd",
+        &format!(
+            "{}exec_start_pre = [\"/bin/sh -c 'echo config broken >&2; exit 255'\"]\n{WANTED}",
+            Vigil::sh(&format!("touch {}; exec sleep 1000", marker.display()))
+        ),
+    );
+    v.start();
+    let st = v.wait_state("sshd", "failed");
+    let reason = st["summary"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.starts_with(
+            "exec_start_pre[0] (/bin/sh -c echo config broken >&2; exit 255) exited 255"
+        ),
+        "{reason}"
+    );
+    assert!(!marker.exists(), "the main process must not start");
+    // What the pre command printed is in the unit's log.
+    let log = v.dir().join("log/sshd.log");
+    assert!(
+        wait_until(TIMEOUT, || std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("err: config broken")),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}

@@ -132,6 +132,11 @@ pub enum Event {
     /// Instead of `Spawned`: a condition of the unit did not hold, so the
     /// shell started nothing (`condition` says which).
     Skipped { unit: String, condition: String },
+    /// Result of an `Action::SpawnControl`, fed back at once by the shell.
+    ControlSpawned {
+        unit: String,
+        result: Result<i32, SpawnFailure>,
+    },
     /// Result of an `Action::Spawn`, fed back at once by the shell.
     Spawned {
         unit: String,
@@ -196,6 +201,16 @@ pub enum Action {
         unit: String,
         /// Shared with the unit's record: no copy of the definition per start.
         def: Rc<UnitDef>,
+    },
+    /// Run one command of the unit's exec_start_pre, exec_start_post,
+    /// exec_stop or exec_reload (its control process) with the unit's
+    /// environment, output and credentials, and $MAINPID when `main_pid`;
+    /// answer with `Event::ControlSpawned`.
+    SpawnControl {
+        unit: String,
+        def: Rc<UnitDef>,
+        argv: Vec<String>,
+        main_pid: Option<i32>,
     },
     /// Send `signal` to `target`, through pidfds (see `SignalTarget`).
     Signal {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::exit::signal_name;
 use crate::log::Level;
-use crate::service::{DeadlineKind, Group, Job, Phase, StartPhase, StopCause};
+use crate::service::{ControlStage, DeadlineKind, Group, Job, Phase, StartPhase, StopCause};
 use crate::unit::scalar::format_duration;
 use crate::unit::{KillMode, RestartPolicy};
 
@@ -57,6 +57,33 @@ impl Manager {
             self.log(Level::Info, format!("reached target {name}"));
             return;
         }
+        svc.reason = None;
+        svc.skipped = None;
+        svc.stop_cause = None;
+        if !svc.def.exec_start_pre.is_empty() {
+            // The start timeout bounds the whole start, pre commands included.
+            enter_phase(
+                svc,
+                &mut self.timers,
+                &mut self.actions,
+                name,
+                Phase::Starting(StartPhase::Pre),
+                now,
+            );
+            let at = now.saturating_add(svc.def.start_timeout);
+            self.timers.set(name, DeadlineKind::StartTimeout, at);
+            self.run_control(name, ControlStage::StartPre, 0, false);
+            return;
+        }
+        self.spawn_main(name);
+    }
+
+    /// Start the main process (after exec_start_pre, if any).
+    pub(super) fn spawn_main(&mut self, name: &str) {
+        let now = self.now.mono;
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
         enter_phase(
             svc,
             &mut self.timers,
@@ -65,10 +92,9 @@ impl Manager {
             Phase::Starting(StartPhase::Launched),
             now,
         );
-        svc.reason = None;
-        svc.skipped = None;
-        svc.stop_cause = None;
-        if kind::start_timeout_applies(svc.def.kind) {
+        if kind::start_timeout_applies(svc.def.kind)
+            && self.timers.get(name, DeadlineKind::StartTimeout).is_none()
+        {
             let at = now.saturating_add(svc.def.start_timeout);
             self.timers.set(name, DeadlineKind::StartTimeout, at);
         }
@@ -87,6 +113,11 @@ impl Manager {
             return;
         };
         svc.stop_cause = Some(cause);
+        // A stop overrides a reload (or a start command) in progress.
+        self.kill_control(name);
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
         if svc.main_pid.is_none() {
             self.stopped(name);
             return;
@@ -102,6 +133,13 @@ impl Manager {
         let at = now.saturating_add(svc.def.stop_timeout);
         self.timers.set(name, DeadlineKind::StopKill, at);
         let signal = svc.def.stop_signal;
+        // exec_stop first, when the stop was asked for (a failed start goes
+        // straight to the signal); the stop timeout bounds both.
+        if cause == StopCause::Requested && !svc.def.exec_stop.is_empty() {
+            self.log(Level::Info, format!("stopping {name} (exec_stop)"));
+            self.run_control(name, ControlStage::Stop, 0, false);
+            return;
+        }
         // During a shutdown every unit stops: its exit line says enough, and
         // a thousand extra console lines would slow the machine's way down.
         let level = if self.shutdown.is_some() {
@@ -218,8 +256,13 @@ impl Manager {
         let Some(svc) = self.services.get(name) else {
             return Err(format!("no such unit: {name}"));
         };
+        if !svc.def.exec_reload.is_empty() {
+            return self.start_reload(name);
+        }
         let Some(signal) = svc.def.reload_signal else {
-            return Err(format!("{name} cannot reload: it has no reload_signal"));
+            return Err(format!(
+                "{name} cannot reload: it has neither exec_reload nor reload_signal"
+            ));
         };
         let Some(pid) = svc.main_pid.filter(|_| svc.is_up()) else {
             return Err(format!("{name} is not running"));
@@ -428,6 +471,8 @@ impl Manager {
     /// and stop claiming them: a group whose witness is gone is never
     /// signalled again (its id may belong to a stranger by then).
     pub(super) fn reap_group(&mut self, name: &str) {
+        // The unit is down: no command of it runs on.
+        self.kill_control(name);
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };

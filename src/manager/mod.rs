@@ -26,6 +26,7 @@ use crate::power::PowerAction;
 use crate::service::{Phase, Service};
 use crate::unit::UnitDef;
 
+mod control;
 mod events;
 mod goals;
 mod handover;
@@ -171,6 +172,7 @@ impl Manager {
             Event::Boot => self.on_boot(),
             Event::Spawned { unit, result } => self.on_spawned(&unit, result),
             Event::Skipped { unit, condition } => self.on_skipped(&unit, condition),
+            Event::ControlSpawned { unit, result } => self.on_control_spawned(&unit, result),
             Event::ChildExited {
                 pid,
                 status,

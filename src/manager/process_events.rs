@@ -40,16 +40,7 @@ impl Manager {
                 self.pids.insert(pid, name.to_string());
                 svc.started_at = Some(now);
                 if kind::up_on_exec(svc.def.kind) {
-                    enter_phase(
-                        svc,
-                        &mut self.timers,
-                        &mut self.actions,
-                        name,
-                        Phase::Running,
-                        now,
-                    );
-                    self.job_done(name);
-                    self.log(Level::Info, format!("started {name} (pid {pid})"));
+                    self.came_up(name, false);
                 } else {
                     self.log(Level::Debug, format!("launched {name} (pid {pid})"));
                 }
@@ -101,6 +92,10 @@ impl Manager {
             self.log_limited("orphans", Level::Info, message);
             return;
         };
+        if self.is_control(&name, pid) {
+            self.on_control_exit(&name, &status);
+            return;
+        }
         let Some(svc) = self.services.get_mut(&name) else {
             return;
         };
@@ -210,9 +205,16 @@ impl Manager {
                 format_duration(runtime)
             ),
         );
+        let exec_stop_runs = self
+            .services
+            .get(&name)
+            .and_then(|s| s.control)
+            .is_some_and(|c| c.stage == crate::service::ControlStage::Stop);
         match (phase, meaning) {
+            // exec_stop made it exit: the stop ends with exec_stop.
+            (Phase::Stopping, _) if exec_stop_runs => {}
             (Phase::Stopping, _) => self.stopped(&name),
-            (_, Some(StartExit::Finished)) => self.finished_ok(&name, runtime),
+            (_, Some(StartExit::Finished)) => self.came_up(&name, true),
             (_, Some(StartExit::Failed(reason))) => {
                 self.run_ended(&name, runtime, RunOutcome::Failed, reason)
             }
@@ -236,7 +238,6 @@ impl Manager {
         message: NotifyMessage,
         main_facts: Option<ProcessFacts>,
     ) {
-        let now = self.now.mono;
         // The sender is one of the unit's processes, or in the session of
         // its leader, which holds the session id while it is unreaped (a
         // stale session id could belong to anyone).
@@ -267,17 +268,8 @@ impl Manager {
             && kind::up_on_ready(svc.def.kind)
             && svc.phase == Phase::Starting(StartPhase::Launched)
         {
-            enter_phase(
-                svc,
-                &mut self.timers,
-                &mut self.actions,
-                &name,
-                Phase::Running,
-                now,
-            );
-            let pid = svc.main_pid.unwrap_or(pid);
-            self.job_done(&name);
-            self.log(Level::Info, format!("started {name} (pid {pid}, ready)"));
+            self.log(Level::Debug, format!("{name} is ready"));
+            self.came_up(&name, false);
         }
         if message.stopping {
             self.log(Level::Debug, format!("{name} reports it is stopping"));
@@ -346,22 +338,11 @@ impl Manager {
         match result {
             Ok(process) => {
                 self.adopt_main(name, &process);
-                let Some(svc) = self.services.get_mut(name) else {
-                    return;
-                };
-                enter_phase(
-                    svc,
-                    &mut self.timers,
-                    &mut self.actions,
-                    name,
-                    Phase::Running,
-                    now,
-                );
-                self.job_done(name);
                 self.log(
-                    Level::Info,
-                    format!("started {name} (pid {} from pid file)", process.pid),
+                    Level::Debug,
+                    format!("{name}: pid {} from pid file", process.pid),
                 );
+                self.came_up(name, false);
             }
             Err(PidFileError::Refused(why)) => {
                 let Some(svc) = self.services.get_mut(name) else {
@@ -431,9 +412,18 @@ impl Manager {
                             "{name}: still running {timeout} after stop signal; sending SIGKILL"
                         ),
                     );
+                    self.kill_control(&name);
                     self.kill_unit(&name, libc::SIGKILL);
                     let at = now.saturating_add(ABANDON_AFTER);
                     self.timers.set(&name, DeadlineKind::StopAbandon, at);
+                }
+                DeadlineKind::ReloadTimeout => {
+                    let timeout = format_duration(svc.def.stop_timeout);
+                    self.log(
+                        Level::Error,
+                        format!("reload of {name} failed: exec_reload still running after {timeout}; killed"),
+                    );
+                    self.kill_control(&name);
                 }
                 DeadlineKind::StopAbandon => {
                     let pid = svc.main_pid.take().unwrap_or(0);

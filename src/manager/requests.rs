@@ -218,7 +218,12 @@ impl Manager {
                         if want == Want::Up
                             && matches!(
                                 s.phase,
-                                Phase::Starting(StartPhase::Launched | StartPhase::ReadingPidFile)
+                                Phase::Starting(
+                                    StartPhase::Pre
+                                        | StartPhase::Launched
+                                        | StartPhase::ReadingPidFile
+                                        | StartPhase::Post
+                                )
                             ) =>
                     {
                         still.push((name, want))

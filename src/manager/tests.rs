@@ -1394,3 +1394,166 @@ fn a_skipped_start_is_inactive_with_the_condition_and_a_done_job() {
         other => panic!("no jobs reply: {other:?}"),
     }
 }
+
+/// The control commands an action list asks for: (argv, $MAINPID).
+fn controls(actions: &[Action]) -> Vec<(Vec<String>, Option<i32>)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::SpawnControl { argv, main_pid, .. } => Some((argv.clone(), *main_pid)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn cmd(line: &str, optional: bool) -> crate::unit::ExecCommand {
+    crate::unit::ExecCommand {
+        argv: line.split(' ').map(str::to_string).collect(),
+        optional,
+    }
+}
+
+/// The shell's answer to a SpawnControl: started as `pid`.
+fn control_started(sim: &mut Sim, name: &str, pid: i32) -> Vec<Action> {
+    sim.feed(Event::ControlSpawned {
+        unit: name.into(),
+        result: Ok(pid),
+    })
+}
+
+fn control_exit(sim: &mut Sim, pid: i32, code: i32) -> Vec<Action> {
+    sim.feed(Event::ChildExited {
+        pid,
+        status: ExitStatus::Exited(code),
+        next_witness: None,
+    })
+}
+
+#[test]
+fn exec_start_pre_commands_run_in_order_before_the_main_process() {
+    let mut u = svc("sshd");
+    u.exec_start_pre = vec![cmd("/usr/sbin/sshd -t", false), cmd("/bin/false", true)];
+    let mut sim = Sim::new(vec![u]);
+    let acts = sim.feed(Event::Boot);
+    assert_eq!(
+        controls(&acts),
+        vec![(vec!["/usr/sbin/sshd".into(), "-t".into()], None)]
+    );
+    assert!(
+        spawned(&acts).is_empty(),
+        "no main process before the pre commands"
+    );
+    assert_eq!(sim.state("sshd"), UnitState::Starting);
+    control_started(&mut sim, "sshd", 500);
+    let acts = control_exit(&mut sim, 500, 0);
+    assert_eq!(controls(&acts), vec![(vec!["/bin/false".into()], None)]);
+    control_started(&mut sim, "sshd", 501);
+    // The second one is optional: its failure does not stop the start.
+    let acts = control_exit(&mut sim, 501, 1);
+    assert_eq!(spawned(&acts), vec!["sshd".to_string()]);
+    assert_eq!(sim.state("sshd"), UnitState::Running);
+}
+
+#[test]
+fn a_failing_exec_start_pre_fails_the_start_with_its_index_and_status() {
+    let mut u = svc("sshd");
+    u.exec_start_pre = vec![cmd("/usr/sbin/sshd -t", false)];
+    let mut sim = Sim::new(vec![u]);
+    sim.feed(Event::Boot);
+    control_started(&mut sim, "sshd", 500);
+    let acts = control_exit(&mut sim, 500, 255);
+    assert!(spawned(&acts).is_empty());
+    assert_eq!(sim.state("sshd"), UnitState::Failed);
+    assert_eq!(
+        sim.m
+            .service("sshd")
+            .and_then(|s| s.reason.clone())
+            .as_deref(),
+        Some("exec_start_pre[0] (/usr/sbin/sshd -t) exited 255")
+    );
+}
+
+#[test]
+fn exec_start_post_runs_with_mainpid_before_the_unit_counts_as_running() {
+    let mut u = svc("web");
+    u.exec_start_post = vec![cmd("/bin/touch /run/web.up", false)];
+    let mut sim = Sim::new(vec![u]);
+    let acts = sim.feed(Event::Boot);
+    let main = sim.pid("web");
+    assert_eq!(
+        controls(&acts),
+        vec![(vec!["/bin/touch".into(), "/run/web.up".into()], Some(main))]
+    );
+    assert_eq!(sim.state("web"), UnitState::Starting);
+    control_started(&mut sim, "web", 600);
+    control_exit(&mut sim, 600, 0);
+    assert_eq!(sim.state("web"), UnitState::Running);
+}
+
+#[test]
+fn exec_stop_runs_first_then_the_stop_signal_reaches_what_is_left() {
+    let mut u = svc("db");
+    u.exec_stop = vec![cmd("/usr/bin/dbctl stop $MAINPID", false)];
+    let mut sim = Sim::new(vec![u]);
+    sim.feed(Event::Boot);
+    let main = sim.pid("db");
+    let acts = stop(&mut sim, "db");
+    assert_eq!(controls(&acts).len(), 1);
+    assert_eq!(controls(&acts)[0].1, Some(main));
+    assert!(kills(&acts).is_empty(), "no signal while exec_stop runs");
+    control_started(&mut sim, "db", 700);
+    let acts = control_exit(&mut sim, 700, 0);
+    assert_eq!(kills(&acts), vec![(main, libc::SIGTERM, true)]);
+    sim.exit("db", ExitStatus::Exited(0));
+    assert_eq!(sim.state("db"), UnitState::Inactive);
+}
+
+#[test]
+fn a_main_process_that_exec_stop_ended_finishes_the_stop_with_it() {
+    let mut u = svc("db");
+    u.exec_stop = vec![cmd("/usr/bin/dbctl stop", false)];
+    let mut sim = Sim::new(vec![u]);
+    sim.feed(Event::Boot);
+    stop(&mut sim, "db");
+    control_started(&mut sim, "db", 700);
+    sim.exit("db", ExitStatus::Exited(0));
+    assert_eq!(sim.state("db"), UnitState::Stopping, "exec_stop still runs");
+    let acts = control_exit(&mut sim, 700, 0);
+    assert!(
+        kills(&acts).iter().all(|k| k.1 == libc::SIGKILL),
+        "{acts:?}"
+    );
+    assert_eq!(sim.state("db"), UnitState::Inactive);
+}
+
+#[test]
+fn exec_reload_runs_with_mainpid_and_a_stop_overrides_it() {
+    let mut u = svc("sshd");
+    u.exec_reload = vec![cmd("/bin/kill -HUP $MAINPID", false)];
+    let mut sim = Sim::new(vec![u]);
+    sim.feed(Event::Boot);
+    let main = sim.pid("sshd");
+    let acts = sim.feed(Event::Request {
+        client: ClientId(3),
+        request: Request::ReloadUnits {
+            names: vec!["sshd".into()],
+        },
+    });
+    assert_eq!(controls(&acts)[0].1, Some(main));
+    control_started(&mut sim, "sshd", 800);
+    // A second reload while the first runs is refused.
+    let acts = sim.feed(Event::Request {
+        client: ClientId(4),
+        request: Request::ReloadUnits {
+            names: vec!["sshd".into()],
+        },
+    });
+    assert!(controls(&acts).is_empty());
+    let acts = control_exit(&mut sim, 800, 0);
+    assert!(
+        logs(&acts).iter().any(|l| l.contains("reloaded sshd")),
+        "{acts:?}"
+    );
+    assert_eq!(sim.pid("sshd"), main);
+    assert_eq!(sim.state("sshd"), UnitState::Running);
+}

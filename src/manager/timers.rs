@@ -124,8 +124,14 @@ pub(super) fn valid_in(kind: DeadlineKind, phase: &Phase) -> bool {
         DeadlineKind::Restart => *phase == Phase::Starting(StartPhase::AutoRestart),
         DeadlineKind::StartTimeout => matches!(
             phase,
-            Phase::Starting(StartPhase::Launched | StartPhase::ReadingPidFile)
+            Phase::Starting(
+                StartPhase::Pre
+                    | StartPhase::Launched
+                    | StartPhase::ReadingPidFile
+                    | StartPhase::Post
+            )
         ),
+        DeadlineKind::ReloadTimeout => *phase == Phase::Running,
         DeadlineKind::PidFileRetry => *phase == Phase::Starting(StartPhase::ReadingPidFile),
         DeadlineKind::StopKill | DeadlineKind::StopAbandon => *phase == Phase::Stopping,
     }

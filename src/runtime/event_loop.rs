@@ -639,6 +639,33 @@ impl Shell<'_> {
                     });
                 Some(Event::Spawned { unit, result })
             }
+            Action::SpawnControl {
+                unit,
+                def,
+                argv,
+                main_pid,
+            } => {
+                // The unit's own environment, output and credentials, with
+                // this command as argv and $MAINPID.
+                let mut control = (*def).clone();
+                control.exec = argv;
+                control.kind = crate::unit::UnitKind::Simple;
+                if let Some(pid) = main_pid {
+                    control
+                        .environment
+                        .insert("MAINPID".to_string(), pid.to_string());
+                }
+                for why in self.capture.prepare(&control) {
+                    self.log.warn(&why);
+                }
+                self.watch_new_pipes();
+                let result =
+                    spawn(&control, &self.spawn_ctx, self.capture.fds_of(&unit)).map(|child| {
+                        self.processes.insert_spawned(child.pid, child.pidfd);
+                        child.pid
+                    });
+                Some(Event::ControlSpawned { unit, result })
+            }
             Action::Signal { target, signal } => {
                 match self.processes.signal(target, signal) {
                     Ok(_) => {}

@@ -13,4 +13,6 @@ pub mod system_check;
 mod validate;
 
 pub use load::{load_dir, load_dir_with, load_paths, parse_unit, Diagnostic, LoadResult, Severity};
-pub use model::{Condition, EnvironmentFile, KillMode, Output, RestartPolicy, UnitDef, UnitKind};
+pub use model::{
+    Condition, EnvironmentFile, ExecCommand, KillMode, Output, RestartPolicy, UnitDef, UnitKind,
+};

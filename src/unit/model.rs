@@ -68,6 +68,15 @@ impl std::fmt::Display for Condition {
     }
 }
 
+/// A command of `exec_start_pre`, `exec_start_post`, `exec_stop` or
+/// `exec_reload`: run to completion, in order; a failure of an `optional`
+/// one (systemd's `-` prefix) is ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecCommand {
+    pub argv: Vec<String>,
+    pub optional: bool,
+}
+
 /// Where a service's stdout or stderr goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Output {
@@ -165,6 +174,14 @@ pub struct UnitDef {
     /// `vigilctl mask` made it unstartable (a link in `UNITS/masked/`, not a
     /// unit-file key): no start, asked for or pulled in, happens.
     pub masked: bool,
+    /// Run before the main process; a failing one fails the start.
+    pub exec_start_pre: Vec<ExecCommand>,
+    /// Run once the unit is up, before it counts as running.
+    pub exec_start_post: Vec<ExecCommand>,
+    /// Run to stop the unit, before `stop_signal` goes to what is left.
+    pub exec_stop: Vec<ExecCommand>,
+    /// What `vigilctl reload NAME` runs (with $MAINPID).
+    pub exec_reload: Vec<ExecCommand>,
 }
 
 impl UnitDef {
@@ -214,6 +231,10 @@ impl UnitDef {
             conditions: Vec::new(),
             reload_signal: None,
             masked: false,
+            exec_start_pre: Vec::new(),
+            exec_start_post: Vec::new(),
+            exec_stop: Vec::new(),
+            exec_reload: Vec::new(),
         }
     }
 }

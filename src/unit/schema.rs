@@ -9,7 +9,9 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::load::{Diagnostic, Severity};
-use super::model::{EnvironmentFile, KillMode, Output, RestartPolicy, UnitDef, UnitKind};
+use super::model::{
+    EnvironmentFile, ExecCommand, KillMode, Output, RestartPolicy, UnitDef, UnitKind,
+};
 use super::name::check_unit_name;
 use super::scalar;
 use super::span::{LineIndex, Node, Pos};
@@ -56,6 +58,10 @@ pub const KEYS: &[&str] = &[
     "state_directory_mode",
     "condition_path_exists",
     "reload_signal",
+    "exec_start_pre",
+    "exec_start_post",
+    "exec_stop",
+    "exec_reload",
 ];
 
 const KINDS: &[(&str, UnitKind)] = &[
@@ -309,6 +315,10 @@ impl Parser<'_> {
             "umask" => self.umask(value),
             "stop_signal" => self.signal(value),
             "reload_signal" => self.def.reload_signal = self.signal_of(known, value),
+            "exec_start_pre" => self.def.exec_start_pre = self.commands(known, value),
+            "exec_start_post" => self.def.exec_start_post = self.commands(known, value),
+            "exec_stop" => self.def.exec_stop = self.commands(known, value),
+            "exec_reload" => self.def.exec_reload = self.commands(known, value),
             "stdout" => {
                 if let Some(o) = self.output(known, value) {
                     self.def.stdout = o;
@@ -482,18 +492,35 @@ impl Parser<'_> {
     }
 
     fn exec(&mut self, value: &Spanned<Node>) {
+        if let Some((argv, _)) = self.command("exec", value, false) {
+            self.def.exec = argv;
+        }
+    }
+
+    /// One command line: an argv array or a string split like a shell's
+    /// words (never run through one); `what` names it in messages.
+    /// With `prefixed`, a `-` before the program marks the command
+    /// optional (returned as the flag).
+    fn command(
+        &mut self,
+        name: &str,
+        value: &Spanned<Node>,
+        prefixed: bool,
+    ) -> Option<(Vec<String>, bool)> {
         let span = value.span();
+        let what = q(name);
+        let what = what.as_str();
         let argv = match value.get_ref() {
             Node::Array(items) => {
                 let mut argv = Vec::new();
                 for (i, item) in items.iter().enumerate() {
                     match item.get_ref() {
                         Node::String(s) => argv.push(s.clone()),
-                        _ => self.wrong_type(&format!("`exec[{i}]`"), "a string", item),
+                        _ => self.wrong_type(&q(&format!("{name}[{i}]")), "a string", item),
                     }
                 }
                 if argv.len() != items.len() {
-                    return;
+                    return None;
                 }
                 argv
             }
@@ -502,40 +529,47 @@ impl Parser<'_> {
                 None => {
                     self.err(
                         &span,
-                        format!("`exec`: unbalanced quotes or trailing backslash in {s:?}"),
+                        format!("{what}: unbalanced quotes or trailing backslash in {s:?}"),
                     );
-                    return;
+                    return None;
                 }
             },
             _ => {
-                self.wrong_type(
-                    "`exec`",
-                    "an array of strings (argv) or a command line",
-                    value,
-                );
-                return;
+                self.wrong_type(what, "an array of strings (argv) or a command line", value);
+                return None;
             }
         };
+        let mut argv = argv;
+        let mut optional = false;
+        if prefixed {
+            if let Some(rest) = argv.first().and_then(|p| p.strip_prefix('-')) {
+                optional = true;
+                let rest = rest.to_string();
+                if let Some(first) = argv.first_mut() {
+                    *first = rest;
+                }
+            }
+        }
         let Some(program) = argv.first() else {
-            self.err(&span, "`exec` must not be empty".to_string());
-            return;
+            self.err(&span, format!("{what} must not be empty"));
+            return None;
         };
         if program.is_empty() {
-            self.err(&span, "`exec`: the program name is empty".to_string());
-            return;
+            self.err(&span, format!("{what}: the program name is empty"));
+            return None;
         }
         if argv.iter().any(|a| a.contains('\0')) {
-            self.err(&span, "`exec` contains a NUL byte".to_string());
-            return;
+            self.err(&span, format!("{what} contains a NUL byte"));
+            return None;
         }
         if program.contains('/') && !program.starts_with('/') {
             self.err(
                 &span,
                 format!(
-                    "`exec`: the program must be an absolute path or a bare name found in PATH, found {program:?}"
+                    "{what}: the program must be an absolute path or a bare name found in PATH, found {program:?}"
                 ),
             );
-            return;
+            return None;
         }
         let base = program.rsplit('/').next().unwrap_or(program);
         if !SHELLS.contains(&base) {
@@ -547,12 +581,41 @@ impl Parser<'_> {
                 self.warn(
                     &span,
                     format!(
-                        "`exec` is not run through a shell, so {tok:?} is passed to {program} as an argument; use [\"/bin/sh\", \"-c\", \"...\"] if you need a shell"
+                        "{what} is not run through a shell, so {tok:?} is passed to {program} as an argument; use [\"/bin/sh\", \"-c\", \"...\"] if you need a shell"
                     ),
                 );
             }
         }
-        self.def.exec = argv;
+        Some((argv, optional))
+    }
+
+    /// `exec_start_pre` and friends: a list of commands, each a command
+    /// line or an argv array; a `-` before the program makes a failure of
+    /// that command harmless (systemd's prefix).
+    fn commands(&mut self, key: &str, value: &Spanned<Node>) -> Vec<ExecCommand> {
+        // A list: each entry is one command (a list of strings is a list of
+        // command lines, not one argv).
+        let items: Vec<&Spanned<Node>> = match value.get_ref() {
+            Node::Array(items) => items.iter().collect(),
+            Node::String(_) => vec![value],
+            _ => {
+                self.wrong_type(
+                    &q(key),
+                    "a list of commands (command lines or argv arrays)",
+                    value,
+                );
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let name = format!("{key}[{i}]");
+            let Some((argv, optional)) = self.command(&name, item, true) else {
+                continue;
+            };
+            out.push(ExecCommand { argv, optional });
+        }
+        out
     }
 
     fn deps(&mut self, field: DepField, value: &Spanned<Node>) {
