@@ -135,6 +135,7 @@ pub fn main(
         log_dir: crate::runtime::event_loop::log_dir_for(config.log_dir.as_deref(), true, socket),
         log_limits: config.log_limits,
         boot_record,
+        instances: Default::default(),
     };
     let action = match run(opts, log) {
         Ok(action) => action,

@@ -102,7 +102,10 @@ fn cat_kill_reload_reset_failed_and_list_failed() {
     assert_eq!(v.status("web")["summary"]["pid"], pid);
     let out = v.vigilctl(&["reload", "bad"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(text(&out).contains("no reload_signal"), "{out:?}");
+    assert!(
+        text(&out).contains("neither exec_reload nor reload_signal"),
+        "{out:?}"
+    );
     // kill: the signal, the state unchanged.
     let out = v.vigilctl(&["kill", "web", "--signal", "USR1"]);
     assert!(out.status.success(), "{out:?}");

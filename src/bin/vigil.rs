@@ -188,6 +188,7 @@ fn main() -> ExitCode {
         ),
         log_limits: config.log_limits,
         boot_record,
+        instances: Default::default(),
     };
     log.info(&format!(
         "vigil {} supervising {} (pid {})",

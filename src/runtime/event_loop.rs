@@ -71,6 +71,10 @@ pub struct LoopOptions {
     pub log_limits: LogLimits,
     /// vigil's start and early boot, for the timeline.
     pub boot_record: BootRecord,
+    /// Instances of template units started by request (`vigilctl start
+    /// getty@tty2`): loaded on every reload from then on.
+    #[serde(default)]
+    pub instances: std::collections::BTreeSet<String>,
 }
 
 /// The log directory: vigil.toml's `log_dir` or `--log-dir` when given;
@@ -182,9 +186,14 @@ pub fn now() -> Now {
     }
 }
 
-/// Load the units directory plus generated units.
-pub fn load_units(dir: &Path, generated: &[UnitDef]) -> unit::LoadResult {
-    unit::load_dir_with(dir, generated)
+/// Load the units directory plus generated units and the template
+/// instances started by request.
+pub fn load_units(
+    dir: &Path,
+    generated: &[UnitDef],
+    instances: &std::collections::BTreeSet<String>,
+) -> unit::LoadResult {
+    unit::load::load_dir_with_instances(dir, generated, instances)
 }
 
 /// The unit files that exist but did not load: on a reload they keep the
@@ -266,7 +275,7 @@ pub fn run(mut opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopE
         }
     };
 
-    let loaded = load_units(&opts.units_dir, &opts.generated);
+    let loaded = load_units(&opts.units_dir, &opts.generated, &opts.instances);
     for d in &loaded.diagnostics {
         log.log_untagged(d.level(), &d.to_string());
     }
@@ -280,7 +289,7 @@ pub fn run(mut opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopE
         Ok(units) => units,
         Err(e) => {
             log.error(&format!("{e}; loading the units again"));
-            load_units(&opts.units_dir, &opts.generated).units
+            load_units(&opts.units_dir, &opts.generated, &opts.instances).units
         }
     };
     let mut manager = Manager::new(units, &opts.target, opts.settings, now());
@@ -428,7 +437,7 @@ pub fn resume(
             if let Some(why) = &why_partial {
                 notes.push(why.clone());
             }
-            let loaded = load_units(&opts.units_dir, &opts.generated);
+            let loaded = load_units(&opts.units_dir, &opts.generated, &opts.instances);
             for d in &loaded.diagnostics {
                 log.log_untagged(d.level(), &d.to_string());
             }
@@ -947,7 +956,11 @@ impl Shell<'_> {
     /// any problem is not applied at all on reload: the running settings
     /// stay (at boot there is nothing to keep, so the rest of it applies).
     fn reload(&mut self, client: Option<ClientId>) -> Option<Event> {
-        let loaded = load_units(&self.opts.units_dir, &self.opts.generated);
+        let loaded = load_units(
+            &self.opts.units_dir,
+            &self.opts.generated,
+            &self.opts.instances,
+        );
         if loaded.unreadable_dir {
             // Nothing can be said about what is in it: change nothing.
             let why = loaded
@@ -1055,6 +1068,9 @@ impl Shell<'_> {
     }
 
     fn on_request(&mut self, client: ClientId, request: Request) {
+        if let Request::Start { names, .. } | Request::Restart { names, .. } = &request {
+            self.load_instances(names);
+        }
         match request {
             // The log files are the shell's, not the manager's.
             Request::Logs { names } => {
@@ -1062,6 +1078,32 @@ impl Shell<'_> {
                 self.send(client, reply);
             }
             request => self.feed(Event::Request { client, request }),
+        }
+    }
+
+    /// A start of `getty@tty2` that no unit file names yet: when the
+    /// template `getty@.toml` exists, the instance is made (a reload with
+    /// it) before the request is handled.
+    fn load_instances(&mut self, names: &[String]) {
+        let new: Vec<String> = names
+            .iter()
+            .filter(|n| self.manager.service(n).is_none())
+            .filter(|n| {
+                crate::unit::template::split_instance(n)
+                    .is_some_and(|(t, _)| self.opts.units_dir.join(format!("{t}.toml")).is_file())
+            })
+            .cloned()
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        self.log.info(&format!(
+            "instantiating {} from its template",
+            new.join(", ")
+        ));
+        self.opts.instances.extend(new);
+        if let Some(event) = self.reload(None) {
+            self.feed(event);
         }
     }
 

@@ -161,8 +161,23 @@ fn check_name(name: &str) -> Result<(), EnableError> {
     check_unit_name(name).map_err(|why| EnableError::InvalidName(name.to_string(), why))
 }
 
+/// Whether `name` is an instance defined by its template's file (whose
+/// `wanted_by` pulls in no instance by itself: only links do).
+fn from_template(dir: &Path, name: &str) -> bool {
+    unit_file(dir, name) != dir.join(format!("{name}.toml"))
+}
+
+/// The file that defines `name`: `NAME.toml`, or for an instance
+/// (`getty@tty2`) with no file of its own, its template (`getty@.toml`).
 fn unit_file(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!("{name}.toml"))
+    let own = dir.join(format!("{name}.toml"));
+    if own.exists() {
+        return own;
+    }
+    match super::template::split_instance(name) {
+        Some((template, _)) => dir.join(format!("{template}.toml")),
+        None => own,
+    }
 }
 
 fn symlink(target: &str, link: &Path) -> Result<String, EnableError> {
@@ -221,8 +236,12 @@ pub fn enable(dir: &Path, name: &str, target: Option<&str>) -> Result<Vec<String
             changes.push(remove(&link, "mask ")?);
             state = Entry::Missing;
         }
-        if state == Entry::Missing && !declared.contains(&t) {
-            changes.push(symlink(&format!("../{name}.toml"), &link)?);
+        if state == Entry::Missing && (from_template(dir, name) || !declared.contains(&t)) {
+            let file_name = file
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| format!("{name}.toml"));
+            changes.push(symlink(&format!("../{file_name}"), &link)?);
         }
     }
     Ok(changes)
@@ -234,7 +253,9 @@ pub fn disable(dir: &Path, name: &str) -> Result<Vec<String>, EnableError> {
     let file = unit_file(dir, name);
     let exists = file.exists();
     // A broken file cannot be loaded anyway: removing links is still useful.
-    let declared = if exists {
+    // An instance's template declares nothing of the instance: only its
+    // links are undone.
+    let declared = if exists && !from_template(dir, name) {
         match file_wanted_by(&file) {
             Err(EnableError::BadUnitFile { .. }) => Vec::new(),
             other => other?,
@@ -339,6 +360,7 @@ pub fn is_enabled(dir: &Path, name: &str, target: &str) -> bool {
     match entry_at(&link_path(dir, target, name)) {
         Entry::Enabled => true,
         Entry::Masked => false,
+        Entry::Missing if from_template(dir, name) => false,
         Entry::Missing => file_wanted_by(&file)
             .map(|w| w.iter().any(|t| t == target))
             .unwrap_or(false),

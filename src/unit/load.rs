@@ -83,9 +83,53 @@ struct Batch {
 
 impl Batch {
     fn add(&mut self, name: &str, path: &Path) {
+        self.add_as(name, path, |text| text);
+    }
+
+    /// Instances of `templates` for every name in `wanted`, and for every
+    /// instance name a loaded unit refers to, until none is missing (at
+    /// most `MAX_INSTANCES`).
+    fn instantiate(&mut self, templates: &BTreeMap<String, PathBuf>, mut wanted: BTreeSet<String>) {
+        const MAX_INSTANCES: usize = 10_000;
+        let mut made = 0;
+        loop {
+            for p in self.parsed.values() {
+                let d = &p.def;
+                for name in d
+                    .wants
+                    .iter()
+                    .chain(&d.requires)
+                    .chain(&d.after)
+                    .chain(&d.before)
+                {
+                    wanted.insert(name.clone());
+                }
+            }
+            let todo: Vec<(String, PathBuf)> = wanted
+                .iter()
+                .filter(|n| !self.parsed.contains_key(*n) && !self.failed.contains(*n))
+                .filter_map(|n| {
+                    let (template, _) = super::template::split_instance(n)?;
+                    Some((n.clone(), templates.get(&template)?.clone()))
+                })
+                .collect();
+            if todo.is_empty() || made >= MAX_INSTANCES {
+                return;
+            }
+            for (name, path) in todo {
+                made += 1;
+                self.add_as(&name, &path, |text| {
+                    super::template::substitute(&text, &name)
+                });
+            }
+        }
+    }
+
+    /// Parse `path` as unit `name`, its text passed through `edit` first.
+    fn add_as(&mut self, name: &str, path: &Path, edit: impl FnOnce(String) -> String) {
         let result = read_unit(path)
             .map_err(|d| vec![d])
-            .and_then(|text| schema::parse(name, path, &text));
+            .and_then(|text| schema::parse(name, path, &edit(text)));
         match result {
             Ok(mut p) => {
                 self.diagnostics.append(&mut p.warnings);
@@ -109,12 +153,28 @@ pub fn load_dir(dir: &Path) -> LoadResult {
 /// take part in the graph checks so that files may depend on them. A file of
 /// the same name overrides a generated unit.
 pub fn load_dir_with(dir: &Path, generated: &[UnitDef]) -> LoadResult {
+    load_dir_with_instances(dir, generated, &BTreeSet::new())
+}
+
+/// `load_dir_with`, and the instances of templates (`NAME@.toml`) named in
+/// `instances` (started by request) besides those that enablement links
+/// and other units ask for.
+pub fn load_dir_with_instances(
+    dir: &Path,
+    generated: &[UnitDef],
+    instances: &BTreeSet<String>,
+) -> LoadResult {
     let mut batch = Batch::default();
     let mut files = BTreeSet::new();
     let mut unreadable_dir = false;
+    let mut templates: BTreeMap<String, PathBuf> = BTreeMap::new();
     match unit_files(dir) {
         Ok(found) => {
             for (name, path) in found {
+                if super::template::is_template(&name) {
+                    templates.insert(name, path);
+                    continue;
+                }
                 batch.add(&name, &path);
                 files.insert(name);
             }
@@ -141,6 +201,11 @@ pub fn load_dir_with(dir: &Path, generated: &[UnitDef]) -> LoadResult {
     }
     let (links, mut link_diags) = scan_links(dir);
     batch.diagnostics.append(&mut link_diags);
+    if !templates.is_empty() {
+        let mut wanted: BTreeSet<String> = instances.clone();
+        wanted.extend(links.iter().map(|l| l.unit.clone()));
+        batch.instantiate(&templates, wanted);
+    }
     let (mut units, mut graph_diags) = resolve(batch.parsed, &batch.failed, &links);
     for name in super::enable::masked_names(dir) {
         if let Some(def) = units.get_mut(&name) {

@@ -10,6 +10,7 @@ pub mod schema;
 pub mod span;
 pub mod suggest;
 pub mod system_check;
+pub mod template;
 mod validate;
 
 pub use load::{load_dir, load_dir_with, load_paths, parse_unit, Diagnostic, LoadResult, Severity};
