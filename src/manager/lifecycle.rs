@@ -118,7 +118,10 @@ impl Manager {
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
-        if svc.main_pid.is_none() {
+        // A oneshot that remains up has no process left, but its exec_stop
+        // (ifdown for ifup) is what stopping it means.
+        let exec_stop = cause == StopCause::Requested && !svc.def.exec_stop.is_empty();
+        if svc.main_pid.is_none() && !(exec_stop && svc.phase == Phase::Exited) {
             self.stopped(name);
             return;
         }
@@ -135,7 +138,7 @@ impl Manager {
         let signal = svc.def.stop_signal;
         // exec_stop first, when the stop was asked for (a failed start goes
         // straight to the signal); the stop timeout bounds both.
-        if cause == StopCause::Requested && !svc.def.exec_stop.is_empty() {
+        if exec_stop {
             self.log(Level::Info, format!("stopping {name} (exec_stop)"));
             self.run_control(name, ControlStage::Stop, 0, false);
             return;

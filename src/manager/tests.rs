@@ -1557,3 +1557,24 @@ fn exec_reload_runs_with_mainpid_and_a_stop_overrides_it() {
     assert_eq!(sim.pid("sshd"), main);
     assert_eq!(sim.state("sshd"), UnitState::Running);
 }
+
+#[test]
+fn exec_stop_of_a_oneshot_that_remains_runs_although_no_process_is_left() {
+    let mut u = svc("networking");
+    u.kind = UnitKind::Oneshot;
+    u.remain_after_exit = true;
+    u.exec_stop = vec![cmd("/sbin/ifdown -a", false)];
+    let mut sim = Sim::new(vec![u]);
+    sim.feed(Event::Boot);
+    sim.exit("networking", ExitStatus::Exited(0));
+    assert_eq!(sim.state("networking"), UnitState::Exited);
+    let acts = stop(&mut sim, "networking");
+    assert_eq!(
+        controls(&acts),
+        vec![(vec!["/sbin/ifdown".into(), "-a".into()], None)]
+    );
+    assert_eq!(sim.state("networking"), UnitState::Stopping);
+    control_started(&mut sim, "networking", 900);
+    control_exit(&mut sim, 900, 0);
+    assert_eq!(sim.state("networking"), UnitState::Inactive);
+}
