@@ -23,6 +23,7 @@ pub mod exit;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod graph;
+pub mod import;
 pub mod log;
 pub mod logs;
 pub mod manager;

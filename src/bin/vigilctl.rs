@@ -242,6 +242,23 @@ enum Verb {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Translate systemd service files into vigil units
+    ///
+    /// Each FILE.service (with its drop-ins in FILE.service.d/*.conf)
+    /// becomes OUT/NAME.toml; what does not carry over is listed as
+    /// FILE:LINE: Directive: why. Well-known systemd targets map to vigil
+    /// targets (multi-user.target: default; network.target: network, whose
+    /// unit is written too) or are dropped with a note.
+    Import {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Where the units go [default: the units directory, --units]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print the units instead of writing them
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Lint unit files offline (default: the units directory)
     ///
     /// Prints every problem as FILE:LINE:COL: error: MESSAGE and exits 1 if
@@ -680,6 +697,11 @@ fn run(inv: &Invocation) -> anyhow::Result<u8> {
         Verb::Mask { names, now } => enablement(&ctx, names, *now, enable::mask),
         Verb::Unmask { names } => enablement(&ctx, names, false, enable::unmask),
         Verb::Check { paths } => check(&ctx, paths),
+        Verb::Import {
+            files,
+            out,
+            dry_run,
+        } => import_units(files, out.as_deref().unwrap_or(&inv.units), *dry_run),
         Verb::Poweroff(p) => power(&ctx, Request::Poweroff { force: p.force }),
         Verb::Reboot(p) => power(&ctx, Request::Reboot { force: p.force }),
         Verb::Halt(p) => power(&ctx, Request::Halt { force: p.force }),
@@ -1168,6 +1190,86 @@ fn enablement(
         code = code.max(jobs(ctx, req)?);
     }
     Ok(code)
+}
+
+/// The drop-ins of `file`: `FILE.d/*.conf`, in name order.
+fn dropins_of(file: &Path) -> Vec<(PathBuf, String)> {
+    let mut dir = file.as_os_str().to_os_string();
+    dir.push(".d");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(PathBuf::from(dir))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+        .into_iter()
+        .filter_map(|p| Some((p.clone(), std::fs::read_to_string(&p).ok()?)))
+        .collect()
+}
+
+/// `import`: each systemd file to `out/NAME.toml` (or stdout with
+/// `dry_run`), its notes on stderr; 1 if a file could not be imported.
+fn import_units(files: &[PathBuf], out: &Path, dry_run: bool) -> anyhow::Result<u8> {
+    let mut worst = code::OK;
+    let mut targets: Vec<String> = Vec::new();
+    for file in files {
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("vigilctl: {}: {e}", file.display());
+                worst = code::FAILURE;
+                continue;
+            }
+        };
+        let imported = match vigil::import::import(file, &text, &dropins_of(file)) {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("vigilctl: {e}");
+                worst = code::FAILURE;
+                continue;
+            }
+        };
+        for n in &imported.notes {
+            eprintln!("{n}");
+        }
+        for t in imported.targets {
+            if !targets.contains(&t) {
+                targets.push(t);
+            }
+        }
+        let dest = out.join(format!("{}.toml", imported.name));
+        if dry_run {
+            out_line(&format!("# {}\n{}", dest.display(), imported.toml));
+            continue;
+        }
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        std::fs::write(&dest, &imported.toml)
+            .with_context(|| format!("writing {}", dest.display()))?;
+        eprintln!("wrote {}", dest.display());
+    }
+    for t in targets {
+        let dest = out.join(format!("{t}.toml"));
+        if dest.exists() {
+            continue;
+        }
+        let text = vigil::import::target_unit(&t);
+        if dry_run {
+            out_line(&format!("# {}\n{text}", dest.display()));
+        } else {
+            std::fs::write(&dest, text).with_context(|| format!("writing {}", dest.display()))?;
+            eprintln!("wrote {}", dest.display());
+        }
+    }
+    Ok(worst)
+}
+
+fn out_line(text: &str) {
+    out(&format!("{text}\n"));
 }
 
 /// Offline lint: every diagnostic, a summary, 1 if there was any. Unit
