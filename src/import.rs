@@ -332,6 +332,39 @@ fn environment(value: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The vigil names of the units a list directive names (`After=a.service
+/// b.target`), in order, once each; what maps to nothing becomes a note,
+/// and the vigil targets met are added to `targets`.
+fn unit_list(
+    list: &[Entry],
+    key: &str,
+    targets: &mut Vec<String>,
+    notes: &mut Vec<Note>,
+) -> Vec<String> {
+    let mut names = Vec::new();
+    for e in list {
+        for word in e.value.split_whitespace() {
+            match unit_name(word) {
+                Ok(n) => {
+                    if n == "network" && !targets.contains(&n) {
+                        targets.push(n.clone());
+                    }
+                    if !names.contains(&n) {
+                        names.push(n);
+                    }
+                }
+                Err(why) => notes.push(Note {
+                    file: e.file.clone(),
+                    line: e.line,
+                    directive: format!("{key}={word}"),
+                    why: format!("dropped: {why}"),
+                }),
+            }
+        }
+    }
+    names
+}
+
 /// Translate `file` (its text, and the drop-ins' (path, text) in order).
 pub fn import(
     file: &Path,
@@ -417,28 +450,11 @@ pub fn import(
                     "BindsTo" | "Requires" | "Requisite" => "requires",
                     _ => "wants",
                 };
-                let mut names = Vec::new();
-                for e in list {
-                    for word in e.value.split_whitespace() {
-                        match unit_name(word) {
-                            Ok(n) if n == name => {}
-                            Ok(n) => {
-                                if n == "network" && !targets.contains(&n) {
-                                    targets.push(n.clone());
-                                }
-                                if n != "default" && !names.contains(&n) {
-                                    names.push(n);
-                                }
-                            }
-                            Err(why) => notes.push(Note {
-                                file: e.file.clone(),
-                                line: e.line,
-                                directive: format!("{key}={word}"),
-                                why: format!("dropped: {why}"),
-                            }),
-                        }
-                    }
-                }
+                // A unit's own name and `default` order nothing.
+                let names: Vec<String> = unit_list(list, key, &mut targets, &mut notes)
+                    .into_iter()
+                    .filter(|n| *n != name && n != "default")
+                    .collect();
                 if !names.is_empty() && matches!(key.as_str(), "BindsTo" | "PartOf" | "Requisite") {
                     note(
                         &mut notes,
@@ -732,27 +748,7 @@ pub fn import(
                 );
             }
             ("Install", "WantedBy" | "RequiredBy") => {
-                let mut names = Vec::new();
-                for e in list {
-                    for word in e.value.split_whitespace() {
-                        match unit_name(word) {
-                            Ok(n) => {
-                                if n == "network" && !targets.contains(&n) {
-                                    targets.push(n.clone());
-                                }
-                                if !names.contains(&n) {
-                                    names.push(n);
-                                }
-                            }
-                            Err(why) => notes.push(Note {
-                                file: e.file.clone(),
-                                line: e.line,
-                                directive: format!("{key}={word}"),
-                                why: format!("dropped: {why}"),
-                            }),
-                        }
-                    }
-                }
+                let names = unit_list(list, key, &mut targets, &mut notes);
                 t.insert("wanted_by".into(), strs(names));
             }
             ("Install", "Alias" | "Also" | "DefaultInstance") => {

@@ -181,35 +181,31 @@ fn vigil_image() -> PathBuf {
     if let Some(dir) = std::env::var_os("VIGIL_BOOT_IMAGE") {
         return PathBuf::from(dir);
     }
-    image(
-        "test-vigil",
-        &[
-            "--system",
-            &repo().join("rig/systems/test").to_string_lossy(),
-            "--init",
-            env!("CARGO_BIN_EXE_vigil"),
-            "--ctl",
-            env!("CARGO_BIN_EXE_vigilctl"),
-        ],
-    )
+    test_system("test-vigil", &[])
+}
+
+/// The test system booted by the vigil and vigilctl of this build, built
+/// into target/rig-images/NAME with `extra` arguments to build-image.sh.
+fn test_system(name: &str, extra: &[&str]) -> PathBuf {
+    let system = repo().join("rig/systems/test");
+    let mut args = vec![
+        "--system",
+        system.to_str().unwrap_or_default(),
+        "--init",
+        env!("CARGO_BIN_EXE_vigil"),
+        "--ctl",
+        env!("CARGO_BIN_EXE_vigilctl"),
+    ];
+    args.extend_from_slice(extra);
+    image(name, &args)
 }
 
 /// The test system plus a service that cannot start (rig/systems/degraded-overlay).
 fn degraded_image() -> PathBuf {
-    image(
+    let overlay = repo().join("rig/systems/degraded-overlay");
+    test_system(
         "test-vigil-degraded",
-        &[
-            "--system",
-            &repo().join("rig/systems/test").to_string_lossy(),
-            "--init",
-            env!("CARGO_BIN_EXE_vigil"),
-            "--ctl",
-            env!("CARGO_BIN_EXE_vigilctl"),
-            "--overlay",
-            &repo()
-                .join("rig/systems/degraded-overlay")
-                .to_string_lossy(),
-        ],
+        &["--overlay", overlay.to_str().unwrap_or_default()],
     )
 }
 
@@ -217,18 +213,9 @@ fn degraded_image() -> PathBuf {
 /// code under another build id, as a rebuilt package would bring.
 fn reexec_image() -> PathBuf {
     let upgrade = upgraded_vigil().unwrap_or_else(|e| panic!("{e}"));
-    image(
+    test_system(
         "test-vigil-reexec",
-        &[
-            "--system",
-            &repo().join("rig/systems/test").to_string_lossy(),
-            "--init",
-            env!("CARGO_BIN_EXE_vigil"),
-            "--ctl",
-            env!("CARGO_BIN_EXE_vigilctl"),
-            "--upgrade",
-            &upgrade.to_string_lossy(),
-        ],
+        &["--upgrade", upgrade.to_str().unwrap_or_default()],
     )
 }
 

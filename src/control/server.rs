@@ -426,26 +426,11 @@ impl ControlServer {
         listener.set_nonblocking(true).map_err(configure)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
             .map_err(configure)?;
-        Ok(ControlServer {
-            listener,
-            path: path.to_path_buf(),
-            admin_gid,
-            clients: BTreeMap::new(),
-            next_id: ConnId(1),
-            requests: BTreeMap::new(),
-            next_request: ClientId(1),
-            changes: Vec::new(),
-            reserve_fd: std::fs::File::open("/dev/null").ok(),
-        })
+        Ok(ControlServer::with_listener(listener, path, admin_gid))
     }
 
-    /// The server of a re-exec'd vigil: the listening socket the previous
-    /// image held (`fd`, inherited across execve), bound at `path`.
-    /// Connections that queued in its backlog during the exec are accepted
-    /// as usual.
-    pub fn from_listener(fd: OwnedFd, path: &Path, admin_gid: Option<u32>) -> Self {
-        let listener = UnixListener::from(fd);
-        let _ = listener.set_nonblocking(true);
+    /// A server with no connection yet on `listener`.
+    fn with_listener(listener: UnixListener, path: &Path, admin_gid: Option<u32>) -> Self {
         ControlServer {
             listener,
             path: path.to_path_buf(),
@@ -457,6 +442,16 @@ impl ControlServer {
             changes: Vec::new(),
             reserve_fd: std::fs::File::open("/dev/null").ok(),
         }
+    }
+
+    /// The server of a re-exec'd vigil: the listening socket the previous
+    /// image held (`fd`, inherited across execve), bound at `path`.
+    /// Connections that queued in its backlog during the exec are accepted
+    /// as usual.
+    pub fn from_listener(fd: OwnedFd, path: &Path, admin_gid: Option<u32>) -> Self {
+        let listener = UnixListener::from(fd);
+        let _ = listener.set_nonblocking(true);
+        ControlServer::with_listener(listener, path, admin_gid)
     }
 
     /// Takes over a connection the previous image accepted and whose one

@@ -12,7 +12,6 @@ use crate::log::Level;
 use crate::service::{Control, ControlStage, DeadlineKind, Phase, StartPhase, StopCause};
 use crate::unit::{ExecCommand, UnitDef};
 
-use super::enter_phase;
 use super::lifecycle::RunOutcome;
 use super::{Action, Manager, SignalTarget, SpawnFailure};
 
@@ -207,7 +206,6 @@ impl Manager {
     /// successful exit: `finished`): its exec_start_post commands, then it
     /// counts as up.
     pub(super) fn came_up(&mut self, name: &str, finished: bool) {
-        let now = self.now.mono;
         let has_post = self
             .services
             .get(name)
@@ -216,38 +214,23 @@ impl Manager {
             self.start_complete(name, finished);
             return;
         }
-        if let Some(svc) = self.services.get_mut(name) {
-            enter_phase(
-                svc,
-                &mut self.timers,
-                &mut self.actions,
-                name,
-                Phase::Starting(StartPhase::Post),
-                now,
-            );
-        }
+        self.enter(name, Phase::Starting(StartPhase::Post));
         self.run_control(name, ControlStage::StartPost, 0, finished);
     }
 
     /// The start is over and good: running (or, for a oneshot, finished).
     fn start_complete(&mut self, name: &str, finished: bool) {
-        let now = self.now.mono;
         if finished {
             self.finished_ok(name, Duration::ZERO);
             return;
         }
-        let Some(svc) = self.services.get_mut(name) else {
-            return;
-        };
-        enter_phase(
-            svc,
-            &mut self.timers,
-            &mut self.actions,
-            name,
-            Phase::Running,
-            now,
-        );
-        let pid = svc.main_pid.map(|p| p.to_string()).unwrap_or_default();
+        self.enter(name, Phase::Running);
+        let pid = self
+            .services
+            .get(name)
+            .and_then(|s| s.main_pid)
+            .map(|p| p.to_string())
+            .unwrap_or_default();
         self.job_done(name);
         self.log(Level::Info, format!("started {name} (pid {pid})"));
     }

@@ -232,7 +232,6 @@ impl Manager {
     /// `vigilctl reset-failed`: a failed unit is inactive again, its
     /// reason, back-off and start limit forgotten.
     pub(super) fn reset_failed(&mut self, name: &str) -> String {
-        let now = self.now.mono;
         let Some(svc) = self.services.get_mut(name) else {
             return String::new();
         };
@@ -242,14 +241,7 @@ impl Manager {
             return format!("{} (not failed)", svc.state().as_str());
         }
         svc.reason = None;
-        enter_phase(
-            svc,
-            &mut self.timers,
-            &mut self.actions,
-            name,
-            Phase::Inactive,
-            now,
-        );
+        self.enter(name, Phase::Inactive);
         "inactive".to_string()
     }
 
@@ -383,14 +375,7 @@ impl Manager {
                 self.timers.set(name, DeadlineKind::Restart, at);
             }
         } else {
-            enter_phase(
-                svc,
-                &mut self.timers,
-                &mut self.actions,
-                name,
-                Phase::Failed,
-                now,
-            );
+            self.enter(name, Phase::Failed);
             self.reap_group(name);
             self.log(Level::Error, format!("{name} failed: {reason}"));
             self.propagate_down(name);
@@ -429,20 +414,12 @@ impl Manager {
 
     /// Mark a queued or launching start as failed without a run.
     pub(super) fn fail_start(&mut self, name: &str, reason: String) {
-        let now = self.now.mono;
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
         svc.job = None;
         svc.reason = Some(reason.clone());
-        enter_phase(
-            svc,
-            &mut self.timers,
-            &mut self.actions,
-            name,
-            Phase::Failed,
-            now,
-        );
+        self.enter(name, Phase::Failed);
         self.log(Level::Error, format!("{name} failed: {reason}"));
         self.propagate_down(name);
     }

@@ -323,6 +323,16 @@ impl Manager {
     }
 }
 
+impl Manager {
+    /// `enter_phase` for the unit `name`, looked up.
+    fn enter(&mut self, name: &str, phase: Phase) {
+        let now = self.now.mono;
+        if let Some(svc) = self.services.get_mut(name) {
+            enter_phase(svc, &mut self.timers, &mut self.actions, name, phase, now);
+        }
+    }
+}
+
 /// Moves `svc` (the unit `name`) to `phase`, disarms the deadlines that
 /// mean nothing there (`timers::valid_in`), and removes the unit's runtime
 /// directories once it is down: every phase change goes through here, so no

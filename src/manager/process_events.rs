@@ -64,21 +64,13 @@ impl Manager {
     /// A condition did not hold: the unit is skipped, not failed; its start
     /// job is done (what is ordered after it goes on), as in systemd.
     pub(super) fn on_skipped(&mut self, name: &str, condition: String) {
-        let now = self.now.mono;
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
         let reason = format!("skipped: {condition} does not hold");
         svc.reason = Some(reason.clone());
         svc.skipped = Some(condition);
-        enter_phase(
-            svc,
-            &mut self.timers,
-            &mut self.actions,
-            name,
-            Phase::Inactive,
-            now,
-        );
+        self.enter(name, Phase::Inactive);
         self.job_done(name);
         self.log(Level::Info, format!("{name} {reason}"));
     }
