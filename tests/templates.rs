@@ -73,3 +73,23 @@ fn enable_of_an_instance_links_to_its_template() {
     let out = v.vigilctl(&["--units", &units, "is-enabled", "getty@tty2"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "enabled\n");
 }
+
+#[test]
+fn check_reports_the_problems_of_a_template_nothing_instantiates() {
+    let v = Vigil::new();
+    v.write_unit(
+        "worker@",
+        "exec = [\"/bin/sleep\", \"%i\"]\nrestrat = \"always\"\n",
+    );
+    let units = v.units_dir().display().to_string();
+    let out = v.vigilctl(&["--units", &units, "check"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains(&format!(
+            "{}:2:1: error: unknown key `restrat`; did you mean `restart`?",
+            v.units_dir().join("worker@.toml").display()
+        )),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -125,6 +125,29 @@ impl Batch {
         }
     }
 
+    /// A template no instance was made of is still checked (as the
+    /// instance `NAME@instance`), so `vigilctl check` reports its problems;
+    /// nothing is loaded from it.
+    fn lint_unused_templates(&mut self, templates: &BTreeMap<String, PathBuf>) {
+        for (template, path) in templates {
+            let used =
+                self.parsed.keys().chain(self.failed.iter()).any(|n| {
+                    super::template::split_instance(n).is_some_and(|(t, _)| t == *template)
+                });
+            if used {
+                continue;
+            }
+            let probe = format!("{template}instance");
+            let result = read_unit(path).map_err(|d| vec![d]).and_then(|text| {
+                schema::parse(&probe, path, &super::template::substitute(&text, &probe))
+            });
+            match result {
+                Ok(mut p) => self.diagnostics.append(&mut p.warnings),
+                Err(mut errors) => self.diagnostics.append(&mut errors),
+            }
+        }
+    }
+
     /// Parse `path` as unit `name`, its text passed through `edit` first.
     fn add_as(&mut self, name: &str, path: &Path, edit: impl FnOnce(String) -> String) {
         let result = read_unit(path)
@@ -205,6 +228,7 @@ pub fn load_dir_with_instances(
         let mut wanted: BTreeSet<String> = instances.clone();
         wanted.extend(links.iter().map(|l| l.unit.clone()));
         batch.instantiate(&templates, wanted);
+        batch.lint_unused_templates(&templates);
     }
     let (mut units, mut graph_diags) = resolve(batch.parsed, &batch.failed, &links);
     for name in super::enable::masked_names(dir) {
