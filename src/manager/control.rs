@@ -18,10 +18,10 @@ use super::{Action, Manager, SignalTarget, SpawnFailure};
 /// The commands of `stage` in `def`.
 pub(super) fn commands(def: &UnitDef, stage: ControlStage) -> &[ExecCommand] {
     match stage {
-        ControlStage::StartPre => &def.exec_start_pre,
-        ControlStage::StartPost => &def.exec_start_post,
-        ControlStage::Stop => &def.exec_stop,
-        ControlStage::Reload => &def.exec_reload,
+        ControlStage::StartPre => &def.extra().exec_start_pre,
+        ControlStage::StartPost => &def.extra().exec_start_post,
+        ControlStage::Stop => &def.extra().exec_stop,
+        ControlStage::Reload => &def.extra().exec_reload,
     }
 }
 
@@ -209,7 +209,7 @@ impl Manager {
         let has_post = self
             .services
             .get(name)
-            .is_some_and(|s| !s.def.exec_start_post.is_empty());
+            .is_some_and(|s| !s.def.extra().exec_start_post.is_empty());
         if !has_post {
             self.start_complete(name, finished);
             return;

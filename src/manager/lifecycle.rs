@@ -60,7 +60,7 @@ impl Manager {
         svc.reason = None;
         svc.skipped = None;
         svc.stop_cause = None;
-        if !svc.def.exec_start_pre.is_empty() {
+        if !svc.def.extra().exec_start_pre.is_empty() {
             // The start timeout bounds the whole start, pre commands included.
             enter_phase(
                 svc,
@@ -120,7 +120,7 @@ impl Manager {
         };
         // A oneshot that remains up has no process left, but its exec_stop
         // (ifdown for ifup) is what stopping it means.
-        let exec_stop = cause == StopCause::Requested && !svc.def.exec_stop.is_empty();
+        let exec_stop = cause == StopCause::Requested && !svc.def.extra().exec_stop.is_empty();
         if svc.main_pid.is_none() && !(exec_stop && svc.phase == Phase::Exited) {
             self.stopped(name);
             return;
@@ -251,10 +251,10 @@ impl Manager {
         let Some(svc) = self.services.get(name) else {
             return Err(format!("no such unit: {name}"));
         };
-        if !svc.def.exec_reload.is_empty() {
+        if !svc.def.extra().exec_reload.is_empty() {
             return self.start_reload(name);
         }
-        let Some(signal) = svc.def.reload_signal else {
+        let Some(signal) = svc.def.extra().reload_signal else {
             return Err(format!(
                 "{name} cannot reload: it has neither exec_reload nor reload_signal"
             ));

@@ -351,10 +351,10 @@ fn enter_phase(
     // The unit stopped (not a wait before a restart): its runtime
     // directories go, as systemd's RuntimeDirectory= do.
     let down = matches!(svc.phase, Phase::Inactive | Phase::Failed);
-    if down && !was_down && !svc.def.runtime_directory.is_empty() {
+    if down && !was_down && !svc.def.extra().runtime_directory.is_empty() {
         actions.push(Action::RemoveRuntimeDirectories {
             unit: name.to_string(),
-            paths: svc.def.runtime_directory.clone(),
+            paths: svc.def.extra().runtime_directory.clone(),
         });
     }
 }

@@ -1432,7 +1432,7 @@ fn control_exit(sim: &mut Sim, pid: i32, code: i32) -> Vec<Action> {
 #[test]
 fn exec_start_pre_commands_run_in_order_before_the_main_process() {
     let mut u = svc("sshd");
-    u.exec_start_pre = vec![cmd("/usr/sbin/sshd -t", false), cmd("/bin/false", true)];
+    u.extra_mut().exec_start_pre = vec![cmd("/usr/sbin/sshd -t", false), cmd("/bin/false", true)];
     let mut sim = Sim::new(vec![u]);
     let acts = sim.feed(Event::Boot);
     assert_eq!(
@@ -1457,7 +1457,7 @@ fn exec_start_pre_commands_run_in_order_before_the_main_process() {
 #[test]
 fn a_failing_exec_start_pre_fails_the_start_with_its_index_and_status() {
     let mut u = svc("sshd");
-    u.exec_start_pre = vec![cmd("/usr/sbin/sshd -t", false)];
+    u.extra_mut().exec_start_pre = vec![cmd("/usr/sbin/sshd -t", false)];
     let mut sim = Sim::new(vec![u]);
     sim.feed(Event::Boot);
     control_started(&mut sim, "sshd", 500);
@@ -1476,7 +1476,7 @@ fn a_failing_exec_start_pre_fails_the_start_with_its_index_and_status() {
 #[test]
 fn exec_start_post_runs_with_mainpid_before_the_unit_counts_as_running() {
     let mut u = svc("web");
-    u.exec_start_post = vec![cmd("/bin/touch /run/web.up", false)];
+    u.extra_mut().exec_start_post = vec![cmd("/bin/touch /run/web.up", false)];
     let mut sim = Sim::new(vec![u]);
     let acts = sim.feed(Event::Boot);
     let main = sim.pid("web");
@@ -1493,7 +1493,7 @@ fn exec_start_post_runs_with_mainpid_before_the_unit_counts_as_running() {
 #[test]
 fn exec_stop_runs_first_then_the_stop_signal_reaches_what_is_left() {
     let mut u = svc("db");
-    u.exec_stop = vec![cmd("/usr/bin/dbctl stop $MAINPID", false)];
+    u.extra_mut().exec_stop = vec![cmd("/usr/bin/dbctl stop $MAINPID", false)];
     let mut sim = Sim::new(vec![u]);
     sim.feed(Event::Boot);
     let main = sim.pid("db");
@@ -1511,7 +1511,7 @@ fn exec_stop_runs_first_then_the_stop_signal_reaches_what_is_left() {
 #[test]
 fn a_main_process_that_exec_stop_ended_finishes_the_stop_with_it() {
     let mut u = svc("db");
-    u.exec_stop = vec![cmd("/usr/bin/dbctl stop", false)];
+    u.extra_mut().exec_stop = vec![cmd("/usr/bin/dbctl stop", false)];
     let mut sim = Sim::new(vec![u]);
     sim.feed(Event::Boot);
     stop(&mut sim, "db");
@@ -1529,7 +1529,7 @@ fn a_main_process_that_exec_stop_ended_finishes_the_stop_with_it() {
 #[test]
 fn exec_reload_runs_with_mainpid_and_a_stop_overrides_it() {
     let mut u = svc("sshd");
-    u.exec_reload = vec![cmd("/bin/kill -HUP $MAINPID", false)];
+    u.extra_mut().exec_reload = vec![cmd("/bin/kill -HUP $MAINPID", false)];
     let mut sim = Sim::new(vec![u]);
     sim.feed(Event::Boot);
     let main = sim.pid("sshd");
@@ -1563,7 +1563,7 @@ fn exec_stop_of_a_oneshot_that_remains_runs_although_no_process_is_left() {
     let mut u = svc("networking");
     u.kind = UnitKind::Oneshot;
     u.remain_after_exit = true;
-    u.exec_stop = vec![cmd("/sbin/ifdown -a", false)];
+    u.extra_mut().exec_stop = vec![cmd("/sbin/ifdown -a", false)];
     let mut sim = Sim::new(vec![u]);
     sim.feed(Event::Boot);
     sim.exit("networking", ExitStatus::Exited(0));

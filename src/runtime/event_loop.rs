@@ -631,7 +631,8 @@ impl Shell<'_> {
     fn execute(&mut self, action: Action) -> Option<Event> {
         match action {
             Action::Spawn { unit, def } => {
-                if let Some(condition) = def.conditions.iter().find(|c| !condition_holds(c)) {
+                if let Some(condition) = def.extra().conditions.iter().find(|c| !condition_holds(c))
+                {
                     return Some(Event::Skipped {
                         unit,
                         condition: condition.to_string(),

@@ -57,9 +57,11 @@ fn shrink(def: &mut UnitDef) {
         list.shrink_to_fit();
     }
     def.environment_file.shrink_to_fit();
-    def.limits.shrink_to_fit();
-    def.runtime_directory.shrink_to_fit();
-    def.state_directory.shrink_to_fit();
+    if let Some(extra) = def.extra.as_deref_mut() {
+        extra.limits.shrink_to_fit();
+        extra.runtime_directory.shrink_to_fit();
+        extra.state_directory.shrink_to_fit();
+    }
 }
 
 /// Give the free heap back to the kernel (and merge the free chunks, so

@@ -272,10 +272,14 @@ fn make_directories(def: &UnitDef, creds: &Credentials) -> Result<(), SpawnFailu
     let lists = [
         (
             "runtime",
-            &def.runtime_directory,
-            def.runtime_directory_mode,
+            &def.extra().runtime_directory,
+            def.extra().runtime_directory_mode,
         ),
-        ("state", &def.state_directory, def.state_directory_mode),
+        (
+            "state",
+            &def.extra().state_directory,
+            def.extra().state_directory_mode,
+        ),
     ];
     for (what, dirs, mode) in lists {
         for dir in dirs {
@@ -448,8 +452,8 @@ fn prepare<'a>(
     make_directories(def, &creds)?;
     let mut env = build_environment(def, ctx, user.as_ref())?;
     for (var, dirs) in [
-        ("RUNTIME_DIRECTORY", &def.runtime_directory),
-        ("STATE_DIRECTORY", &def.state_directory),
+        ("RUNTIME_DIRECTORY", &def.extra().runtime_directory),
+        ("STATE_DIRECTORY", &def.extra().state_directory),
     ] {
         if !dirs.is_empty() {
             let joined: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
@@ -503,8 +507,11 @@ fn prepare<'a>(
         creds.user_stage.clone(),
         chdir_stage,
         exec_stage,
-        format!("setting nice {}", def.nice.unwrap_or(0)),
-        format!("setting oom_score_adj {}", def.oom_score_adj.unwrap_or(0)),
+        format!("setting nice {}", def.extra().nice.unwrap_or(0)),
+        format!(
+            "setting oom_score_adj {}",
+            def.extra().oom_score_adj.unwrap_or(0)
+        ),
     ];
     let show = |v: u64| {
         if v == crate::unit::limits::INFINITY {
@@ -513,7 +520,7 @@ fn prepare<'a>(
             v.to_string()
         }
     };
-    for l in &def.limits {
+    for l in &def.extra().limits {
         stage_names.push(format!(
             "setting limit {} to {}:{}",
             crate::unit::limits::name_of(l.resource),
@@ -538,6 +545,7 @@ fn prepare<'a>(
             rlim_max: hard,
         }),
         limits: def
+            .extra()
             .limits
             .iter()
             .map(|l| {
@@ -550,8 +558,11 @@ fn prepare<'a>(
                 )
             })
             .collect(),
-        nice: def.nice,
-        oom_score_adj: def.oom_score_adj.map(|v| v.to_string().into_bytes()),
+        nice: def.extra().nice,
+        oom_score_adj: def
+            .extra()
+            .oom_score_adj
+            .map(|v| v.to_string().into_bytes()),
     })
 }
 

@@ -99,6 +99,60 @@ pub struct EnvironmentFile {
     pub optional: bool,
 }
 
+/// The less common keys of a unit (see `UnitDef::extra`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Extras {
+    /// Resource limits set before exec (`limits`), in file order.
+    pub limits: Vec<super::limits::ResourceLimit>,
+    /// Scheduling priority, -20 (most favoured) to 19.
+    pub nice: Option<i32>,
+    /// /proc/PID/oom_score_adj, -1000 (never killed) to 1000.
+    pub oom_score_adj: Option<i32>,
+    /// Directories made before each start and removed when the unit stops
+    /// (absolute, under /run), owned by the unit's user and group.
+    pub runtime_directory: Vec<PathBuf>,
+    pub runtime_directory_mode: u32,
+    /// Directories made before each start and kept (under /var/lib).
+    pub state_directory: Vec<PathBuf>,
+    pub state_directory_mode: u32,
+    /// Checked before each start, all of them.
+    pub conditions: Vec<Condition>,
+    /// What `vigilctl reload NAME` sends the main process (systemd's
+    /// `ExecReload=kill -HUP $MAINPID`); None: the unit cannot reload.
+    pub reload_signal: Option<i32>,
+    /// Run before the main process; a failing one fails the start.
+    pub exec_start_pre: Vec<ExecCommand>,
+    /// Run once the unit is up, before it counts as running.
+    pub exec_start_post: Vec<ExecCommand>,
+    /// Run to stop the unit, before `stop_signal` goes to what is left.
+    pub exec_stop: Vec<ExecCommand>,
+    /// What `vigilctl reload NAME` runs (with $MAINPID).
+    pub exec_reload: Vec<ExecCommand>,
+}
+
+impl Default for Extras {
+    fn default() -> Self {
+        NO_EXTRAS.clone()
+    }
+}
+
+/// What `UnitDef::extra()` reads when no key of `Extras` is set.
+static NO_EXTRAS: Extras = Extras {
+    limits: Vec::new(),
+    nice: None,
+    oom_score_adj: None,
+    runtime_directory: Vec::new(),
+    runtime_directory_mode: 0o755,
+    state_directory: Vec::new(),
+    state_directory_mode: 0o755,
+    conditions: Vec::new(),
+    reload_signal: None,
+    exec_start_pre: Vec::new(),
+    exec_start_post: Vec::new(),
+    exec_stop: Vec::new(),
+    exec_reload: Vec::new(),
+};
+
 /// One loaded, validated unit.
 // Serialize/Deserialize only for `runtime::heap::compact_units` (vigil's own round trip).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,39 +206,30 @@ pub struct UnitDef {
     /// reason ("opening /dev/ttyS9: No such file or directory") instead of
     /// the program's own error, and the restart back-off applies.
     pub needs_device: Option<PathBuf>,
-    /// Resource limits set before exec (`limits`), in file order.
-    pub limits: Vec<super::limits::ResourceLimit>,
-    /// Scheduling priority, -20 (most favoured) to 19.
-    pub nice: Option<i32>,
-    /// /proc/PID/oom_score_adj, -1000 (never killed) to 1000.
-    pub oom_score_adj: Option<i32>,
     pub kill_mode: KillMode,
-    /// Directories made before each start and removed when the unit stops
-    /// (absolute, under /run), owned by the unit's user and group.
-    pub runtime_directory: Vec<PathBuf>,
-    pub runtime_directory_mode: u32,
-    /// Directories made before each start and kept (under /var/lib).
-    pub state_directory: Vec<PathBuf>,
-    pub state_directory_mode: u32,
-    /// Checked before each start, all of them.
-    pub conditions: Vec<Condition>,
-    /// What `vigilctl reload NAME` sends the main process (systemd's
-    /// `ExecReload=kill -HUP $MAINPID`); None: the unit cannot reload.
-    pub reload_signal: Option<i32>,
     /// `vigilctl mask` made it unstartable (a link in `UNITS/masked/`, not a
     /// unit-file key): no start, asked for or pulled in, happens.
     pub masked: bool,
-    /// Run before the main process; a failing one fails the start.
-    pub exec_start_pre: Vec<ExecCommand>,
-    /// Run once the unit is up, before it counts as running.
-    pub exec_start_post: Vec<ExecCommand>,
-    /// Run to stop the unit, before `stop_signal` goes to what is left.
-    pub exec_stop: Vec<ExecCommand>,
-    /// What `vigilctl reload NAME` runs (with $MAINPID).
-    pub exec_reload: Vec<ExecCommand>,
+    /// The keys most units never set (commands beyond `exec`, limits,
+    /// directories, conditions): behind one box, absent when all are at
+    /// their defaults, so 1000 plain units do not pay for them.
+    /// (No skip_serializing_if: postcard, which vigil's own state uses,
+    /// cannot skip fields.)
+    #[serde(default)]
+    pub extra: Option<Box<Extras>>,
 }
 
 impl UnitDef {
+    /// The less common keys (their defaults when none is set).
+    pub fn extra(&self) -> &Extras {
+        self.extra.as_deref().unwrap_or(&NO_EXTRAS)
+    }
+
+    /// The less common keys, to set one.
+    pub fn extra_mut(&mut self) -> &mut Extras {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
     /// A unit with every key at its documented default; loaders and tests fill in the rest.
     pub fn new(name: impl Into<String>) -> Self {
         UnitDef {
@@ -220,21 +265,9 @@ impl UnitDef {
             log_max_size: None,
             log_keep: None,
             needs_device: None,
-            limits: Vec::new(),
-            nice: None,
-            oom_score_adj: None,
             kill_mode: KillMode::Group,
-            runtime_directory: Vec::new(),
-            runtime_directory_mode: 0o755,
-            state_directory: Vec::new(),
-            state_directory_mode: 0o755,
-            conditions: Vec::new(),
-            reload_signal: None,
+            extra: None,
             masked: false,
-            exec_start_pre: Vec::new(),
-            exec_start_post: Vec::new(),
-            exec_stop: Vec::new(),
-            exec_reload: Vec::new(),
         }
     }
 }

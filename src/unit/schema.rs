@@ -314,11 +314,11 @@ impl Parser<'_> {
             "supplementary_groups" => self.groups(value),
             "umask" => self.umask(value),
             "stop_signal" => self.signal(value),
-            "reload_signal" => self.def.reload_signal = self.signal_of(known, value),
-            "exec_start_pre" => self.def.exec_start_pre = self.commands(known, value),
-            "exec_start_post" => self.def.exec_start_post = self.commands(known, value),
-            "exec_stop" => self.def.exec_stop = self.commands(known, value),
-            "exec_reload" => self.def.exec_reload = self.commands(known, value),
+            "reload_signal" => self.def.extra_mut().reload_signal = self.signal_of(known, value),
+            "exec_start_pre" => self.def.extra_mut().exec_start_pre = self.commands(known, value),
+            "exec_start_post" => self.def.extra_mut().exec_start_post = self.commands(known, value),
+            "exec_stop" => self.def.extra_mut().exec_stop = self.commands(known, value),
+            "exec_reload" => self.def.extra_mut().exec_reload = self.commands(known, value),
             "stdout" => {
                 if let Some(o) = self.output(known, value) {
                     self.def.stdout = o;
@@ -333,10 +333,10 @@ impl Parser<'_> {
             "log_keep" => self.def.log_keep = self.count(known, value),
             "limits" => self.limits(value),
             "runtime_directory" => {
-                self.def.runtime_directory = self.directories(known, "/run", value)
+                self.def.extra_mut().runtime_directory = self.directories(known, "/run", value)
             }
             "state_directory" => {
-                self.def.state_directory = self.directories(known, "/var/lib", value)
+                self.def.extra_mut().state_directory = self.directories(known, "/var/lib", value)
             }
             "runtime_directory_mode" | "state_directory_mode" => {
                 let parsed = match value.get_ref() {
@@ -349,9 +349,9 @@ impl Parser<'_> {
                 };
                 match parsed {
                     Ok(m) if known == "runtime_directory_mode" => {
-                        self.def.runtime_directory_mode = m
+                        self.def.extra_mut().runtime_directory_mode = m
                     }
-                    Ok(m) => self.def.state_directory_mode = m,
+                    Ok(m) => self.def.extra_mut().state_directory_mode = m,
                     Err(why) => self.err(
                         &value.span(),
                         format!("{}: {}", q(known), why.replace("umask", "mode")),
@@ -364,8 +364,10 @@ impl Parser<'_> {
                     self.def.kill_mode = v;
                 }
             }
-            "nice" => self.def.nice = self.int_in(known, value, -20, 19),
-            "oom_score_adj" => self.def.oom_score_adj = self.int_in(known, value, -1000, 1000),
+            "nice" => self.def.extra_mut().nice = self.int_in(known, value, -20, 19),
+            "oom_score_adj" => {
+                self.def.extra_mut().oom_score_adj = self.int_in(known, value, -1000, 1000)
+            }
             _ => {}
         }
     }
@@ -901,10 +903,13 @@ impl Parser<'_> {
                 None => (false, s.as_str()),
             };
             if let Some(path) = self.check_abs(key, path, &item.span()) {
-                self.def.conditions.push(super::model::Condition {
-                    path_exists: path,
-                    negate,
-                });
+                self.def
+                    .extra_mut()
+                    .conditions
+                    .push(super::model::Condition {
+                        path_exists: path,
+                        negate,
+                    });
             }
         }
     }
@@ -955,7 +960,7 @@ impl Parser<'_> {
                 }
             };
             match parsed {
-                Ok((soft, hard)) => self.def.limits.push(ResourceLimit {
+                Ok((soft, hard)) => self.def.extra_mut().limits.push(ResourceLimit {
                     resource,
                     soft,
                     hard,
