@@ -1280,7 +1280,13 @@ impl Shell<'_> {
             Ok(state) => state,
             Err(why) => return self.reexec_failed(client, why.to_string()),
         };
-        // vigil.log gets every record of vigil's own so far.
+        self.log.info(&format!(
+            "daemon-reexec: executing {} ({} units)",
+            self.binary.display(),
+            self.manager.unit_count(),
+        ));
+        // vigil.log gets every record of vigil's own so far, this one too,
+        // before the capture's state is taken: nothing of it is left behind.
         self.write_own_log();
         let (pipes, capture_state) = self.capture.handover(at.mono);
         let processes = self.processes.handover();
@@ -1349,17 +1355,12 @@ impl Shell<'_> {
         }
         self.apply_fd_changes();
         let argv = resume_argv(&self.argv, memfd.as_raw_fd());
-        self.log.info(&format!(
-            "daemon-reexec: executing {} ({} units, {} descriptors kept)",
-            self.binary.display(),
-            self.manager.unit_count(),
-            marked.len()
-        ));
-        self.log.set_nonblocking(false);
+        // What the console takes now; a slow console never holds PID 1 here
+        // (the rest of its queue is dropped with the image; vigil.log has
+        // every line).
         self.log.flush();
         let err = exec(&self.binary, &argv);
         // Still here: the exec failed, and this image goes on.
-        self.log.set_nonblocking(true);
         for fd in marked {
             let _ = set_inherited(fd, false);
         }
