@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use crate::graph::Name;
 use crate::service::{Job, Phase, Service, StartPhase};
 
-use super::enter_phase;
 use super::Manager;
 
 /// Who asked for a start.
@@ -46,28 +45,14 @@ impl Manager {
                 (Phase::Exited, _) if !(is_root && manual) => {}
                 (Phase::Starting(StartPhase::AutoRestart), _) if is_root && manual => {
                     svc.job = Some(Job::Start);
-                    enter_phase(
-                        svc,
-                        &mut self.timers,
-                        &mut self.actions,
-                        &name,
-                        Phase::Starting(StartPhase::Waiting),
-                        self.now.mono,
-                    );
+                    self.enter(&name, Phase::Starting(StartPhase::Waiting));
                 }
                 (Phase::Starting(StartPhase::AutoRestart), _) => {}
                 (Phase::Starting(_), _) => svc.job = Some(Job::Start),
                 (Phase::Inactive | Phase::Exited | Phase::Failed, _) => {
                     svc.job = Some(Job::Start);
                     svc.reason = None;
-                    enter_phase(
-                        svc,
-                        &mut self.timers,
-                        &mut self.actions,
-                        &name,
-                        Phase::Starting(StartPhase::Waiting),
-                        self.now.mono,
-                    );
+                    self.enter(&name, Phase::Starting(StartPhase::Waiting));
                 }
             }
         }
@@ -84,7 +69,6 @@ impl Manager {
             if let Some(deps) = self.graph.required_by.get(name.as_str()) {
                 stack.extend(deps.iter().map(|d| d.to_string()));
             }
-            let now = self.now.mono;
             let Some(svc) = self.services.get_mut(&name) else {
                 continue;
             };
@@ -92,14 +76,7 @@ impl Manager {
             match svc.phase {
                 Phase::Starting(StartPhase::Waiting) | Phase::Starting(StartPhase::AutoRestart) => {
                     svc.job = None;
-                    enter_phase(
-                        svc,
-                        &mut self.timers,
-                        &mut self.actions,
-                        &name,
-                        Phase::Inactive,
-                        now,
-                    );
+                    self.enter(&name, Phase::Inactive);
                 }
                 Phase::Inactive | Phase::Failed if svc.main_pid.is_none() => {
                     svc.job = None;
