@@ -156,8 +156,8 @@ fn parse_ini(text: &str, file: &Path) -> Vec<Entry> {
         if line.is_empty() {
             continue;
         }
-        if line.starts_with('[') && line.ends_with(']') {
-            section = line[1..line.len() - 1].to_string();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_string();
             continue;
         }
         if let Some((k, v)) = line.split_once('=') {
