@@ -41,21 +41,7 @@ fn running_out_of_descriptors_is_reported_and_recovered_from() {
     // A limit at vigil's lowest free descriptor number: the next one it
     // opens fails with EMFILE.
     // (Once the connections of the requests above are closed.)
-    let fds = || -> std::collections::BTreeSet<u32> {
-        std::fs::read_dir(format!("/proc/{}/fd", v.pid()))
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .collect()
-    };
-    let mut open = fds();
-    loop {
-        std::thread::sleep(Duration::from_millis(100));
-        let again = fds();
-        if again == open {
-            break;
-        }
-        open = again;
-    }
+    let open = common::settled_fds(v.pid());
     let lowest_free = (0..).find(|n| !open.contains(n)).unwrap();
     set_nofile(v.pid(), lowest_free);
     // A new client: the reply says why (it comes before any request).

@@ -470,21 +470,7 @@ fn a_log_pipe_that_cannot_be_made_is_reported_and_the_service_still_runs() {
     // one for the started process's pidfd; none for a pipe. (The limit
     // caps numbers, so holes count; a snapshot is taken once vigil's
     // descriptors have stopped changing, as the harness's connections close.)
-    let fds = || -> std::collections::BTreeSet<u32> {
-        std::fs::read_dir(format!("/proc/{}/fd", v.pid()))
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .collect()
-    };
-    let mut open = fds();
-    loop {
-        std::thread::sleep(Duration::from_millis(100));
-        let again = fds();
-        if again == open {
-            break;
-        }
-        open = again;
-    }
+    let open = common::settled_fds(v.pid());
     let second_free = (0..).filter(|n| !open.contains(n)).nth(1).unwrap();
     let limit = (second_free + 1).to_string();
     let ok = Command::new("prlimit")

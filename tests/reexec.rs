@@ -92,18 +92,9 @@ fn open_fds(pid: i32) -> usize {
         .count()
 }
 
-/// The descriptor count once it has not changed for 200 ms (connections
-/// of finished requests are closed when vigil sees the hangup).
+/// The descriptor count once it has settled (`common::settled_fds`).
 fn settled_fds(pid: i32) -> usize {
-    let mut last = open_fds(pid);
-    loop {
-        std::thread::sleep(Duration::from_millis(200));
-        let now = open_fds(pid);
-        if now == last {
-            return now;
-        }
-        last = now;
-    }
+    common::settled_fds(pid).len()
 }
 
 fn exe_of(pid: i32) -> PathBuf {

@@ -437,6 +437,27 @@ impl Drop for Vigil {
 }
 
 /// `s` as one single-quoted /bin/sh word.
+/// The descriptor numbers `pid` has open, once they have not changed for
+/// 100 ms (connections of finished requests close when vigil sees the
+/// hangup).
+pub fn settled_fds(pid: i32) -> std::collections::BTreeSet<u32> {
+    let fds = || -> std::collections::BTreeSet<u32> {
+        fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .collect()
+    };
+    let mut open = fds();
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let again = fds();
+        if again == open {
+            return open;
+        }
+        open = again;
+    }
+}
+
 pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
