@@ -614,9 +614,15 @@ impl Tty {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Err("ttyS1 socket closed".into()),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                // A read with a timeout may also end in EINTR (a signal to
+                // the test process): read again.
                 Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
                 Err(e) => return Err(format!("reading ttyS1: {e}")),
             }
         }
