@@ -74,6 +74,12 @@ fn map_unit(name: &str) -> Result<Option<&'static str>, &'static str> {
         | "paths.target" | "slices.target" | "swap.target" => {
             return Err("vigil starts units once early boot is done; nothing to order against")
         }
+        "systemd-udevd.service" | "systemd-udev-trigger.service" | "systemd-udev-settle.service" => {
+            return Err("vigil runs udev itself, as the units it makes at boot (udevd, udev-trigger, udev-coldplug): order after `udev-coldplug` by hand if the unit needs coldplug done")
+        }
+        "systemd-modules-load.service" => {
+            return Err("vigil loads kernel modules (vigil.toml, /etc/modules-load.d) in early boot, before any unit")
+        }
         "nss-lookup.target" | "nss-user-lookup.target" | "time-sync.target" | "time-set.target" => {
             return Err("a synchronization point vigil does not have")
         }

@@ -82,6 +82,7 @@ fn debians_own_units_import_and_load_without_errors() {
         text.contains(" 0 error(s)") || text.ends_with("units OK\n"),
         "{text}"
     );
+    assert!(!text.contains("systemd-udev"), "{text}");
 
     let ssh = table(out.path(), "ssh");
     assert_eq!(ssh["type"].as_str(), Some("notify"));
@@ -142,6 +143,11 @@ fn debians_own_units_import_and_load_without_errors() {
         format!(
             "{}:20: ExecStopPost: dropped",
             data("networking.service").display()
+        ),
+        // vigil's own udev units stand for systemd's.
+        format!(
+            "{}:5: After=systemd-udev-trigger.service: dropped: vigil runs udev itself",
+            data("ifupdown-pre.service").display()
         ),
     ] {
         assert!(
