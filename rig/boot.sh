@@ -10,6 +10,14 @@
 #                Ctrl-A X quits qemu, Ctrl-A C toggles its monitor.
 #   --mode test  (default) console appended to RUN/console.log, nothing on the terminal.
 #   --append     extra kernel command line words (e.g. vigil.log=debug vigil.target=x)
+#   --init PATH  init= for an image booted from a root disk (rig/debian: the
+#                default is its DEFAULT_INIT, /usr/sbin/vigil)
+#   --ssh-port P forward 127.0.0.1:P on the host to the guest's port 22
+#
+# An image whose image.env sets ROOT_IMG (rig/debian/build-image.sh) boots from
+# that disk (vda = RUN/root.ext4) with its KERNEL_ARGS and a virtio network card
+# on qemu's user network, restricted: the guest reaches nothing outside it, and
+# only the forwarded port reaches the guest.
 #
 # In both modes: ttyS1 is a unix socket RUN/ttyS1.sock (a getty for logging in), the
 # qemu monitor is RUN/monitor.sock (e.g. `sendkey ctrl-alt-delete`), and the disks are
@@ -29,8 +37,10 @@ IMAGE=$CACHE/images/test
 RUN=
 MODE="test"
 APPEND=
-MEM=256M
+MEM=
 SMP=1
+INIT=
+SSH_PORT=
 DISKS=1
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -39,9 +49,11 @@ while [ $# -gt 0 ]; do
   --mode) MODE=$2; shift 2 ;;
   --append) APPEND=$2; shift 2 ;;
   --mem) MEM=$2; shift 2 ;;
+  --init) INIT=$2; shift 2 ;;
+  --ssh-port) SSH_PORT=$2; shift 2 ;;
   --smp) SMP=$2; shift 2 ;;
   --no-disks) DISKS=0; shift ;;
-  -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
   *) echo "rig/boot: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -49,6 +61,13 @@ log() { echo "rig/boot: $*" >&2; }
 [ -f "$IMAGE/image.env" ] || { log "no image in $IMAGE: run rig/build-image.sh"; exit 1; }
 # shellcheck source=/dev/null
 . "$IMAGE/image.env"
+ROOT_IMG=${ROOT_IMG:-}
+MEM=${MEM:-256M}
+if [ -n "$ROOT_IMG" ]; then
+  BOOT_ARGS="$KERNEL_ARGS init=${INIT:-$DEFAULT_INIT}"
+else
+  BOOT_ARGS="rdinit=/sbin/init"
+fi
 TEMP_RUN=0
 if [ -z "$RUN" ]; then
   RUN=$(mktemp -d /tmp/vigil-rig.XXXXXX)
@@ -70,7 +89,7 @@ args=(
   -nodefaults -no-user-config -display none
   -bios "$QBOOT"
   -kernel "$VMLINUX" -initrd "$INITRD"
-  -append "console=ttyS0 rdinit=/sbin/init panic=-1 quiet loglevel=4 $APPEND"
+  -append "console=ttyS0 $BOOT_ARGS panic=-1 quiet loglevel=4 $APPEND"
   -no-reboot -action panic=exit-failure
   -monitor "unix:$RUN/monitor.sock,server=on,wait=off"
 )
@@ -81,7 +100,16 @@ else
   args+=(-chardev "file,id=s0,path=$RUN/console.log" -serial chardev:s0)
 fi
 args+=(-chardev "socket,id=s1,path=$RUN/ttyS1.sock,server=on,wait=off" -serial chardev:s1)
-if [ "$DISKS" = 1 ]; then
+if [ -n "$ROOT_IMG" ]; then
+  cp --sparse=always "$ROOT_IMG" "$RUN/root.ext4"
+  fwd=
+  [ -z "$SSH_PORT" ] || fwd=",hostfwd=tcp:127.0.0.1:$SSH_PORT-:22"
+  args+=(
+    -drive "file=$RUN/root.ext4,if=virtio,format=raw"
+    -netdev "user,id=n0,restrict=on$fwd"
+    -device virtio-net-pci,netdev=n0
+  )
+elif [ "$DISKS" = 1 ]; then
   # Fresh copies for every boot: one image must never be booted twice at once.
   cp --sparse=always "$DATA_IMG" "$RUN/data.ext4"
   cp --sparse=always "$SWAP_IMG" "$RUN/swap.img"
