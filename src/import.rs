@@ -74,9 +74,10 @@ fn map_unit(name: &str) -> Result<Option<&'static str>, &'static str> {
         | "paths.target" | "slices.target" | "swap.target" => {
             return Err("vigil starts units once early boot is done; nothing to order against")
         }
-        "systemd-udevd.service" | "systemd-udev-trigger.service" | "systemd-udev-settle.service" => {
-            return Err("vigil runs udev itself, as the units it makes at boot (udevd, udev-trigger, udev-coldplug): order after `udev-coldplug` by hand if the unit needs coldplug done")
-        }
+        // vigil's own udev units (boot/units.rs), generated at boot as PID 1.
+        "systemd-udevd.service" => Some(crate::boot::units::UDEVD_UNIT),
+        "systemd-udev-trigger.service" => Some(crate::boot::units::TRIGGER_UNIT),
+        "systemd-udev-settle.service" => Some(crate::boot::units::COLDPLUG_UNIT),
         "systemd-modules-load.service" => {
             return Err("vigil loads kernel modules (vigil.toml, /etc/modules-load.d) in early boot, before any unit")
         }

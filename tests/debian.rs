@@ -142,6 +142,13 @@ fn debian_boots_with_its_own_units_imported() {
             "{unit}.toml was not written by vigilctl import: {out}"
         );
     }
+    // `vigilctl check` of the system's units knows the units vigil makes at
+    // boot: ifupdown-pre's order after udev's trigger is no warning.
+    let check = std::fs::read_to_string(image.join("check.log")).unwrap_or_default();
+    assert!(
+        check.lines().any(|l| l.starts_with("0 error(s)")) && !check.contains("udev"),
+        "check of the imported units:\n{check}"
+    );
     // Everything of the default target came up: nothing failed.
     eventually(
         &mut vm,

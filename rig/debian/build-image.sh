@@ -82,7 +82,9 @@ chmod 600 "$ROOT/root/.ssh/authorized_keys"
 mkdir -p "$ROOT/etc/systemd/system/getty.target.wants"
 ln -sf /lib/systemd/system/serial-getty@.service \
   "$ROOT/etc/systemd/system/getty.target.wants/serial-getty@ttyS1.service"
-# finit: rig/debian/system/etc/finit.d/rig.conf.
+# finit: rig/debian/system/etc/finit.d/rig.conf, and the getty on ttyS1 only
+# (its shipped getty.conf runs six on tty1-6, which the others do not).
+rm -f "$ROOT/etc/finit.d/getty.conf"
 
 # ---- disk ---------------------------------------------------------------------
 rm -f "$OUT/root.ext4"

@@ -16,6 +16,9 @@ pub const DEFAULT_TARGET: &str = "default";
 /// Name of the unit that is up once devices present at boot are processed;
 /// order after it to wait for coldplug, whatever device manager runs.
 pub const COLDPLUG_UNIT: &str = "udev-coldplug";
+/// The device manager's daemon and its coldplug trigger, as units.
+pub const UDEVD_UNIT: &str = "udevd";
+pub const TRIGGER_UNIT: &str = "udev-trigger";
 /// How long `udevadm settle` waits for the event queue.
 pub const SETTLE_TIMEOUT_SECS: u32 = 10;
 
@@ -162,7 +165,7 @@ pub fn udev_units(sys: &dyn Syscall, setting: &UdevSetting) -> (StepReport, Vec<
         let u = oneshot(COLDPLUG_UNIT, "Populate /dev with mdev -s", exec);
         return (step.finish(format!("mdev: {COLDPLUG_UNIT}")), vec![u]);
     }
-    let mut udevd = UnitDef::new("udevd");
+    let mut udevd = UnitDef::new(UDEVD_UNIT);
     udevd.description = "Device manager".to_string();
     udevd.kind = if base == "systemd-udevd" {
         UnitKind::Notify
@@ -178,12 +181,12 @@ pub fn udev_units(sys: &dyn Syscall, setting: &UdevSetting) -> (StepReport, Vec<
     match find(sys, &UDEVADM_CANDIDATES) {
         Some(udevadm) => {
             let mut trigger = oneshot(
-                "udev-trigger",
+                TRIGGER_UNIT,
                 "Replay kernel device events (coldplug)",
                 vec![udevadm.clone(), "trigger".into(), "--action=add".into()],
             );
-            trigger.requires = vec!["udevd".into()];
-            trigger.after = vec!["udevd".into()];
+            trigger.requires = vec![UDEVD_UNIT.into()];
+            trigger.after = vec![UDEVD_UNIT.into()];
             let mut settle = oneshot(
                 COLDPLUG_UNIT,
                 "Wait for coldplug events to be processed",
@@ -193,8 +196,8 @@ pub fn udev_units(sys: &dyn Syscall, setting: &UdevSetting) -> (StepReport, Vec<
                     format!("--timeout={SETTLE_TIMEOUT_SECS}"),
                 ],
             );
-            settle.requires = vec!["udev-trigger".into()];
-            settle.after = vec!["udev-trigger".into()];
+            settle.requires = vec![TRIGGER_UNIT.into()];
+            settle.after = vec![TRIGGER_UNIT.into()];
             units.push(trigger);
             units.push(settle);
         }
