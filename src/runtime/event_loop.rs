@@ -625,6 +625,11 @@ impl Shell<'_> {
             // once, so a long-running PID 1 stays small.
             self.trimmed = true;
             heap::release_free_heap();
+            if self.manager.boot_finished() {
+                // Like the kernel's freeing of its init code: the pages of
+                // vigil's image that only loading and the boot ran go back.
+                crate::runtime::image_pages::release_boot_pages();
+            }
         }
     }
 

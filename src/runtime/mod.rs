@@ -8,6 +8,7 @@ pub mod event_loop;
 pub mod fdlimit;
 pub mod fds;
 pub mod heap;
+pub mod image_pages;
 pub mod instance_lock;
 pub mod notify;
 pub mod pidfd;
