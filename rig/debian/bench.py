@@ -2,14 +2,15 @@
 """Boot benchmark on the Debian rig (issue 10): vigil against finit, systemd and
 the floor, on the same image, kernel and disk, in the same run.
 
-    python3 rig/debian/bench.py [--runs 5] [--image DIR] [--inits vigil,finit,...]
+    python3 rig/debian/bench.py [--runs 5] [--smp 2] [--image DIR] [--inits vigil,finit,...]
 
 For each init, RUNS boots of a fresh copy of the disk (rig/boot.sh), one at a
 time. Each boot measures, from the initramfs's hand-off to the init (the line
 "rig: handoff UPTIME INIT" on the console):
   sshd    the first SSH banner read through the forwarded port: sshd accepts
   login   "login:" read on ttyS1
-then logs in as root on ttyS1, reads PID 1's VmRSS, sends the init's power-off
+then logs in as root on ttyS1, reads PID 1's VmRSS (and again after the init's
+own list and status commands, as an administrator's first look), sends the init's power-off
 command and times it until "reboot: Power down" shows on the console, and runs
 `e2fsck -n -f` on the disk. Times are host clock, 5 ms polling, counted from the
 moment the hand-off line arrived; under TCG the guest's clock runs with the
@@ -38,9 +39,12 @@ CACHE = os.environ.get("RIG_CACHE", os.path.join(REPO, ".rig-cache"))
 INITS = {
     "floor-sshd": {"init": "/usr/local/sbin/rig-floor-sshd", "wait": ["sshd"]},
     "floor-getty": {"init": "/usr/local/sbin/rig-floor-getty", "wait": ["login"]},
-    "vigil": {"init": "/usr/sbin/vigil", "poweroff": "vigilctl poweroff"},
-    "finit": {"init": "/sbin/finit", "poweroff": "/lib/finit/initctl poweroff"},
-    "systemd": {"init": "/lib/systemd/systemd", "poweroff": "systemctl poweroff"},
+    "vigil": {"init": "/usr/sbin/vigil", "poweroff": "vigilctl poweroff",
+              "use": "vigilctl list; vigilctl status ssh"},
+    "finit": {"init": "/sbin/finit", "poweroff": "/lib/finit/initctl poweroff",
+              "use": "/lib/finit/initctl status; /lib/finit/initctl status sshd"},
+    "systemd": {"init": "/lib/systemd/systemd", "poweroff": "systemctl poweroff",
+                "use": "systemctl list-units; systemctl status ssh"},
 }
 BOOT_TIMEOUT = 180.0
 POLL = 0.005
@@ -166,9 +170,9 @@ class Boot:
         self.proc.wait()
 
 
-def one_boot(image, name, spec, port):
+def one_boot(image, name, spec, port, smp):
     """Measures of one boot of `name`: dict of seconds / KiB / fsck verdict."""
-    b = Boot(image, spec["init"], port)
+    b = Boot(image, spec["init"], port, smp)
     try:
         want = spec.get("wait", ["sshd", "login"])
         if not b.wait(["handoff"] + want, BOOT_TIMEOUT):
@@ -187,6 +191,11 @@ def one_boot(image, name, spec, port):
         text = b.tty_until("__RSS_4__", 30)
         m = re.search(r"VmRSS:\s+(\d+) kB", text)
         out["rss_kib"] = int(m.group(1)) if m else None
+        # And after an administrator's first look (list, status).
+        b.send(f"({spec['use']}) >/dev/null 2>&1; grep VmRSS /proc/1/status; echo __USE_$((3+3))__\r")
+        text = b.tty_until("__USE_6__", 60)
+        m = re.search(r"VmRSS:\s+(\d+) kB", text)
+        out["rss_used_kib"] = int(m.group(1)) if m else None
         # Settle: let the boot's stragglers (udev's coldplug, cron's first
         # minute) finish, so power-off measures the stop, not a busy guest.
         time.sleep(3)
@@ -232,13 +241,15 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--image", default=os.path.join(CACHE, "images/debian"))
     ap.add_argument("--inits", default=",".join(INITS))
+    ap.add_argument("--smp", type=int, default=2,
+                    help="guest vCPUs (default 2: one guest at a time on a 2-core machine)")
     args = ap.parse_args()
     names = args.inits.split(",")
     results = {n: [] for n in names}
     # Interleave the inits run by run, so a slow spell of the machine hits all.
     for r in range(args.runs):
         for n in names:
-            res = one_boot(args.image, n, INITS[n], free_port())
+            res = one_boot(args.image, n, INITS[n], free_port(), args.smp)
             print(f"run {r + 1} {n}: " + ", ".join(
                 f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in res.items()),
                 file=sys.stderr, flush=True)
@@ -249,18 +260,19 @@ def main():
 
     floor_sshd = col("floor-sshd", "sshd")[0]
     floor_login = col("floor-getty", "login")[0]
-    print(f"\nDebian 12 image, {args.runs} boots per init, medians (min-max), seconds from the"
-          " init's start (the initramfs hand-off)\n")
+    print(f"\nDebian 12 image, {args.runs} boots per init, {args.smp} vCPU(s), medians (min-max),"
+          " seconds from the init's start (the initramfs hand-off)\n")
     print("| init | sshd accepts | x floor | login on ttyS1 | x floor | hand-off uptime |"
-          " PID 1 VmRSS | poweroff | e2fsck clean |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          " PID 1 VmRSS | after list+status | poweroff | e2fsck clean |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for n in names:
         s, l = col(n, "sshd"), col(n, "login")
         rs = f"{s[0] / floor_sshd:.2f}x" if s[0] and floor_sshd and not n.startswith("floor") else "-"
         rl = f"{l[0] / floor_login:.2f}x" if l[0] and floor_login and not n.startswith("floor") else "-"
         clean = [r.get("fsck_clean") for r in results[n] if "fsck_clean" in r]
         print(f"| {n} | {fmt(s)} | {rs} | {fmt(l)} | {rl} | {fmt(col(n, 'handoff_uptime'))} |"
-              f" {fmt(col(n, 'rss_kib'), 'kib')} | {fmt(col(n, 'poweroff'))} |"
+              f" {fmt(col(n, 'rss_kib'), 'kib')} | {fmt(col(n, 'rss_used_kib'), 'kib')} |"
+              f" {fmt(col(n, 'poweroff'))} |"
               f" {f'{sum(clean)}/{len(clean)}' if clean else '-'} |")
 
 
