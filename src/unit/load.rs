@@ -125,6 +125,45 @@ impl Batch {
         }
     }
 
+    /// The generated units made from a template keep their targets (a
+    /// `[[tty]]` getty starts at boot whatever the template's `wanted_by`);
+    /// one whose template does not load is the generated unit after all, so
+    /// a broken `getty@.toml` does not take the console login away.
+    fn adopt_templated(&mut self, templated: &[&UnitDef], templates: &BTreeMap<String, PathBuf>) {
+        for unit in templated {
+            if let Some(p) = self.parsed.get_mut(&unit.name) {
+                for target in &unit.wanted_by {
+                    if !p.def.wanted_by.contains(target) {
+                        p.def.wanted_by.push(target.clone());
+                    }
+                }
+                continue;
+            }
+            self.failed.remove(&unit.name);
+            let file = super::template::split_instance(&unit.name)
+                .and_then(|(t, _)| templates.get(&t).cloned())
+                .unwrap_or_default();
+            self.diagnostics.push(Diagnostic {
+                severity: Severity::Warning,
+                file,
+                line: None,
+                column: None,
+                message: format!(
+                    "`{}` uses vigil's built-in getty, as its template did not load",
+                    unit.name
+                ),
+            });
+            self.parsed.insert(
+                unit.name.clone(),
+                Parsed {
+                    def: (*unit).clone(),
+                    refs: BTreeMap::new(),
+                    warnings: Vec::new(),
+                },
+            );
+        }
+    }
+
     /// A template no instance was made of is still checked (as the
     /// instance `NAME@instance`), so `vigilctl check` reports its problems;
     /// nothing is loaded from it.
@@ -210,6 +249,11 @@ pub fn load_dir_with_instances(
             ))
         }
     }
+    // A generated unit named like an instance of a template in the directory
+    // (a `[[tty]]` getty and `getty@.toml`) is made from the template.
+    let (templated, generated): (Vec<&UnitDef>, Vec<&UnitDef>) = generated.iter().partition(|u| {
+        super::template::split_instance(&u.name).is_some_and(|(t, _)| templates.contains_key(&t))
+    });
     for unit in generated {
         if !batch.parsed.contains_key(&unit.name) && !batch.failed.contains(&unit.name) {
             batch.parsed.insert(
@@ -227,8 +271,10 @@ pub fn load_dir_with_instances(
     if !templates.is_empty() {
         let mut wanted: BTreeSet<String> = instances.clone();
         wanted.extend(links.iter().map(|l| l.unit.clone()));
+        wanted.extend(templated.iter().map(|u| u.name.clone()));
         batch.instantiate(&templates, wanted);
         batch.lint_unused_templates(&templates);
+        batch.adopt_templated(&templated, &templates);
     }
     let (mut units, mut graph_diags) = resolve(batch.parsed, &batch.failed, &links);
     for name in super::enable::masked_names(dir) {
@@ -724,6 +770,54 @@ mod generated_tests {
         assert!(with.diagnostics.is_empty(), "{:?}", with.diagnostics);
         assert_eq!(with.units["alt"].wants, vec!["getty@ttyS1".to_string()]);
         assert!(with.units.contains_key("getty@ttyS1"));
+    }
+
+    fn built_in_getty(tty: &str) -> UnitDef {
+        let mut getty = UnitDef::new(&format!("getty@{tty}"));
+        getty.exec = vec!["/sbin/agetty".into(), "built-in".into()];
+        getty.wanted_by = vec!["default".into()];
+        getty
+    }
+
+    #[test]
+    fn a_tty_getty_is_an_instance_of_the_getty_template_when_there_is_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("getty@.toml"),
+            "exec = [\"/sbin/agetty\", \"%i\", \"from-template\"]\n",
+        )
+        .unwrap();
+        let r = load_dir_with(dir.path(), &[built_in_getty("ttyS1")]);
+        assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+        let unit = &r.units["getty@ttyS1"];
+        assert_eq!(unit.exec, ["/sbin/agetty", "ttyS1", "from-template"]);
+        // Started at boot as the [[tty]] says, though the template has no wanted_by.
+        assert_eq!(unit.wanted_by, ["default"]);
+        assert_eq!(
+            unit.path.as_deref(),
+            Some(dir.path().join("getty@.toml").as_path())
+        );
+    }
+
+    #[test]
+    fn a_broken_getty_template_leaves_the_built_in_getty_so_root_can_still_log_in() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("getty@.toml"), "exec = 5\n").unwrap();
+        let r = load_dir_with(dir.path(), &[built_in_getty("ttyS1")]);
+        assert_eq!(r.units["getty@ttyS1"].exec, ["/sbin/agetty", "built-in"]);
+        let messages: Vec<String> = r.diagnostics.iter().map(|d| d.to_string()).collect();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("getty@.toml") && m.contains("error")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("getty@ttyS1") && m.contains("built-in")),
+            "{messages:?}"
+        );
     }
 }
 
