@@ -773,7 +773,7 @@ mod generated_tests {
     }
 
     fn built_in_getty(tty: &str) -> UnitDef {
-        let mut getty = UnitDef::new(&format!("getty@{tty}"));
+        let mut getty = UnitDef::new(format!("getty@{tty}"));
         getty.exec = vec!["/sbin/agetty".into(), "built-in".into()];
         getty.wanted_by = vec!["default".into()];
         getty
