@@ -13,6 +13,9 @@
 #   --init PATH  init= for an image booted from a root disk (rig/debian: the
 #                default is its DEFAULT_INIT, /usr/sbin/vigil)
 #   --ssh-port P forward 127.0.0.1:P on the host to the guest's port 22
+#   --disk-cache MODE  qemu's cache= for the root disk (default writeback: a
+#                guest flush is an fsync of the image file on the host; the
+#                benchmark uses unsafe, see docs/benchmarks.md)
 #
 # An image whose image.env sets ROOT_IMG (rig/debian/build-image.sh) boots from
 # that disk (vda = RUN/root.ext4) with its KERNEL_ARGS and a virtio network card
@@ -41,6 +44,7 @@ MEM=
 SMP=1
 INIT=
 SSH_PORT=
+DISK_CACHE=writeback
 DISKS=1
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -51,6 +55,7 @@ while [ $# -gt 0 ]; do
   --mem) MEM=$2; shift 2 ;;
   --init) INIT=$2; shift 2 ;;
   --ssh-port) SSH_PORT=$2; shift 2 ;;
+  --disk-cache) DISK_CACHE=$2; shift 2 ;;
   --smp) SMP=$2; shift 2 ;;
   --no-disks) DISKS=0; shift ;;
   -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
@@ -105,7 +110,7 @@ if [ -n "$ROOT_IMG" ]; then
   fwd=
   [ -z "$SSH_PORT" ] || fwd=",hostfwd=tcp:127.0.0.1:$SSH_PORT-:22"
   args+=(
-    -drive "file=$RUN/root.ext4,if=virtio,format=raw"
+    -drive "file=$RUN/root.ext4,if=virtio,format=raw,cache=$DISK_CACHE"
     -netdev "user,id=n0,restrict=on$fwd"
     -device virtio-net-pci,netdev=n0
   )

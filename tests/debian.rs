@@ -33,6 +33,12 @@ mod expect {
     /// rig/debian/system/etc/cron.d/rig-probe writes here every minute.
     pub const CRON_LOG: &str = "/run/rig-cron.log";
     pub const POWER_DOWN: &str = "reboot: Power down";
+    /// vigil's line when the boot target is up (manager/goals.rs).
+    pub const TARGET_UP: &str = "target default is up";
+    /// At most this much of vigil's image stays resident once the boot is
+    /// done (a debug build's boot touches 8 MiB of it; the release build
+    /// keeps 0.1 MiB, docs/benchmarks.md).
+    pub const IMAGE_RESIDENT_KIB: u64 = 1024;
 }
 
 fn repo() -> PathBuf {
@@ -133,6 +139,25 @@ fn debian_boots_with_its_own_units_imported() {
     );
     let hostname = vm.ok("hostname");
     assert_eq!(hostname.trim(), expect::HOSTNAME);
+
+    step("once the target is up, PID 1 has given back its image's boot pages");
+    // (Checked here, on Debian's kernel and disk, not on the build host: what
+    // the host's kernel may reclaim depends on its page cache, e.g. large
+    // folios of a freshly written file.)
+    vm.wait_console(expect::TARGET_UP, Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let image_kib = vm.ok(
+        "awk '/^[0-9a-f]+-/ { ours = ($6 == \"/usr/sbin/vigil\") } ours && /^Rss:/ { kib += $2 } \
+         END { print kib + 0 }' /proc/1/smaps",
+    );
+    let image_kib: u64 = image_kib.trim().parse().unwrap_or(u64::MAX);
+    assert!(
+        image_kib < expect::IMAGE_RESIDENT_KIB,
+        "{}",
+        vm.fail(&format!(
+            "{image_kib} KiB of /usr/sbin/vigil still resident in PID 1 after the boot"
+        ))
+    );
 
     step("the imported units are what runs");
     for unit in expect::IMPORTED {

@@ -2,7 +2,8 @@
 """Boot benchmark on the Debian rig (issue 10): vigil against finit, systemd and
 the floor, on the same image, kernel and disk, in the same run.
 
-    python3 rig/debian/bench.py [--runs 5] [--smp 2] [--image DIR] [--inits vigil,finit,...]
+    python3 rig/debian/bench.py [--runs 5] [--smp 2] [--disk-cache unsafe] [--image DIR]
+                                [--inits vigil,finit,...]
 
 For each init, RUNS boots of a fresh copy of the disk (rig/boot.sh), one at a
 time. Each boot measures, from the initramfs's hand-off to the init (the line
@@ -53,12 +54,13 @@ POLL = 0.005
 class Boot:
     """One guest: qemu through rig/boot.sh, its console file and ttyS1 socket."""
 
-    def __init__(self, image, init, port, smp=1):
+    def __init__(self, image, init, port, smp=1, disk_cache="writeback"):
         self.run = tempfile.mkdtemp(prefix="vigil-debbench-")
         self.console_path = os.path.join(self.run, "console.log")
         self.proc = subprocess.Popen(
             ["bash", os.path.join(REPO, "rig/boot.sh"), "--image", image, "--run", self.run,
-             "--mode", "test", "--init", init, "--ssh-port", str(port), "--smp", str(smp)],
+             "--mode", "test", "--init", init, "--ssh-port", str(port), "--smp", str(smp),
+             "--disk-cache", disk_cache],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(self.run, "qemu.stderr"), "wb"))
         self.port = port
@@ -170,9 +172,9 @@ class Boot:
         self.proc.wait()
 
 
-def one_boot(image, name, spec, port, smp):
+def one_boot(image, name, spec, port, smp, disk_cache):
     """Measures of one boot of `name`: dict of seconds / KiB / fsck verdict."""
-    b = Boot(image, spec["init"], port, smp)
+    b = Boot(image, spec["init"], port, smp, disk_cache)
     try:
         want = spec.get("wait", ["sshd", "login"])
         if not b.wait(["handoff"] + want, BOOT_TIMEOUT):
@@ -243,13 +245,16 @@ def main():
     ap.add_argument("--inits", default=",".join(INITS))
     ap.add_argument("--smp", type=int, default=2,
                     help="guest vCPUs (default 2: one guest at a time on a 2-core machine)")
+    ap.add_argument("--disk-cache", default="unsafe",
+                    help="qemu cache= of the disk (default unsafe: a guest's flush is not an"
+                         " fsync of the image on the host, whose disk here takes ~0.3 s for one)")
     args = ap.parse_args()
     names = args.inits.split(",")
     results = {n: [] for n in names}
     # Interleave the inits run by run, so a slow spell of the machine hits all.
     for r in range(args.runs):
         for n in names:
-            res = one_boot(args.image, n, INITS[n], free_port(), args.smp)
+            res = one_boot(args.image, n, INITS[n], free_port(), args.smp, args.disk_cache)
             print(f"run {r + 1} {n}: " + ", ".join(
                 f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in res.items()),
                 file=sys.stderr, flush=True)
@@ -260,7 +265,8 @@ def main():
 
     floor_sshd = col("floor-sshd", "sshd")[0]
     floor_login = col("floor-getty", "login")[0]
-    print(f"\nDebian 12 image, {args.runs} boots per init, {args.smp} vCPU(s), medians (min-max),"
+    print(f"\nDebian 12 image, {args.runs} boots per init, {args.smp} vCPU(s), disk cache={args.disk_cache},"
+          " medians (min-max),"
           " seconds from the init's start (the initramfs hand-off)\n")
     print("| init | sshd accepts | x floor | login on ttyS1 | x floor | hand-off uptime |"
           " PID 1 VmRSS | after list+status | poweroff | e2fsck clean |")
