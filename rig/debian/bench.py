@@ -10,7 +10,8 @@ time. Each boot measures, from the initramfs's hand-off to the init (the line
 "rig: handoff UPTIME INIT" on the console):
   sshd    the first SSH banner read through the forwarded port: sshd accepts
   login   "login:" read on ttyS1
-then logs in as root on ttyS1, reads PID 1's VmRSS (and again after the init's
+then, 25 s after the hand-off (every init here is up by then), logs in as root on
+ttyS1, reads PID 1's VmRSS (and again after the init's
 own list and status commands, as an administrator's first look), sends the init's power-off
 command and times it until "reboot: Power down" shows on the console, and runs
 `e2fsck -n -f` on the disk. Times are host clock, 5 ms polling, counted from the
@@ -48,6 +49,7 @@ INITS = {
                 "use": "systemctl list-units; systemctl status ssh"},
 }
 BOOT_TIMEOUT = 180.0
+RSS_AT = 25.0  # seconds after the hand-off
 POLL = 0.005
 
 
@@ -183,6 +185,10 @@ def one_boot(image, name, spec, port, smp, disk_cache):
         out["handoff_uptime"] = b.handoff_uptime
         if "poweroff" not in spec:
             return out
+        # PID 1's VmRSS once every init here has finished booting (systemd,
+        # the slowest, is up by about 20 s): the same moment for each.
+        while time.monotonic() - b.events["handoff"] < RSS_AT:
+            time.sleep(0.1)
         # A root shell on ttyS1 (empty password), quiet, then PID 1's VmRSS.
         b.send("\r")
         b.tty_until("login:", 30)

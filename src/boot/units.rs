@@ -19,6 +19,10 @@ pub const COLDPLUG_UNIT: &str = "udev-coldplug";
 /// The device manager's daemon and its coldplug trigger, as units.
 pub const UDEVD_UNIT: &str = "udevd";
 pub const TRIGGER_UNIT: &str = "udev-trigger";
+/// udevd and its workers run at this niceness: coldplug replays every
+/// device at once, and on a small machine its workers would take the CPU
+/// from the services on the way to a login (docs/config.md, "udev").
+pub const UDEVD_NICE: i32 = 10;
 /// How long `udevadm settle` waits for the event queue.
 pub const SETTLE_TIMEOUT_SECS: u32 = 10;
 
@@ -176,6 +180,7 @@ pub fn udev_units(sys: &dyn Syscall, setting: &UdevSetting) -> (StepReport, Vec<
     udevd.exec = argv;
     udevd.restart = RestartPolicy::Always;
     udevd.restart_delay = Duration::from_secs(1);
+    udevd.extra_mut().nice = Some(UDEVD_NICE);
     udevd.wanted_by = vec![DEFAULT_TARGET.to_string()];
     let mut units = vec![udevd];
     match find(sys, &UDEVADM_CANDIDATES) {
@@ -273,6 +278,7 @@ mod tests {
         assert_eq!(names, ["udevd", "udev-trigger", "udev-coldplug"]);
         assert_eq!(units[0].kind, UnitKind::Notify);
         assert_eq!(units[0].exec, ["/lib/systemd/systemd-udevd"]);
+        assert_eq!(units[0].extra().nice, Some(UDEVD_NICE));
         assert_eq!(units[1].exec, ["/bin/udevadm", "trigger", "--action=add"]);
         assert_eq!(units[1].after, ["udevd"]);
         assert_eq!(units[2].exec, ["/bin/udevadm", "settle", "--timeout=10"]);
