@@ -277,13 +277,7 @@ impl Manager {
             let services = &self.services;
             self.candidates
                 .retain(|n| services.get(n).is_some_and(|s| may_advance(s)));
-            let mut names: Vec<String> = self.candidates.iter().cloned().collect();
-            // Units that others are ordered after go first: the shell
-            // carries the actions out in order, and each spawn waits for
-            // its child's execve, so the head of a chain must not wait
-            // behind units nothing waits for (stable: by name otherwise).
-            let graph = &self.graph;
-            names.sort_by_key(|n| Graph::edges(&graph.start_before, n).is_empty());
+            let names: Vec<String> = self.candidates.iter().cloned().collect();
             for name in &names {
                 moved |= self.try_advance(name);
             }

@@ -227,17 +227,6 @@ fn independent_units_start_in_parallel() {
 }
 
 #[test]
-fn units_others_wait_for_are_spawned_first() {
-    // Each spawn waits for the child's execve; the chain to sshd starts
-    // with udevd, so it must not be the last of one pass.
-    let mut sshd = svc("sshd");
-    sshd.after = vec!["udevd".into()];
-    let mut sim = Sim::new(vec![svc("cron"), svc("getty"), svc("udevd"), sshd]);
-    let acts = sim.feed(Event::Boot);
-    assert_eq!(spawned(&acts), vec!["udevd", "cron", "getty", "sshd"]);
-}
-
-#[test]
 fn after_waits_for_readiness_of_notify_unit() {
     let mut db = svc("db");
     db.kind = UnitKind::Notify;
