@@ -15,6 +15,8 @@ use crate::log::Level;
 
 /// Where PID 1 reads its settings.
 pub const CONFIG_PATH: &str = "/etc/vigil/vigil.toml";
+/// Where PID 1 reads its units (and vigilctl edits them by default).
+pub const UNITS_DIR: &str = "/etc/vigil/units";
 
 /// What to do on Ctrl-Alt-Del (SIGINT to PID 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

@@ -32,10 +32,10 @@ use vigil::runtime::reexec;
 #[command(name = "vigil", version, about = "Init system and service supervisor")]
 struct Args {
     /// Directory of unit files (*.toml).
-    #[arg(long, default_value = "/etc/vigil/units")]
+    #[arg(long, default_value = vigil::config::UNITS_DIR)]
     units: PathBuf,
     /// System configuration file.
-    #[arg(long, default_value = "/etc/vigil/vigil.toml")]
+    #[arg(long, default_value = vigil::config::CONFIG_PATH)]
     config: PathBuf,
     /// Control socket path (the notify socket is created beside it).
     #[arg(long, default_value = DEFAULT_SOCKET)]

@@ -79,7 +79,7 @@ struct Cli {
         long,
         global = true,
         value_name = "DIR",
-        default_value = SYSTEM_UNITS
+        default_value = vigil::config::UNITS_DIR
     )]
     units: PathBuf,
     #[command(subcommand)]
@@ -379,10 +379,6 @@ fn exit_err(code: u8, message: impl Into<String>) -> anyhow::Error {
 }
 
 /// What to do once the invocation name and arguments are parsed.
-/// Where PID 1 reads its units and its configuration.
-const SYSTEM_UNITS: &str = "/etc/vigil/units";
-const SYSTEM_CONFIG: &str = "/etc/vigil/vigil.toml";
-
 struct Invocation {
     conn: Conn,
     units: PathBuf,
@@ -409,7 +405,7 @@ fn main() -> ExitCode {
 
 /// Dispatches on the name vigilctl was invoked under (argv[0]).
 fn parse(prog: &str, args: Vec<OsString>) -> anyhow::Result<Invocation> {
-    let units = PathBuf::from(SYSTEM_UNITS);
+    let units = PathBuf::from(vigil::config::UNITS_DIR);
     match prog {
         "poweroff" | "reboot" | "halt" => {
             let link = PowerLink::parse_from(args);
@@ -1280,10 +1276,10 @@ fn out_line(text: &str) {
 /// names from different directories may collide in the count; that only
 /// affects the "N units OK" number.
 fn check(ctx: &Ctx<'_>, paths: &[PathBuf]) -> anyhow::Result<u8> {
-    let result = if paths.is_empty() && ctx.inv.units == Path::new(SYSTEM_UNITS) {
+    let result = if paths.is_empty() && ctx.inv.units == Path::new(vigil::config::UNITS_DIR) {
         // The system's own units: PID 1 adds the units it generates at boot
         // (udev's, the [[tty]] gettys), which a unit may order itself after.
-        let (config, _) = vigil::config::load_config(Path::new(SYSTEM_CONFIG));
+        let (config, _) = vigil::config::load_config(Path::new(vigil::config::CONFIG_PATH));
         let generated =
             vigil::boot::boot_output_of_running_system(&vigil::boot::RealSyscall, &config)
                 .generated_units;
