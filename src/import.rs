@@ -202,6 +202,7 @@ const LISTS: &[&str] = &[
     "ExecStartPost",
     "ExecStop",
     "ExecReload",
+    "ExecStopPost",
     "Environment",
     "EnvironmentFile",
     "ConditionPathExists",
@@ -533,11 +534,15 @@ pub fn import(
                     }
                 }
             }
-            ("Service", "ExecStartPre" | "ExecStartPost" | "ExecStop" | "ExecReload") => {
+            (
+                "Service",
+                "ExecStartPre" | "ExecStartPost" | "ExecStop" | "ExecStopPost" | "ExecReload",
+            ) => {
                 let vigil_key = match key.as_str() {
                     "ExecStartPre" => "exec_start_pre",
                     "ExecStartPost" => "exec_start_post",
                     "ExecStop" => "exec_stop",
+                    "ExecStopPost" => "exec_stop_post",
                     _ => "exec_reload",
                 };
                 let mut cmds = Vec::new();
@@ -557,9 +562,6 @@ pub fn import(
                 } else {
                     t.insert(vigil_key.into(), toml::Value::Array(cmds));
                 }
-            }
-            ("Service", "ExecStopPost") => {
-                note(&mut notes, last, "dropped: vigil has no exec_stop_post; add the command to exec_stop if it must run");
             }
             ("Service", "Restart") => {
                 let policy = match last.value.as_str() {
@@ -758,8 +760,32 @@ pub fn import(
                 let names = unit_list(list, key, &mut targets, &mut notes);
                 t.insert("wanted_by".into(), strs(names));
             }
-            ("Install", "Alias" | "Also" | "DefaultInstance") => {
-                note(&mut notes, last, "dropped: vigil units have one name");
+            ("Install", "Alias") => {
+                let mut aliases = Vec::new();
+                for e in list {
+                    for word in e.value.split_whitespace() {
+                        match word.strip_suffix(".service") {
+                            Some(stem) if !stem.is_empty() => {
+                                let alias = specifiers(stem).0;
+                                if alias != name && !aliases.contains(&alias) {
+                                    aliases.push(alias);
+                                }
+                            }
+                            _ => notes.push(Note {
+                                file: e.file.clone(),
+                                line: e.line,
+                                directive: format!("Alias={word}"),
+                                why: "dropped: a service's alias must end in .service".into(),
+                            }),
+                        }
+                    }
+                }
+                if !aliases.is_empty() {
+                    t.insert("aliases".into(), strs(aliases));
+                }
+            }
+            ("Install", "Also" | "DefaultInstance") => {
+                note(&mut notes, last, "dropped: vigil enables one unit at a time and instances are named when enabled");
             }
             (_, _) => note(&mut notes, last, "dropped: vigil has no equivalent"),
         }

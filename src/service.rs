@@ -37,6 +37,7 @@ pub enum ControlStage {
     StartPre,
     StartPost,
     Stop,
+    StopPost,
     Reload,
 }
 
@@ -138,6 +139,23 @@ pub struct Service {
     pub skipped: Option<String>,
     /// The command the unit runs besides its main process, if any.
     pub control: Option<Control>,
+    /// exec_stop_post is still to run for the current run: set when the
+    /// unit is launched, cleared when its commands start (once per run).
+    pub stop_post_due: bool,
+    /// How the run ended, held while exec_stop_post runs and settled after.
+    pub ending: Option<RunEnd>,
+}
+
+/// The end of a run that waits for exec_stop_post: a stop, or a run that
+/// ended by itself (its restart policy decides once the commands ran).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RunEnd {
+    Stopped,
+    Ended {
+        runtime: Duration,
+        failed: bool,
+        reason: String,
+    },
 }
 
 /// The moments of one run of a unit (monotonic). A new run (a start, or a
@@ -267,6 +285,8 @@ impl Service {
             times: RunTimes::default(),
             skipped: None,
             control: None,
+            stop_post_due: false,
+            ending: None,
         }
     }
 

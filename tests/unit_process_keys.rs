@@ -378,3 +378,82 @@ fn a_failing_pre_command_fails_the_start_and_nothing_else_runs() {
         std::fs::read_to_string(&log).unwrap_or_default()
     );
 }
+
+#[test]
+fn exec_stop_post_runs_after_the_daemon_is_gone_on_stop_and_on_a_crash() {
+    let mut v = Vigil::new();
+    let d = v.dir().display().to_string();
+    // The command sees the daemon gone: its pid file is stale by then.
+    v.write_unit(
+        "web",
+        &format!(
+            "{}exec_stop_post = [\"/bin/sh -c 'if kill -0 $(cat {d}/pid) 2>/dev/null; then echo alive; else echo gone; fi >> {d}/post'\"]\nrestart = \"on-failure\"\nrestart_delay = \"50ms\"\n{WANTED}",
+            Vigil::sh(&format!("echo $$ > {d}/pid; [ -e {d}/crashed ] || {{ touch {d}/crashed; exit 3; }}; exec sleep 1000"))
+        ),
+    );
+    v.start();
+    let read = |f: &str| std::fs::read_to_string(v.dir().join(f)).unwrap_or_default();
+    // The first run exits 3: the command runs, then the restart.
+    assert!(
+        wait_until(TIMEOUT, || {
+            let st = v.status("web");
+            st["restarts"].as_u64() == Some(1) && st["summary"]["state"] == "running"
+        }),
+        "{}",
+        v.log()
+    );
+    assert_eq!(read("post"), "gone\n");
+    let out = v.vigilctl(&["stop", "web"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(v.state("web"), "inactive");
+    assert_eq!(read("post"), "gone\ngone\n");
+}
+
+#[test]
+fn an_alias_works_in_every_verb_that_takes_a_unit() {
+    let mut v = Vigil::new();
+    v.write_unit(
+        "ssh",
+        &format!(
+            "{}aliases = [\"sshd\"]\nreload_signal = \"SIGHUP\"\n{WANTED}",
+            Vigil::sh("trap 'echo hup' HUP; echo up; while :; do sleep 0.05; done")
+        ),
+    );
+    v.start();
+    let st = v.wait_state("ssh", "running");
+    let pid = st["summary"]["pid"].as_i64().unwrap();
+    let out = v.vigilctl(&["is-active", "sshd"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "active\n", "{out:?}");
+    assert!(out.status.success());
+    let out = v.vigilctl(&["status", "sshd"]);
+    let page = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(page.starts_with("ssh - "), "{page}");
+    assert!(page.contains("Aliases: sshd"), "{page}");
+    let out = v.vigilctl(&["reload", "sshd"]);
+    assert!(out.status.success(), "{out:?}");
+    let log = v.dir().join("log/ssh.log");
+    assert!(
+        wait_until(TIMEOUT, || std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("out: hup")),
+        "{}",
+        v.log()
+    );
+    let out = v.vigilctl(&["logs", "sshd"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("hup"),
+        "{out:?}"
+    );
+    let out = v.vigilctl(&["cat", "sshd"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("aliases = [\"sshd\"]"),
+        "{out:?}"
+    );
+    let out = v.vigilctl(&["restart", "sshd"]);
+    assert!(out.status.success(), "{out:?}");
+    let st = v.wait_state("ssh", "running");
+    assert_ne!(st["summary"]["pid"].as_i64(), Some(pid));
+    let out = v.vigilctl(&["stop", "sshd"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(v.state("ssh"), "inactive");
+}

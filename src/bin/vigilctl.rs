@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context as _};
 use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand};
 use vigil::control::client::{self, Client, ClientError};
-use vigil::control::protocol::{JobResult, LogSource, Reply, ReplyBody, Request};
+use vigil::control::protocol::{JobResult, LogSource, Reply, ReplyBody, Request, UnitStatus};
 use vigil::control::render::{self, TimeCtx};
 use vigil::unit::enable::{self, EnableError};
 use vigil::unit::{self, Severity};
@@ -976,7 +976,7 @@ fn is_state(ctx: &Ctx<'_>, names: &[String], quiet: bool, query: Query) -> anyho
     for name in names {
         let state = units
             .iter()
-            .find(|u| &u.summary.name == name)
+            .find(|u| u.is_named(name))
             .map(|u| systemd_state(u.summary.state))
             .unwrap_or("inactive");
         states.push(state);
@@ -1024,7 +1024,7 @@ fn is_enabled(units: &Path, names: &[String], quiet: bool) -> anyhow::Result<u8>
 /// `cat`: each unit's file (the path the running vigil loaded it from,
 /// else UNITS/NAME.toml), after a `# PATH` line, as systemctl cat.
 fn cat(ctx: &Ctx<'_>, units: &Path, names: &[String]) -> anyhow::Result<u8> {
-    let loaded: Vec<(String, PathBuf)> = match ctx.call(
+    let loaded: Vec<(UnitStatus, PathBuf)> = match ctx.call(
         &Request::Status {
             names: names.to_vec(),
         },
@@ -1033,7 +1033,10 @@ fn cat(ctx: &Ctx<'_>, units: &Path, names: &[String]) -> anyhow::Result<u8> {
         Ok((reply, _)) => match reply.body {
             Some(ReplyBody::Status { units, .. }) => units
                 .into_iter()
-                .filter_map(|u| Some((u.summary.name, u.path?)))
+                .filter_map(|u| {
+                    let path = u.path.clone()?;
+                    Some((u, path))
+                })
                 .collect(),
             _ => Vec::new(),
         },
@@ -1045,7 +1048,7 @@ fn cat(ctx: &Ctx<'_>, units: &Path, names: &[String]) -> anyhow::Result<u8> {
     for name in names {
         let path = loaded
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(u, _)| u.is_named(name))
             .map(|(_, p)| p.clone())
             .unwrap_or_else(|| units.join(format!("{name}.toml")));
         match std::fs::read_to_string(&path) {

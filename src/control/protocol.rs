@@ -259,6 +259,16 @@ pub struct UnitStatus {
     /// A unit waiting to restart: seconds until the next attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_start_in_secs: Option<f64>,
+    /// The unit's other names (`aliases`); a request may use any of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+}
+
+impl UnitStatus {
+    /// Whether `name` is this unit's name or one of its aliases.
+    pub fn is_named(&self, name: &str) -> bool {
+        self.summary.name == name || self.aliases.iter().any(|a| a == name)
+    }
 }
 
 /// `vigilctl status` with no name.

@@ -242,6 +242,9 @@ pub fn unit_status(st: &UnitStatus, time: &TimeCtx<'_>) -> String {
     if let Some(path) = &st.path {
         field("Path", &sanitize(&path.display().to_string()));
     }
+    if !st.aliases.is_empty() {
+        field("Aliases", &sanitize(&st.aliases.join(", ")));
+    }
     let wanted = if st.wanted_by.is_empty() {
         "-".to_string()
     } else {
@@ -494,6 +497,7 @@ mod tests {
             ],
             wanted_by: vec!["default".into(), "multi".into()],
             next_start_in_secs: None,
+            aliases: Vec::new(),
         };
         let out = unit_status(&st, &ctx(1_000_403.0));
         let expected = "\
@@ -525,6 +529,7 @@ TIME                       PID  OUTCOME            RUNTIME
             exits: vec![],
             wanted_by: vec![],
             next_start_in_secs: None,
+            aliases: Vec::new(),
         };
         let t = TimeCtx {
             now_unix: 10.0,
@@ -550,6 +555,7 @@ TIME                       PID  OUTCOME            RUNTIME
             exits: vec![],
             wanted_by: vec![],
             next_start_in_secs: Some(2.5),
+            aliases: Vec::new(),
         };
         let t = TimeCtx {
             now_unix: 10.0,

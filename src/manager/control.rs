@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::exit::{describe_exit, ExitStatus};
 use crate::log::Level;
-use crate::service::{Control, ControlStage, DeadlineKind, Phase, StartPhase, StopCause};
+use crate::service::{Control, ControlStage, DeadlineKind, Phase, RunEnd, StartPhase, StopCause};
 use crate::unit::{ExecCommand, UnitDef};
 
 use super::lifecycle::RunOutcome;
@@ -21,6 +21,7 @@ pub(super) fn commands(def: &UnitDef, stage: ControlStage) -> &[ExecCommand] {
         ControlStage::StartPre => &def.extra().exec_start_pre,
         ControlStage::StartPost => &def.extra().exec_start_post,
         ControlStage::Stop => &def.extra().exec_stop,
+        ControlStage::StopPost => &def.extra().exec_stop_post,
         ControlStage::Reload => &def.extra().exec_reload,
     }
 }
@@ -31,6 +32,7 @@ fn key(stage: ControlStage) -> &'static str {
         ControlStage::StartPre => "exec_start_pre",
         ControlStage::StartPost => "exec_start_post",
         ControlStage::Stop => "exec_stop",
+        ControlStage::StopPost => "exec_stop_post",
         ControlStage::Reload => "exec_reload",
     }
 }
@@ -143,11 +145,12 @@ impl Manager {
             cmd.map(|cmd| cmd.argv.join(" ")).unwrap_or_default()
         );
         if !ok {
-            let level = if optional || c.stage == ControlStage::Stop {
-                Level::Warning
-            } else {
-                Level::Error
-            };
+            let level =
+                if optional || matches!(c.stage, ControlStage::Stop | ControlStage::StopPost) {
+                    Level::Warning
+                } else {
+                    Level::Error
+                };
             self.log(level, format!("{name}: {label} {outcome}"));
         }
         let go_on = ok || optional;
@@ -184,6 +187,12 @@ impl Manager {
             ControlStage::Stop => {
                 if !self.run_control(name, c.stage, next, false) {
                     self.after_exec_stop(name);
+                }
+            }
+            // The unit is down already: a failing command is only logged.
+            ControlStage::StopPost => {
+                if !self.run_control(name, c.stage, next, false) {
+                    self.stop_post_done(name);
                 }
             }
             ControlStage::Reload if go_on => {
@@ -247,6 +256,60 @@ impl Manager {
         }
         let signal = svc.def.stop_signal;
         self.kill_unit(name, signal);
+    }
+
+    /// The unit's processes are gone (`end` says how): its exec_stop_post
+    /// commands run first when it has them and they have not run for this
+    /// run. True when they started: `end` is settled once they are over.
+    pub(super) fn stop_post_first(&mut self, name: &str, end: RunEnd) -> bool {
+        let now = self.now.mono;
+        let Some(svc) = self.services.get_mut(name) else {
+            return false;
+        };
+        if !svc.stop_post_due {
+            return false;
+        }
+        svc.stop_post_due = false;
+        svc.main_pid = None;
+        svc.ending = Some(end);
+        if svc.phase != Phase::Stopping {
+            super::enter_phase(
+                svc,
+                &mut self.timers,
+                &mut self.actions,
+                name,
+                Phase::Stopping,
+                now,
+            );
+        }
+        // The stop timeout bounds the commands, as it bounds exec_stop.
+        let at = now.saturating_add(svc.def.stop_timeout);
+        self.timers.set(name, DeadlineKind::StopKill, at);
+        self.run_control(name, ControlStage::StopPost, 0, false)
+    }
+
+    /// exec_stop_post is over (or was killed): the run's end is settled as
+    /// it would have been without it.
+    pub(super) fn stop_post_done(&mut self, name: &str) {
+        self.kill_control(name);
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        match svc.ending.take() {
+            Some(RunEnd::Stopped) | None => self.stopped(name),
+            Some(RunEnd::Ended {
+                runtime,
+                failed,
+                reason,
+            }) => {
+                let outcome = if failed {
+                    RunOutcome::Failed
+                } else {
+                    RunOutcome::Succeeded
+                };
+                self.run_ended(name, runtime, outcome, reason);
+            }
+        }
     }
 
     /// `vigilctl reload NAME` for a unit with exec_reload.

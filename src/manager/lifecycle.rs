@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use crate::exit::signal_name;
 use crate::log::Level;
-use crate::service::{ControlStage, DeadlineKind, Group, Job, Phase, StartPhase, StopCause};
+use crate::service::{
+    ControlStage, DeadlineKind, Group, Job, Phase, RunEnd, StartPhase, StopCause,
+};
 use crate::unit::scalar::format_duration;
 use crate::unit::{KillMode, RestartPolicy};
 
@@ -60,6 +62,7 @@ impl Manager {
         svc.reason = None;
         svc.skipped = None;
         svc.stop_cause = None;
+        svc.stop_post_due = !svc.def.extra().exec_stop_post.is_empty();
         if !svc.def.extra().exec_start_pre.is_empty() {
             // The start timeout bounds the whole start, pre commands included.
             enter_phase(
@@ -280,6 +283,9 @@ impl Manager {
         // job take its next step.
         self.candidates.insert(name.to_string());
         self.reap_group(name);
+        if self.stop_post_first(name, RunEnd::Stopped) {
+            return;
+        }
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
@@ -329,11 +335,22 @@ impl Manager {
     ) {
         let now = self.now.mono;
         let shutting_down = self.shutdown.is_some();
+        let failed = outcome == RunOutcome::Failed;
+        if self.services.get(name).is_some_and(|s| s.stop_post_due) {
+            self.reap_group(name);
+            let end = RunEnd::Ended {
+                runtime,
+                failed,
+                reason: reason.clone(),
+            };
+            if self.stop_post_first(name, end) {
+                return;
+            }
+        }
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
         svc.main_pid = None;
-        let failed = outcome == RunOutcome::Failed;
         svc.note_run_ended(runtime, failed);
         let wants_restart = match svc.def.restart {
             RestartPolicy::Always => true,

@@ -7,7 +7,7 @@ use crate::control::protocol::ExitRecord;
 use crate::exit::{describe_exit, signal_name, ExitStatus};
 use crate::log::Level;
 use crate::power::PowerAction;
-use crate::service::{DeadlineKind, Group, Job, Phase, StartPhase, StopCause};
+use crate::service::{ControlStage, DeadlineKind, Group, Job, Phase, StartPhase, StopCause};
 use crate::unit::scalar::format_duration;
 
 use super::enter_phase;
@@ -201,7 +201,7 @@ impl Manager {
             .services
             .get(&name)
             .and_then(|s| s.control)
-            .is_some_and(|c| c.stage == crate::service::ControlStage::Stop);
+            .is_some_and(|c| c.stage == ControlStage::Stop);
         match (phase, meaning) {
             // exec_stop made it exit: the stop ends with exec_stop.
             (Phase::Stopping, _) if exec_stop_runs => {}
@@ -395,6 +395,18 @@ impl Manager {
                     }
                     self.log(Level::Error, format!("{name}: {reason}"));
                     self.begin_stop(&name, StopCause::StartFailed);
+                }
+                DeadlineKind::StopKill
+                    if svc
+                        .control
+                        .is_some_and(|c| c.stage == ControlStage::StopPost) =>
+                {
+                    let timeout = format_duration(svc.def.stop_timeout);
+                    self.log(
+                        Level::Warning,
+                        format!("{name}: exec_stop_post still running after {timeout}; killed"),
+                    );
+                    self.stop_post_done(&name);
                 }
                 DeadlineKind::StopKill => {
                     let timeout = format_duration(svc.def.stop_timeout);

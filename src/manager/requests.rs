@@ -25,6 +25,7 @@ pub(super) struct Waiter {
 
 impl Manager {
     pub(super) fn on_request(&mut self, client: ClientId, request: Request) {
+        let request = self.with_canonical_names(request);
         match request {
             Request::List => {
                 let units = self.services.values().map(|s| self.summary(s)).collect();
@@ -97,6 +98,48 @@ impl Manager {
                 client,
                 Reply::error("logs are answered by vigil's shell, not the manager"),
             ),
+        }
+    }
+
+    /// A unit's alias (`aliases`) stands for the unit: `reload sshd` is
+    /// `reload ssh`. A name no unit has or aliases is left for the request's
+    /// own "no such unit".
+    pub fn canonical(&self, name: String) -> String {
+        if self.services.contains_key(&name) {
+            return name;
+        }
+        self.services
+            .values()
+            .find(|s| s.def.extra().aliases.contains(&name))
+            .map(|s| s.def.name.clone())
+            .unwrap_or(name)
+    }
+
+    fn with_canonical_names(&self, request: Request) -> Request {
+        let fix = |names: Vec<String>| -> Vec<String> {
+            names.into_iter().map(|n| self.canonical(n)).collect()
+        };
+        match request {
+            Request::Status { names } => Request::Status { names: fix(names) },
+            Request::Start { names, no_block } => Request::Start {
+                names: fix(names),
+                no_block,
+            },
+            Request::Stop { names, no_block } => Request::Stop {
+                names: fix(names),
+                no_block,
+            },
+            Request::Restart { names, no_block } => Request::Restart {
+                names: fix(names),
+                no_block,
+            },
+            Request::Kill { names, signal } => Request::Kill {
+                names: fix(names),
+                signal,
+            },
+            Request::ResetFailed { names } => Request::ResetFailed { names: fix(names) },
+            Request::ReloadUnits { names } => Request::ReloadUnits { names: fix(names) },
+            other => other,
         }
     }
 

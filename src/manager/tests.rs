@@ -1578,3 +1578,109 @@ fn exec_stop_of_a_oneshot_that_remains_runs_although_no_process_is_left() {
     control_exit(&mut sim, 900, 0);
     assert_eq!(sim.state("networking"), UnitState::Inactive);
 }
+
+#[test]
+fn exec_stop_post_runs_after_the_main_process_is_gone_then_the_stop_ends() {
+    let mut u = svc("web");
+    u.extra_mut().exec_stop_post = vec![cmd("/bin/rm -f /run/web.flag", false)];
+    let mut sim = Sim::new(vec![u]);
+    sim.feed(Event::Boot);
+    let acts = stop(&mut sim, "web");
+    assert!(controls(&acts).is_empty(), "not before the process is gone");
+    let acts = sim.exit(
+        "web",
+        ExitStatus::Signaled {
+            signal: libc::SIGTERM,
+            core_dumped: false,
+        },
+    );
+    assert_eq!(
+        controls(&acts),
+        vec![(
+            vec!["/bin/rm".into(), "-f".into(), "/run/web.flag".into()],
+            None
+        )]
+    );
+    assert_eq!(sim.state("web"), UnitState::Stopping);
+    control_started(&mut sim, "web", 710);
+    // A failing command is logged; the stop still ends.
+    let acts = control_exit(&mut sim, 710, 1);
+    assert!(
+        logs(&acts).iter().any(|l| l.contains("exec_stop_post[0]")),
+        "{acts:?}"
+    );
+    assert_eq!(sim.state("web"), UnitState::Inactive);
+}
+
+#[test]
+fn exec_stop_post_runs_once_when_a_run_fails_and_then_the_restart_policy_applies() {
+    let mut u = svc("crashy");
+    u.restart = RestartPolicy::OnFailure;
+    u.restart_delay = ms(100);
+    u.extra_mut().exec_stop_post = vec![cmd("/usr/bin/cleanup", false)];
+    let mut sim = Sim::new(vec![u]);
+    sim.feed(Event::Boot);
+    let acts = sim.exit("crashy", ExitStatus::Exited(3));
+    assert_eq!(controls(&acts).len(), 1);
+    assert!(spawned(&acts).is_empty(), "no restart before it ran");
+    assert_eq!(sim.state("crashy"), UnitState::Stopping);
+    control_started(&mut sim, "crashy", 720);
+    let acts = control_exit(&mut sim, 720, 0);
+    assert!(controls(&acts).is_empty(), "only once per run");
+    assert_eq!(
+        sim.state("crashy"),
+        UnitState::Starting,
+        "waiting to restart"
+    );
+    assert_eq!(spawned(&sim.advance(ms(100))), vec!["crashy"]);
+    // The new run ends too: the commands run again.
+    let acts = sim.exit("crashy", ExitStatus::Exited(3));
+    assert_eq!(controls(&acts).len(), 1);
+}
+
+#[test]
+fn exec_stop_post_that_hangs_is_killed_after_the_stop_timeout() {
+    let mut u = svc("web");
+    u.stop_timeout = ms(500);
+    u.extra_mut().exec_stop_post = vec![cmd("/usr/bin/hang", false)];
+    let mut sim = Sim::new(vec![u]);
+    sim.feed(Event::Boot);
+    stop(&mut sim, "web");
+    sim.exit("web", ExitStatus::Exited(0));
+    control_started(&mut sim, "web", 730);
+    let acts = sim.advance(ms(500));
+    assert!(
+        kills(&acts).contains(&(730, libc::SIGKILL, false)),
+        "{acts:?}"
+    );
+    assert_eq!(sim.state("web"), UnitState::Inactive);
+}
+
+#[test]
+fn an_alias_names_the_unit_in_requests() {
+    let mut u = svc("ssh");
+    u.extra_mut().reload_signal = Some(libc::SIGHUP);
+    u.extra_mut().aliases = vec!["sshd".into()];
+    let mut sim = Sim::new(vec![u]);
+    sim.feed(Event::Boot);
+    let main = sim.pid("ssh");
+    let acts = sim.feed(Event::Request {
+        client: ClientId(3),
+        request: Request::ReloadUnits {
+            names: vec!["sshd".into()],
+        },
+    });
+    assert_eq!(kills(&acts), vec![(main, libc::SIGHUP, false)]);
+    let acts = stop(&mut sim, "sshd");
+    assert_eq!(kills(&acts), vec![(main, libc::SIGTERM, true)]);
+    let acts = sim.feed(Event::Request {
+        client: ClientId(3),
+        request: Request::ReloadUnits {
+            names: vec!["sshdd".into()],
+        },
+    });
+    assert!(
+        format!("{acts:?}").contains("no such unit: sshdd"),
+        "{acts:?}"
+    );
+}

@@ -119,6 +119,7 @@ impl Manager {
                 .timers
                 .get(&s.def.name, DeadlineKind::Restart)
                 .map(|at| at.saturating_sub(self.now.mono).as_secs_f64()),
+            aliases: s.def.extra().aliases.clone(),
         }
     }
 

@@ -1080,6 +1080,10 @@ impl Shell<'_> {
         match request {
             // The log files are the shell's, not the manager's.
             Request::Logs { names } => {
+                let names = names
+                    .into_iter()
+                    .map(|n| self.manager.canonical(n))
+                    .collect();
                 let reply = self.log_sources(names);
                 self.send(client, reply);
             }

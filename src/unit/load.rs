@@ -540,6 +540,52 @@ mod tests {
     }
 
     #[test]
+    fn an_alias_may_be_named_in_dependencies_and_a_taken_one_is_a_warning() {
+        let tmp = dir_with(&[
+            (
+                "ssh.toml",
+                "exec = \"/usr/sbin/sshd\"\naliases = [\"sshd\", \"web\", \"ssh\"]\n",
+            ),
+            (
+                "web.toml",
+                "exec = \"/bin/true\"\nafter = [\"sshd\"]\nrequires = [\"sshd\"]\n",
+            ),
+            (
+                "zother.toml",
+                "exec = \"/bin/true\"\naliases = [\"sshd\"]\n",
+            ),
+        ]);
+        let r = load_dir(tmp.path());
+        assert!(!r.has_errors(), "{:#?}", r.diagnostics);
+        assert_eq!(r.units["ssh"].extra().aliases, vec!["sshd"]);
+        assert!(r.units["zother"].extra().aliases.is_empty());
+        assert_eq!(r.units["web"].after, vec!["ssh"]);
+        assert_eq!(r.units["web"].requires, vec!["ssh"]);
+        assert_eq!(
+            rendered(&r, tmp.path()),
+            vec![
+                "ssh.toml:2:20: warning: `ssh`: alias `web` is not used: a unit is named `web`",
+                "ssh.toml:2:27: warning: `ssh` is already the unit's name; ignoring the alias",
+                "zother.toml:2:12: warning: `zother`: alias `sshd` is not used: it is already an alias of `ssh`",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_alias_that_is_no_unit_name_is_an_error_with_its_position() {
+        let tmp = dir_with(&[(
+            "ssh.toml",
+            "exec = \"/usr/sbin/sshd\"\naliases = [\"sshd.toml\"]\n",
+        )]);
+        let r = load_dir(tmp.path());
+        assert!(!r.units.contains_key("ssh"));
+        assert_eq!(
+            rendered(&r, tmp.path()),
+            vec!["ssh.toml:2:12: error: `aliases`: invalid unit name \"sshd.toml\": write `sshd`, without `.toml`"]
+        );
+    }
+
+    #[test]
     fn ordering_cycles_are_named_and_drop_every_member() {
         let tmp = dir_with(&[
             ("a.toml", "exec = \"/bin/true\"\nafter = [\"b\"]\n"),

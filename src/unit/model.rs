@@ -128,6 +128,12 @@ pub struct Extras {
     pub exec_stop: Vec<ExecCommand>,
     /// What `vigilctl reload NAME` runs (with $MAINPID).
     pub exec_reload: Vec<ExecCommand>,
+    /// Run after the unit stopped, whether it stopped cleanly, failed or
+    /// never started (systemd's `ExecStopPost=`); failures are logged only.
+    pub exec_stop_post: Vec<ExecCommand>,
+    /// Other names of the unit (systemd's `Alias=`): `vigilctl reload sshd`
+    /// acts on `ssh`, and dependencies may name it.
+    pub aliases: Vec<String>,
 }
 
 impl Default for Extras {
@@ -151,6 +157,8 @@ static NO_EXTRAS: Extras = Extras {
     exec_start_post: Vec::new(),
     exec_stop: Vec::new(),
     exec_reload: Vec::new(),
+    exec_stop_post: Vec::new(),
+    aliases: Vec::new(),
 };
 
 /// One loaded, validated unit.

@@ -62,6 +62,8 @@ pub const KEYS: &[&str] = &[
     "exec_start_post",
     "exec_stop",
     "exec_reload",
+    "exec_stop_post",
+    "aliases",
 ];
 
 const KINDS: &[(&str, UnitKind)] = &[
@@ -97,6 +99,9 @@ pub enum DepField {
     After,
     Before,
     WantedBy,
+    /// Not a dependency: the unit's other names (`aliases`), which the
+    /// loader checks against every unit like one.
+    Alias,
 }
 
 impl DepField {
@@ -108,6 +113,7 @@ impl DepField {
             DepField::After => "after",
             DepField::Before => "before",
             DepField::WantedBy => "wanted_by",
+            DepField::Alias => "aliases",
         }
     }
 
@@ -119,6 +125,7 @@ impl DepField {
             DepField::After => "is ordered after",
             DepField::Before => "is ordered before",
             DepField::WantedBy => "is wanted by",
+            DepField::Alias => "is also named",
         }
     }
 
@@ -130,6 +137,7 @@ impl DepField {
             DepField::After => &mut def.after,
             DepField::Before => &mut def.before,
             DepField::WantedBy => &mut def.wanted_by,
+            DepField::Alias => &mut def.extra_mut().aliases,
         }
     }
 }
@@ -319,6 +327,8 @@ impl Parser<'_> {
             "exec_start_post" => self.def.extra_mut().exec_start_post = self.commands(known, value),
             "exec_stop" => self.def.extra_mut().exec_stop = self.commands(known, value),
             "exec_reload" => self.def.extra_mut().exec_reload = self.commands(known, value),
+            "exec_stop_post" => self.def.extra_mut().exec_stop_post = self.commands(known, value),
+            "aliases" => self.aliases(value),
             "stdout" => {
                 if let Some(o) = self.output(known, value) {
                     self.def.stdout = o;
@@ -877,6 +887,46 @@ impl Parser<'_> {
             out.push(Path::new(base).join(name));
         }
         out
+    }
+
+    /// `aliases`: names that must be valid unit names and not the unit's own.
+    fn aliases(&mut self, value: &Spanned<Node>) {
+        let key = "`aliases`";
+        let items: Vec<&Spanned<Node>> = match value.get_ref() {
+            Node::Array(items) => items.iter().collect(),
+            Node::String(_) => vec![value],
+            _ => {
+                self.wrong_type(key, "an array of unit names", value);
+                return;
+            }
+        };
+        let own = self.def.name.clone();
+        for item in items {
+            let Node::String(name) = item.get_ref() else {
+                self.wrong_type(&format!("an entry of {key}"), "a unit name", item);
+                continue;
+            };
+            if let Err(why) = check_unit_name(name) {
+                self.err(
+                    &item.span(),
+                    format!("{key}: invalid unit name {name:?}: {why}"),
+                );
+                continue;
+            }
+            if *name == own {
+                self.warn(
+                    &item.span(),
+                    format!("`{own}` is already the unit's name; ignoring the alias"),
+                );
+                continue;
+            }
+            let key = (DepField::Alias, name.clone());
+            if !self.refs.contains_key(&key) {
+                self.def.extra_mut().aliases.push(name.clone());
+                let pos = self.lines.start(&item.span());
+                self.refs.insert(key, pos);
+            }
+        }
     }
 
     fn condition_path_exists(&mut self, value: &Spanned<Node>) {

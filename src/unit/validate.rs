@@ -65,6 +65,7 @@ pub fn resolve(
     if !alive.contains_key("default") {
         alive.insert("default".to_string(), implicit_default());
     }
+    resolve_aliases(&mut alive, &mut locs, &mut diags);
     let mut gone: BTreeSet<String> = failed.clone();
     apply_links(&mut alive, &mut locs, &gone, links, &mut diags);
 
@@ -80,6 +81,83 @@ pub fn resolve(
     }
     prune_soft_refs(&mut alive, &locs, &gone, &mut diags);
     (alive, diags)
+}
+
+/// Each unit's `aliases` claim names: one that is another unit's name or
+/// an earlier unit's alias is dropped with a warning. Dependencies written
+/// with an alias then point at the unit itself, so the graph has one name
+/// per unit.
+fn resolve_aliases(
+    alive: &mut BTreeMap<String, UnitDef>,
+    locs: &mut Locs,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let mut owner: BTreeMap<String, String> = BTreeMap::new();
+    let names: BTreeSet<String> = alive.keys().cloned().collect();
+    for def in alive.values_mut() {
+        if def.extra().aliases.is_empty() {
+            continue;
+        }
+        let mut kept = Vec::new();
+        for alias in def.extra().aliases.clone() {
+            let here = loc_of(locs, def, DepField::Alias, &alias);
+            let taken = if names.contains(&alias) {
+                Some(format!("a unit is named `{alias}`"))
+            } else {
+                owner
+                    .get(&alias)
+                    .map(|o| format!("it is already an alias of `{o}`"))
+            };
+            match taken {
+                Some(why) => diags.push(diag(
+                    Severity::Warning,
+                    &here,
+                    format!("`{}`: alias `{alias}` is not used: {why}", def.name),
+                )),
+                None => {
+                    owner.insert(alias.clone(), def.name.clone());
+                    kept.push(alias);
+                }
+            }
+        }
+        def.extra_mut().aliases = kept;
+    }
+    if owner.is_empty() {
+        return;
+    }
+    for def in alive.values_mut() {
+        for field in [
+            DepField::Wants,
+            DepField::Requires,
+            DepField::After,
+            DepField::Before,
+            DepField::WantedBy,
+        ] {
+            let name = def.name.clone();
+            let list = field.list_mut(def);
+            if !list.iter().any(|d| owner.contains_key(d)) {
+                continue;
+            }
+            let mut rewritten = Vec::with_capacity(list.len());
+            for dep in list.drain(..) {
+                let Some(real) = owner.get(&dep) else {
+                    rewritten.push(dep);
+                    continue;
+                };
+                if let Some(loc) = locs.remove(&(name.clone(), field, dep.clone())) {
+                    locs.entry((name.clone(), field, real.clone()))
+                        .or_insert(loc);
+                }
+                // An alias of the unit itself orders nothing.
+                if *real != name {
+                    rewritten.push(real.clone());
+                }
+            }
+            rewritten.sort();
+            rewritten.dedup();
+            *list = rewritten;
+        }
+    }
 }
 
 /// Why `name` is not in `alive`, with a hint when it looks like a typo.
