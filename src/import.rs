@@ -437,6 +437,12 @@ pub fn import(
     };
     let strs =
         |v: Vec<String>| toml::Value::Array(v.into_iter().map(toml::Value::String).collect());
+    // StandardInput=tty: the unit gets `tty` (TTYPath=, systemd's default
+    // /dev/console), and StandardOutput=tty writes there too.
+    let stdin_tty = values
+        .get(&("Service".to_string(), "StandardInput".to_string()))
+        .and_then(|l| l.last())
+        .is_some_and(|e| matches!(e.value.as_str(), "tty" | "tty-force" | "tty-fail"));
     let mut type_oneshot = false;
     let mut execs: Vec<(Vec<String>, Entry)> = Vec::new();
     let mut posts: Vec<toml::Value> = Vec::new();
@@ -715,6 +721,7 @@ pub fn import(
                         "journal" | "journal+console" | "kmsg" | "kmsg+console" | "syslog" => {
                             Some("log".to_string())
                         }
+                        "tty" if stdin_tty => Some("tty".to_string()),
                         "inherit" | "tty" | "console" => Some("inherit".to_string()),
                         _ => None,
                     }
@@ -728,6 +735,53 @@ pub fn import(
                         last,
                         "dropped: vigil captures the output (\"log\") instead",
                     ),
+                }
+            }
+            ("Service", "StandardInput") => match last.value.as_str() {
+                "null" => {}
+                "tty" | "tty-force" | "tty-fail" => {
+                    if last.value != "tty" {
+                        note(&mut notes, last, "imported as tty: vigil takes the terminal when no other session holds it, and fails the start otherwise");
+                    }
+                    let path = values
+                        .get(&("Service".to_string(), "TTYPath".to_string()))
+                        .and_then(|l| l.last())
+                        .map(|e| specifiers(&e.value).0)
+                        .unwrap_or_else(|| "/dev/console".to_string());
+                    t.insert("tty".into(), path.into());
+                }
+                _ => note(
+                    &mut notes,
+                    last,
+                    "dropped: vigil gives services /dev/null or a tty as stdin",
+                ),
+            },
+            ("Service", "TTYPath") => {
+                if !stdin_tty {
+                    note(
+                        &mut notes,
+                        last,
+                        "dropped: vigil uses a tty only as the stdin of StandardInput=tty",
+                    );
+                }
+            }
+            ("Service", "TTYReset" | "TTYVHangup" | "TTYVTDisallocate") => {
+                note(&mut notes, last, "dropped: vigil does not reset, hang up or clear the terminal before a start (agetty resets the line itself)");
+            }
+            ("Service", "UtmpIdentifier" | "UtmpMode") => {
+                note(
+                    &mut notes,
+                    last,
+                    "dropped: vigil writes no utmp records (agetty and login write their own)",
+                );
+            }
+            ("Service", "SendSIGHUP") => {
+                if matches!(last.value.as_str(), "yes" | "true" | "1" | "on") {
+                    note(
+                        &mut notes,
+                        last,
+                        "dropped: vigil sends no SIGHUP after the stop signal",
+                    );
                 }
             }
             ("Service", "IgnoreSIGPIPE") => {

@@ -222,9 +222,9 @@ fn debian_boots_with_its_own_units_imported() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
 
-    step("vigilctl reload ssh sends SIGHUP: same pid, sshd says so");
-    let before = main_pid(&mut vm, "ssh");
-    vm.ok("vigilctl reload ssh");
+    step("vigilctl reload sshd (the Alias= of Debian's ssh) sends SIGHUP: same pid, sshd says so");
+    let before = main_pid(&mut vm, "sshd");
+    vm.ok("vigilctl reload sshd");
     eventually(
         &mut vm,
         &format!("grep -q '{}' /var/log/auth.log", expect::SSHD_HUP),
@@ -236,14 +236,14 @@ fn debian_boots_with_its_own_units_imported() {
     eventually(&mut vm, &format!("{SSH} true"), Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("{e}"));
 
-    step("vigilctl restart ssh keeps an open session (kill_mode = process)");
+    step("vigilctl restart sshd keeps an open session (kill_mode = process)");
     vm.ok(&format!(
         "({SSH} 'echo $$ >/run/rig-session.pid; exec sleep 600' </dev/null >/dev/null 2>&1 &)"
     ));
     let session = eventually(&mut vm, "cat /run/rig-session.pid", Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("{e}"));
     let session = session.trim().to_string();
-    vm.ok("vigilctl restart ssh");
+    vm.ok("vigilctl restart sshd");
     let restarted = main_pid(&mut vm, "ssh");
     assert_ne!(restarted, before, "restart did not start a new sshd");
     vm.ok("vigilctl is-active ssh");

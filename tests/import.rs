@@ -163,6 +163,49 @@ fn debians_own_units_import_and_load_without_errors() {
 }
 
 #[test]
+fn debians_serial_getty_becomes_a_template_on_its_tty() {
+    let out = tempfile::tempdir().unwrap();
+    let (_, notes) = import_into(out.path(), &[data("serial-getty@.service")]);
+    let getty = table(out.path(), "serial-getty@");
+    assert_eq!(getty["tty"].as_str(), Some("/dev/%i"));
+    assert_eq!(getty["stdout"].as_str(), Some("tty"));
+    assert_eq!(
+        getty["exec"].to_string(),
+        r#"["/sbin/agetty", "-o", '-p -- \\u', "--keep-baud", "115200,57600,38400,9600", "-", "$TERM"]"#
+    );
+    assert_eq!(getty["restart"].as_str(), Some("always"));
+    let file = data("serial-getty@.service").display().to_string();
+    for expected in [
+        format!("{file}:37: UtmpIdentifier: dropped"),
+        format!("{file}:41: TTYReset: dropped"),
+        format!("{file}:44: SendSIGHUP: dropped"),
+    ] {
+        assert!(
+            notes.contains(&expected),
+            "missing {expected:?} in:\n{notes}"
+        );
+    }
+    assert!(
+        !notes.contains("StandardInput") && !notes.contains("TTYPath"),
+        "{notes}"
+    );
+    // An instance of it passes check.
+    let dir = out.path().display().to_string();
+    let enable = vigilctl(&["--units", &dir, "enable", "serial-getty@ttyS1"]);
+    assert!(enable.status.success(), "{enable:?}");
+    let check = vigilctl(&["--units", &dir, "check"]);
+    let text = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(!text.contains(": error:"), "{text}");
+    assert!(
+        text.lines()
+            .last()
+            .unwrap_or_default()
+            .ends_with("units OK"),
+        "{text}"
+    );
+}
+
+#[test]
 fn corner_cases_quoting_continuations_prefixes_specifiers_and_resets() {
     let out = tempfile::tempdir().unwrap();
     let (_, notes) = import_into(out.path(), &[data("corner/demo.service")]);

@@ -457,3 +457,111 @@ fn an_alias_works_in_every_verb_that_takes_a_unit() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(v.state("ssh"), "inactive");
 }
+
+/// A pty's master (non-blocking) and its slave's path.
+fn open_pty() -> (std::fs::File, String) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain libc calls on a descriptor this function owns.
+    unsafe {
+        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_NONBLOCK);
+        assert!(
+            master >= 0,
+            "posix_openpt: {}",
+            std::io::Error::last_os_error()
+        );
+        assert_eq!(libc::grantpt(master), 0);
+        assert_eq!(libc::unlockpt(master), 0);
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(master, name.as_mut_ptr(), name.len()), 0);
+        let slave = std::ffi::CStr::from_ptr(name.as_ptr())
+            .to_string_lossy()
+            .into_owned();
+        (std::fs::File::from_raw_fd(master), slave)
+    }
+}
+
+/// What the pty's other side printed, read until `want` appears.
+fn read_pty_until(master: &mut std::fs::File, seen: &mut String, want: &str) -> bool {
+    use std::io::Read;
+    wait_until(TIMEOUT, || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        seen.contains(want)
+    })
+}
+
+#[test]
+fn a_unit_on_a_tty_has_it_as_stdin_stdout_and_controlling_terminal() {
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    let (mut master, slave) = open_pty();
+    let rdev = std::fs::metadata(&slave).unwrap().rdev();
+    let (major, minor) = (libc::major(rdev), libc::minor(rdev));
+    // /proc/PID/stat's tty_nr encoding of the device.
+    let tty_nr = (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12);
+    let mut v = Vigil::new();
+    v.write_unit(
+        "term",
+        &format!(
+            "{}tty = \"{slave}\"\n{WANTED}",
+            Vigil::sh(
+                "echo on=$(tty) TERM=$TERM; set -- $(cat /proc/self/stat); echo ctty=$7; \
+                 read -r line; echo got:$line; exec sleep 1000"
+            )
+        ),
+    );
+    v.start();
+    v.wait_state("term", "running");
+    let mut seen = String::new();
+    assert!(
+        read_pty_until(&mut master, &mut seen, &format!("ctty={tty_nr}")),
+        "expected on={slave} and ctty={tty_nr} on the pty, got {seen:?}\n{}",
+        v.log()
+    );
+    assert!(seen.contains(&format!("on={slave} TERM=vt220")), "{seen:?}");
+    master.write_all(b"hello\n").unwrap();
+    assert!(
+        read_pty_until(&mut master, &mut seen, "got:hello"),
+        "{seen:?}"
+    );
+    // Nothing of it went to the unit's log.
+    let log = std::fs::read_to_string(v.dir().join("log/term.log")).unwrap_or_default();
+    assert!(!log.contains("got:"), "{log}");
+}
+
+#[test]
+fn a_missing_tty_fails_the_start_with_its_name_and_stdout_tty_needs_one() {
+    let mut v = Vigil::new();
+    v.write_unit(
+        "term",
+        &format!(
+            "{}tty = \"/dev/ttyNOPE\"\nrestart = \"never\"\n{WANTED}",
+            Vigil::sh("exit 0")
+        ),
+    );
+    v.write_unit(
+        "bad",
+        &format!("{}stdout = \"tty\"\n{WANTED}", Vigil::sh("exit 0")),
+    );
+    v.start();
+    let st = v.wait_state("term", "failed");
+    assert_eq!(
+        st["summary"]["reason"].as_str(),
+        Some("could not start: opening /dev/ttyNOPE: No such file or directory (os error 2)"),
+        "{st}"
+    );
+    let out = v.vigilctl(&["check", v.dir().join("units/bad.toml").to_str().unwrap()]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains(
+            "bad.toml:2:10: error: `stdout = \"tty\"` needs `tty`, the terminal to write to"
+        ),
+        "{text}"
+    );
+}

@@ -665,6 +665,15 @@ impl Shell<'_> {
                 let mut control = (*def).clone();
                 control.exec = argv;
                 control.kind = crate::unit::UnitKind::Simple;
+                // The terminal is the main process's: a command writes to it
+                // but does not take it as its controlling terminal.
+                if let Some(tty) = control.extra_mut().tty.take() {
+                    for out in [&mut control.stdout, &mut control.stderr] {
+                        if *out == crate::unit::Output::Tty {
+                            *out = crate::unit::Output::File(tty.clone());
+                        }
+                    }
+                }
                 if let Some(pid) = main_pid {
                     control
                         .environment

@@ -362,7 +362,8 @@ fn open_output<'a>(
     log: Option<BorrowedFd<'a>>,
 ) -> Result<Option<Redirect<'a>>, SpawnFailure> {
     let opened = match output {
-        Output::Inherit => return Ok(None),
+        // Inherit: vigil's own; Tty: the child dups the terminal it opens.
+        Output::Inherit | Output::Tty => return Ok(None),
         // The capture keeps its pipes above the stdio numbers.
         Output::Log => return Ok(log.map(Redirect::Shared)),
         Output::Null => std::fs::OpenOptions::new()
@@ -375,7 +376,7 @@ fn open_output<'a>(
             .append(true)
             .create(true)
             .mode(0o644)
-            .custom_flags(libc::O_NONBLOCK)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(path)
             .and_then(|f| clear_nonblocking(&f).map(|()| f))
             .map_err(|e| failure(format!("opening {which} {}", path.display()), e.to_string()))?,
@@ -398,14 +399,30 @@ const ST_CHDIR: u32 = 8;
 const ST_EXEC: u32 = 9;
 const ST_NICE: u32 = 10;
 const ST_OOM: u32 = 11;
+const ST_TTY: u32 = 12;
 /// Stage of the unit's first resource limit; the next ones follow.
-const ST_LIMITS: u32 = 12;
+const ST_LIMITS: u32 = 13;
 
 /// `sizeof(sigset_t)` as the kernel sees it (_NSIG / 8).
 #[cfg(any(target_arch = "mips", target_arch = "mips64"))]
 const KERNEL_SIGSET_BYTES: libc::size_t = 16;
 #[cfg(not(any(target_arch = "mips", target_arch = "mips64")))]
 const KERNEL_SIGSET_BYTES: libc::size_t = 8;
+
+/// $TERM for a unit on `tty` that sets none, as systemd picks it: the
+/// kernel's virtual consoles are "linux", anything else (a serial line) a
+/// "vt220".
+fn default_term(tty: &Path) -> &'static str {
+    let name = tty.to_str().unwrap_or_default();
+    let vt = name
+        .strip_prefix("/dev/tty")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if vt || name == "/dev/console" {
+        "linux"
+    } else {
+        "vt220"
+    }
+}
 
 /// Everything the child needs, fully built before fork.
 struct Prepared<'a> {
@@ -419,6 +436,11 @@ struct Prepared<'a> {
     stdin: BorrowedFd<'static>,
     stdout: Option<Redirect<'a>>,
     stderr: Option<Redirect<'a>>,
+    /// The unit's `tty`: opened by the child as stdin and controlling
+    /// terminal; stdout/stderr go to it too when they are `Output::Tty`.
+    tty: Option<CString>,
+    stdout_tty: bool,
+    stderr_tty: bool,
     /// Indexed by the ST_* stages (then one per limit).
     stage_names: Vec<String>,
     /// The unit's resource limits, in file order.
@@ -440,7 +462,7 @@ fn prepare<'a>(
     let Some(first) = def.exec.first() else {
         return Err(failure("preparing", "no command to execute"));
     };
-    if let Some(device) = &def.needs_device {
+    for device in def.needs_device.iter().chain(def.extra().tty.iter()) {
         if let Err(e) = std::fs::metadata(device) {
             return Err(failure(
                 format!("opening {}", device.display()),
@@ -451,6 +473,11 @@ fn prepare<'a>(
     let (creds, user) = resolve_credentials(def)?;
     make_directories(def, &creds)?;
     let mut env = build_environment(def, ctx, user.as_ref())?;
+    if let Some(tty) = &def.extra().tty {
+        if !env.iter().any(|(k, _)| k == "TERM") {
+            env_set(&mut env, "TERM", default_term(tty));
+        }
+    }
     for (var, dirs) in [
         ("RUNTIME_DIRECTORY", &def.extra().runtime_directory),
         ("STATE_DIRECTORY", &def.extra().state_directory),
@@ -496,6 +523,10 @@ fn prepare<'a>(
         .map_err(|e| failure("opening stdin /dev/null", e.to_string()))?;
     let stdout = open_output(&def.stdout, "stdout", log.stdout)?;
     let stderr = open_output(&def.stderr, "stderr", log.stderr)?;
+    let tty = match &def.extra().tty {
+        Some(path) => Some(cstring("opening the tty", path)?),
+        None => None,
+    };
     let mut stage_names = vec![
         "creating session".to_string(),
         "resetting signals".to_string(),
@@ -520,6 +551,10 @@ fn prepare<'a>(
             v.to_string()
         }
     };
+    stage_names.push(match &def.extra().tty {
+        Some(path) => format!("opening {} as the controlling terminal", path.display()),
+        None => String::new(),
+    });
     for l in &def.extra().limits {
         stage_names.push(format!(
             "setting limit {} to {}:{}",
@@ -538,6 +573,9 @@ fn prepare<'a>(
         stdin,
         stdout,
         stderr,
+        tty,
+        stdout_tty: def.stdout == Output::Tty,
+        stderr_tty: def.stderr == Output::Tty,
         stage_names,
         max_signal: libc::SIGRTMAX(),
         nofile: ctx.service_nofile.map(|(soft, hard)| libc::rlimit {
@@ -825,16 +863,57 @@ unsafe fn child_after_fork(
         }
         libc::close(fd);
     }
-    if !redirect(prep.stdin.as_raw_fd(), 0) {
+    // The unit's terminal: non-blocking open (a serial line without
+    // carrier must not hold vigil, suspended until exec), then made this
+    // new session's controlling terminal, then blocking again.
+    let mut tty_fd = -1;
+    if let Some(path) = &prep.tty {
+        let fd = libc::open(
+            path.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            child_fail(report, ST_TTY);
+        }
+        // Above the stdio numbers, so the dups below never hit itself.
+        tty_fd = if fd < 3 {
+            libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3)
+        } else {
+            fd
+        };
+        if tty_fd < 0 || libc::ioctl(tty_fd, libc::TIOCSCTTY, 0) < 0 {
+            child_fail(report, ST_TTY);
+        }
+        let flags = libc::fcntl(tty_fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(tty_fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) < 0 {
+            child_fail(report, ST_TTY);
+        }
+    }
+    let stdin = if tty_fd >= 0 {
+        tty_fd
+    } else {
+        prep.stdin.as_raw_fd()
+    };
+    if !redirect(stdin, 0) {
         child_fail(report, ST_STDIN);
     }
-    if let Some(fd) = &prep.stdout {
-        if !redirect(fd.raw(), 1) {
+    let out = match &prep.stdout {
+        _ if prep.stdout_tty && tty_fd >= 0 => Some(tty_fd),
+        Some(fd) => Some(fd.raw()),
+        None => None,
+    };
+    if let Some(fd) = out {
+        if !redirect(fd, 1) {
             child_fail(report, ST_STDOUT);
         }
     }
-    if let Some(fd) = &prep.stderr {
-        if !redirect(fd.raw(), 2) {
+    let err = match &prep.stderr {
+        _ if prep.stderr_tty && tty_fd >= 0 => Some(tty_fd),
+        Some(fd) => Some(fd.raw()),
+        None => None,
+    };
+    if let Some(fd) = err {
+        if !redirect(fd, 2) {
             child_fail(report, ST_STDERR);
         }
     }

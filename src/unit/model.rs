@@ -89,6 +89,8 @@ pub enum Output {
     Log,
     /// Appended to this file (created 0644 if missing).
     File(PathBuf),
+    /// The unit's `tty` (its default when `tty` is set).
+    Tty,
 }
 
 /// An environment file reference; `optional` files (written with a leading
@@ -134,6 +136,10 @@ pub struct Extras {
     /// Other names of the unit (systemd's `Alias=`): `vigilctl reload sshd`
     /// acts on `ssh`, and dependencies may name it.
     pub aliases: Vec<String>,
+    /// The terminal the main process gets as stdin and controlling
+    /// terminal (systemd's `StandardInput=tty` with `TTYPath=`): a getty
+    /// imported from systemd runs `agetty -` on it.
+    pub tty: Option<PathBuf>,
 }
 
 impl Default for Extras {
@@ -159,6 +165,7 @@ static NO_EXTRAS: Extras = Extras {
     exec_reload: Vec::new(),
     exec_stop_post: Vec::new(),
     aliases: Vec::new(),
+    tty: None,
 };
 
 /// One loaded, validated unit.

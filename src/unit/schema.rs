@@ -64,6 +64,7 @@ pub const KEYS: &[&str] = &[
     "exec_reload",
     "exec_stop_post",
     "aliases",
+    "tty",
 ];
 
 const KINDS: &[(&str, UnitKind)] = &[
@@ -329,6 +330,7 @@ impl Parser<'_> {
             "exec_reload" => self.def.extra_mut().exec_reload = self.commands(known, value),
             "exec_stop_post" => self.def.extra_mut().exec_stop_post = self.commands(known, value),
             "aliases" => self.aliases(value),
+            "tty" => self.def.extra_mut().tty = self.abs_path(known, value),
             "stdout" => {
                 if let Some(o) = self.output(known, value) {
                     self.def.stdout = o;
@@ -1031,7 +1033,7 @@ impl Parser<'_> {
     }
 
     fn output(&mut self, key: &str, value: &Spanned<Node>) -> Option<Output> {
-        let expected = "\"log\", \"null\", \"inherit\" or an absolute file path";
+        let expected = "\"log\", \"null\", \"inherit\", \"tty\" or an absolute file path";
         let Node::String(s) = value.get_ref() else {
             self.wrong_type(&q(key), expected, value);
             return None;
@@ -1040,6 +1042,7 @@ impl Parser<'_> {
             "log" => Some(Output::Log),
             "null" => Some(Output::Null),
             "inherit" => Some(Output::Inherit),
+            "tty" => Some(Output::Tty),
             p if p.starts_with('/') && !p.contains('\0') => Some(Output::File(PathBuf::from(p))),
             _ => {
                 self.wrong_type(&q(key), expected, value);
@@ -1081,6 +1084,28 @@ impl Parser<'_> {
                 "type = \"forking\" needs `pid_file` so that vigil can find the daemon".to_string();
             let d = self.diag(type_value.as_ref(), msg);
             self.errors.push(d);
+        }
+        // A unit on a terminal writes to it unless told otherwise (systemd:
+        // StandardOutput= inherits StandardInput=tty); "tty" needs one.
+        let has_tty = self.def.extra().tty.is_some();
+        for key in ["stdout", "stderr"] {
+            let seen = self.seen.get(key).cloned();
+            let slot = if key == "stdout" {
+                &mut self.def.stdout
+            } else {
+                &mut self.def.stderr
+            };
+            match seen {
+                None if has_tty => *slot = Output::Tty,
+                Some((_, value)) if *slot == Output::Tty && !has_tty => {
+                    let d = self.diag(
+                        Some(&value),
+                        format!("`{key} = \"tty\"` needs `tty`, the terminal to write to"),
+                    );
+                    self.errors.push(d);
+                }
+                _ => {}
+            }
         }
         if self.def.restart_delay_max < self.def.restart_delay {
             let at = self
@@ -1307,7 +1332,7 @@ stderr = "/var/log/web.err"
         );
         assert_eq!(
             one_error("exec = \"/bin/true\"\nstdout = \"log.txt\"\n"),
-            "u.toml:2:10: error: `stdout` must be \"log\", \"null\", \"inherit\" or an absolute file path, found \"log.txt\""
+            "u.toml:2:10: error: `stdout` must be \"log\", \"null\", \"inherit\", \"tty\" or an absolute file path, found \"log.txt\""
         );
         assert_eq!(
             one_error("exec = \"/bin/true\"\nwants = { a = 1 }\n"),
