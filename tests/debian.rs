@@ -26,6 +26,8 @@ mod expect {
     pub const HOSTNAME: &str = "vigil-debian";
     /// The units `vigilctl import` made from Debian's files, by their names there.
     pub const IMPORTED: &[&str] = &["ssh", "rsyslog", "cron", "networking", "ifupdown-pre"];
+    /// And the templates: Debian's getty@, of which getty@ttyS1 is an instance.
+    pub const IMPORTED_TEMPLATES: &[&str] = &["getty@"];
     /// ifupdown's configuration (rig/debian/system/etc/network/interfaces).
     pub const ETH0_ADDRESS: &str = "10.0.2.15/24";
     /// What sshd logs (to syslog's auth facility) when it takes a SIGHUP.
@@ -160,7 +162,7 @@ fn debian_boots_with_its_own_units_imported() {
     );
 
     step("the imported units are what runs");
-    for unit in expect::IMPORTED {
+    for unit in expect::IMPORTED.iter().chain(expect::IMPORTED_TEMPLATES) {
         let out = vm.ok(&format!("head -n1 /etc/vigil/units/{unit}.toml"));
         assert!(
             out.contains(&format!("/lib/systemd/system/{unit}.service")),

@@ -171,7 +171,9 @@ fn debians_serial_getty_becomes_a_template_on_its_tty() {
     assert_eq!(getty["stdout"].as_str(), Some("tty"));
     assert_eq!(
         getty["exec"].to_string(),
-        r#"["/sbin/agetty", "-o", '-p -- \\u', "--keep-baud", "115200,57600,38400,9600", "-", "$TERM"]"#
+        // systemd unescapes C escapes inside quotes too: `'-p -- \\u'` is
+        // `-p -- \u` (agetty's placeholder for the user name).
+        r#"["/sbin/agetty", "-o", '-p -- \u', "--keep-baud", "115200,57600,38400,9600", "-", "$TERM"]"#
     );
     assert_eq!(getty["restart"].as_str(), Some("always"));
     let file = data("serial-getty@.service").display().to_string();

@@ -2,7 +2,7 @@
 # Make a bootable Debian 12 disk with vigil installed the way an administrator
 # would: the .deb installed with dpkg, the daemons' own systemd units converted
 # with `vigilctl import` (no edits to what it writes), getty@ttyS1 enabled
-# from a template. Plus the small switch_root initramfs that boots it.
+# from Debian's own getty@ template, imported the same way. Plus the small switch_root initramfs that boots it.
 #
 # usage: rig/debian/build-image.sh [--bin DIR] [--out DIR]
 #   --bin DIR  where vigil and vigilctl are (default: the release build)
@@ -11,7 +11,7 @@
 # Needs root, rig/fetch.sh and rig/debian/build-root.sh (run here if missing).
 # rig/boot.sh --image OUT boots it; what the disk holds besides the base root:
 # rig/debian/system (hostname, fstab, ifupdown's interfaces, a cron job, the
-# getty template, the benchmark's floor inits, finit's and systemd's setup).
+# benchmark's floor inits, finit's and systemd's setup).
 set -euo pipefail
 
 DEB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -51,7 +51,8 @@ chroot "$ROOT" dpkg -i /tmp/vigil.deb >"$OUT/dpkg.log" 2>&1 || {
 rm "$ROOT/tmp/vigil.deb"
 
 # ---- the daemons' own units, converted ------------------------------------------
-IMPORTED=(ssh rsyslog cron networking ifupdown-pre)
+# getty@ is Debian's template for gettys; getty@ttyS1 is its instance.
+IMPORTED=(ssh rsyslog cron networking ifupdown-pre getty@)
 files=()
 for u in "${IMPORTED[@]}"; do files+=("/lib/systemd/system/$u.service"); done
 chroot "$ROOT" vigilctl import --out /etc/vigil/units "${files[@]}" >"$OUT/import.log" 2>&1 || {

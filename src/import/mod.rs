@@ -4,6 +4,8 @@
 //! unit loses; socket and bus activation, cgroups and sandboxing are out of
 //! vigil's scope and said to be.
 
+mod words;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -319,7 +321,7 @@ fn command(value: &str) -> Result<(Vec<String>, Vec<String>), String> {
         lost.push(format!("the specifier %{c} has no vigil equivalent"));
     }
     let mut argv =
-        shlex::split(&text).ok_or_else(|| format!("cannot split {value:?} into words"))?;
+        words::split(&text).map_err(|why| format!("cannot split {value:?} into words: {why}"))?;
     if optional {
         if let Some(first) = argv.first_mut() {
             first.insert(0, '-');
@@ -330,7 +332,7 @@ fn command(value: &str) -> Result<(Vec<String>, Vec<String>), String> {
 
 /// systemd's `Environment=` words: `A=1 "B=two words"`.
 fn environment(value: &str) -> Vec<(String, String)> {
-    shlex::split(value)
+    words::split(value)
         .unwrap_or_default()
         .into_iter()
         .filter_map(|w| {
