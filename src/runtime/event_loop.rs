@@ -922,10 +922,23 @@ impl Shell<'_> {
     }
 
     fn on_listener(&mut self) {
-        if let Some(server) = self.server.as_mut() {
-            server.accept(monotonic_now());
-        }
+        let accepted = match self.server.as_mut() {
+            Some(server) => server.accept(monotonic_now()),
+            None => Vec::new(),
+        };
         self.apply_fd_changes();
+        // A client writes its request right after connecting: read it now
+        // (a non-blocking read; nothing there is no error) rather than a
+        // loop turn later, behind a flooding service's log pipe.
+        for conn in accepted {
+            let ready = Ready {
+                token: Token::Client(conn).encode(),
+                readable: true,
+                writable: false,
+                hangup: false,
+            };
+            self.on_client(conn, ready);
+        }
     }
 
     fn on_client(&mut self, conn: ConnId, ready: Ready) {
