@@ -81,7 +81,13 @@ mod expect {
         "udev",
         "gettys",
     ];
+    /// A unit that prints while log_dir's disk is still read-only (fstab
+    /// mounts /data ro; the unit data-rw, ordered after it, remounts it).
+    pub const EARLY_UNIT: &str = "early-words";
+    pub const EARLY_LINE: &str = "early words while /data is read-only";
     pub const LISTED_UNITS: &[&str] = &[
+        "data-rw",
+        "early-words",
         "order-a",
         "order-b",
         "order-c",
@@ -545,6 +551,46 @@ fn vigil_boots_the_test_system() {
         "{}",
         vm.fail(&format!("step 7: vigilctl logs heartbeat: {beat:?}"))
     );
+    // early-words printed while the data disk (log_dir's) was read-only
+    // (fstab mounts it so; data-rw, ordered after it, makes it writable):
+    // its line waited in memory and is in its file now.
+    assert!(
+        own.lines()
+            .any(|l| l.contains(expect::EARLY_UNIT) && l.contains("wait in memory")),
+        "{}",
+        vm.fail(&format!(
+            "step 7: vigil.log does not say {}'s lines waited in memory:\n{own}",
+            expect::EARLY_UNIT
+        ))
+    );
+    // (vigil writes waiting lines on a retry timer once the disk is
+    // writable, backing off from 1 s: wait up to 40 s for it.)
+    let (_, early) = vm
+        .sh(&format!(
+            "for i in $(seq 80); do grep -F '{line}' /data/log/{unit}.log && break; sleep 0.5; done",
+            line = expect::EARLY_LINE,
+            unit = expect::EARLY_UNIT
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        early.contains(&format!("] out: {}", expect::EARLY_LINE)),
+        "{}",
+        vm.fail(&format!(
+            "step 7: /data/log/{}.log: {early:?}",
+            expect::EARLY_UNIT
+        ))
+    );
+    let (_, early) = vm
+        .sh(&format!("vigilctl logs {}", expect::EARLY_UNIT))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        early.contains(&format!("] out: {}", expect::EARLY_LINE)),
+        "{}",
+        vm.fail(&format!(
+            "step 7: vigilctl logs {}: {early:?}",
+            expect::EARLY_UNIT
+        ))
+    );
     let (code, analyze) = vm.sh("vigilctl analyze").unwrap_or_else(|e| panic!("{e}"));
     assert!(
         code == 0 && analyze.contains("Startup finished in") && analyze.contains("(kernel)"),
@@ -657,6 +703,15 @@ fn vigilctl_poweroff_is_clean() {
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
+    let early = read(&format!("/log/{}.log", expect::EARLY_UNIT));
+    assert!(
+        early.contains(&format!("] out: {}", expect::EARLY_LINE)),
+        "{}",
+        vm.fail(&format!(
+            "the line {} printed while /data was read-only is not in its log on the disk image: {early:?}",
+            expect::EARLY_UNIT
+        ))
+    );
     let log = read("/log/heartbeat.log");
     // (The last on stdout: the shell may add "Terminated" on stderr for
     // its sleep, which the stop signal reached too.)
