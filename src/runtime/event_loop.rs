@@ -135,8 +135,6 @@ struct Shell<'a> {
     power: Option<PowerAction>,
     /// Whether the heap was trimmed after the boot target finished starting.
     trimmed: bool,
-    /// Whether the image was read back in for the shutdown.
-    image_fetched: bool,
     /// Held while the loop runs: one vigil per control socket.
     instance_lock: Option<InstanceLock>,
     /// The binary vigil runs from and its command line, for a re-exec.
@@ -319,7 +317,6 @@ pub fn run(mut opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopE
         armed: None,
         power: None,
         trimmed: false,
-        image_fetched: false,
         instance_lock,
         binary: crate::runtime::reexec::own_binary(),
         argv: std::env::args_os().collect(),
@@ -498,7 +495,6 @@ pub fn resume(
         armed: None,
         power: None,
         trimmed: true,
-        image_fetched: false,
         instance_lock,
         binary: binary.clone(),
         argv,
@@ -623,13 +619,6 @@ impl Shell<'_> {
             // A reload re-reads every unit file and rebuilds the graph: give
             // that peak back (1000 units left 2.6 MiB behind).
             heap::release_free_heap();
-        }
-        if !self.image_fetched && self.manager.shutting_down() {
-            // The way down runs code the boot's release sent back: one
-            // read-ahead of the image now, instead of a disk read per page
-            // fault while every unit stops.
-            self.image_fetched = true;
-            crate::runtime::image_pages::fetch_for_shutdown();
         }
         if !self.trimmed && (self.manager.boot_finished() || self.manager.shutting_down()) {
             // Loading and the boot burst leave freed heap behind; give it back

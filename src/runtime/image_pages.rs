@@ -35,8 +35,7 @@ fn read_only_image() -> Option<(usize, usize)> {
 
 fn advise(advice: libc::c_int) {
     if let Some((from, len)) = read_only_image() {
-        // SAFETY: MADV_RANDOM, MADV_NORMAL, MADV_POPULATE_READ and MADV_PAGEOUT
-        // change no memory contents
+        // SAFETY: MADV_RANDOM and MADV_PAGEOUT change no memory contents
         // (reclaimed clean file pages fault back in unchanged); the range is
         // vigil's own mapped, read-only image. An error (an old kernel that
         // lacks MADV_PAGEOUT) only means the pages stay.
@@ -51,15 +50,4 @@ fn advise(advice: libc::c_int) {
 pub fn release_boot_pages() {
     advise(libc::MADV_RANDOM);
     advise(libc::MADV_PAGEOUT);
-}
-
-/// Called once a shutdown starts: the stop of every unit and the final
-/// steps run code that was released after the boot, and with MADV_RANDOM
-/// each of its faults would be a disk read of its own page (at 100 units
-/// that made the stop 1.8x the floor). Read-ahead again, and the whole
-/// image read and mapped at once, in large reads (MADV_POPULATE_READ,
-/// Linux 5.14; older kernels refuse it and the faults read ahead).
-pub fn fetch_for_shutdown() {
-    advise(libc::MADV_NORMAL);
-    advise(libc::MADV_POPULATE_READ);
 }
