@@ -94,6 +94,22 @@ pub enum Request {
 }
 
 impl Request {
+    /// The unit names the request acts on, if it names units: where an
+    /// alias is replaced by the unit's name before the request is handled.
+    pub fn unit_names_mut(&mut self) -> Option<&mut Vec<String>> {
+        match self {
+            Request::Status { names }
+            | Request::Start { names, .. }
+            | Request::Stop { names, .. }
+            | Request::Restart { names, .. }
+            | Request::Kill { names, .. }
+            | Request::ResetFailed { names }
+            | Request::ReloadUnits { names }
+            | Request::Logs { names } => Some(names),
+            _ => None,
+        }
+    }
+
     /// Whether any local user may issue this request.
     pub fn is_read_only(&self) -> bool {
         matches!(

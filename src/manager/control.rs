@@ -262,7 +262,6 @@ impl Manager {
     /// commands run first when it has them and they have not run for this
     /// run. True when they started: `end` is settled once they are over.
     pub(super) fn stop_post_first(&mut self, name: &str, end: RunEnd) -> bool {
-        let now = self.now.mono;
         let Some(svc) = self.services.get_mut(name) else {
             return false;
         };
@@ -272,19 +271,7 @@ impl Manager {
         svc.stop_post_due = false;
         svc.main_pid = None;
         svc.ending = Some(end);
-        if svc.phase != Phase::Stopping {
-            super::enter_phase(
-                svc,
-                &mut self.timers,
-                &mut self.actions,
-                name,
-                Phase::Stopping,
-                now,
-            );
-        }
-        // The stop timeout bounds the commands, as it bounds exec_stop.
-        let at = now.saturating_add(svc.def.stop_timeout);
-        self.timers.set(name, DeadlineKind::StopKill, at);
+        self.enter_stopping(name);
         self.run_control(name, ControlStage::StopPost, 0, false)
     }
 

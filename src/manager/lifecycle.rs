@@ -111,7 +111,6 @@ impl Manager {
 
     /// Send the stop signal, or finish at once when nothing runs.
     pub(super) fn begin_stop(&mut self, name: &str, cause: StopCause) {
-        let now = self.now.mono;
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
@@ -128,17 +127,8 @@ impl Manager {
             self.stopped(name);
             return;
         }
-        enter_phase(
-            svc,
-            &mut self.timers,
-            &mut self.actions,
-            name,
-            Phase::Stopping,
-            now,
-        );
-        let at = now.saturating_add(svc.def.stop_timeout);
-        self.timers.set(name, DeadlineKind::StopKill, at);
         let signal = svc.def.stop_signal;
+        self.enter_stopping(name);
         // exec_stop first, when the stop was asked for (a failed start goes
         // straight to the signal); the stop timeout bounds both.
         if exec_stop {
@@ -158,6 +148,25 @@ impl Manager {
             format!("stopping {name} with {}", signal_name(signal)),
         );
         self.kill_unit(name, signal);
+    }
+
+    /// The unit is stopping, and the stop timeout starts: it bounds what
+    /// follows (exec_stop and the stop signal, or exec_stop_post).
+    pub(super) fn enter_stopping(&mut self, name: &str) {
+        let now = self.now.mono;
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        enter_phase(
+            svc,
+            &mut self.timers,
+            &mut self.actions,
+            name,
+            Phase::Stopping,
+            now,
+        );
+        let at = now.saturating_add(svc.def.stop_timeout);
+        self.timers.set(name, DeadlineKind::StopKill, at);
     }
 
     /// Signal the unit's main process and its process groups. A stop

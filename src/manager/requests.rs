@@ -115,32 +115,14 @@ impl Manager {
             .unwrap_or(name)
     }
 
-    fn with_canonical_names(&self, request: Request) -> Request {
-        let fix = |names: Vec<String>| -> Vec<String> {
-            names.into_iter().map(|n| self.canonical(n)).collect()
-        };
-        match request {
-            Request::Status { names } => Request::Status { names: fix(names) },
-            Request::Start { names, no_block } => Request::Start {
-                names: fix(names),
-                no_block,
-            },
-            Request::Stop { names, no_block } => Request::Stop {
-                names: fix(names),
-                no_block,
-            },
-            Request::Restart { names, no_block } => Request::Restart {
-                names: fix(names),
-                no_block,
-            },
-            Request::Kill { names, signal } => Request::Kill {
-                names: fix(names),
-                signal,
-            },
-            Request::ResetFailed { names } => Request::ResetFailed { names: fix(names) },
-            Request::ReloadUnits { names } => Request::ReloadUnits { names: fix(names) },
-            other => other,
+    /// Every alias the request names becomes its unit's name.
+    fn with_canonical_names(&self, mut request: Request) -> Request {
+        if let Some(names) = request.unit_names_mut() {
+            for name in names.iter_mut() {
+                *name = self.canonical(std::mem::take(name));
+            }
         }
+        request
     }
 
     /// `act` on each named unit; an unknown name is a failed result.
