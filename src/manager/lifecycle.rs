@@ -153,20 +153,11 @@ impl Manager {
     /// The unit is stopping, and the stop timeout starts: it bounds what
     /// follows (exec_stop and the stop signal, or exec_stop_post).
     pub(super) fn enter_stopping(&mut self, name: &str) {
-        let now = self.now.mono;
-        let Some(svc) = self.services.get_mut(name) else {
-            return;
-        };
-        enter_phase(
-            svc,
-            &mut self.timers,
-            &mut self.actions,
-            name,
-            Phase::Stopping,
-            now,
-        );
-        let at = now.saturating_add(svc.def.stop_timeout);
-        self.timers.set(name, DeadlineKind::StopKill, at);
+        self.enter(name, Phase::Stopping);
+        if let Some(svc) = self.services.get(name) {
+            let at = self.now.mono.saturating_add(svc.def.stop_timeout);
+            self.timers.set(name, DeadlineKind::StopKill, at);
+        }
     }
 
     /// Signal the unit's main process and its process groups. A stop
