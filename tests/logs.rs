@@ -309,7 +309,8 @@ fn the_last_line_before_a_stop_is_on_disk_when_vigil_is_gone() {
     // stderr: the stop signal reached the whole group).
     let last_out = text.lines().rfind(|l| l.contains("] out: ")).unwrap_or("");
     assert!(last_out.contains("out: goodbye from"), "{text}");
-    assert!(log_text(&v, "vigil").contains("service logs drained and synced"));
+    // Drained, not synced: a supervisor's exit leaves the machine up.
+    assert!(log_text(&v, "vigil").contains("service logs drained\n"));
 }
 
 #[test]
