@@ -208,6 +208,20 @@ fn broken_files(result: &unit::LoadResult) -> Vec<String> {
 }
 
 /// Run until the manager asks for a power action; returns it.
+/// The order of a turn's readiness reports (a stable sort keeps epoll's
+/// order within a rank): connections before the listener, so a client that
+/// hung up frees its descriptor before the next one is accepted (at the
+/// descriptor limit that is the difference between serving it and refusing
+/// it); log pipes last, so a request that arrives during a flood waits for
+/// no pipe read of this turn.
+fn dispatch_rank(ready: &Ready) -> u8 {
+    match Token::decode(ready.token) {
+        Some(Token::Listener) => 1,
+        Some(Token::LogPipe { .. }) => 2,
+        _ => 0,
+    }
+}
+
 pub fn run(mut opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError> {
     // Before anything else: one vigil per control socket. The machine's
     // init goes on without the lock (it must never exit, and on a fresh
@@ -579,14 +593,10 @@ impl Shell<'_> {
                     continue;
                 }
             };
-            // Log pipes last: a request that arrives during a flood waits for
-            // no pipe read of this turn.
-            let is_pipe = |r: &Ready| matches!(Token::decode(r.token), Some(Token::LogPipe { .. }));
-            for r in ready.iter().filter(|r| !is_pipe(r)) {
-                self.dispatch(*r);
-            }
-            for r in ready.iter().filter(|r| is_pipe(r)) {
-                self.dispatch(*r);
+            let mut ready = ready;
+            ready.sort_by_key(dispatch_rank);
+            for r in ready {
+                self.dispatch(r);
             }
         }
     }
@@ -763,7 +773,8 @@ impl Shell<'_> {
         }
     }
 
-    /// One readiness report, to the handler of its source.
+    /// One readiness report, to the handler of its source (in the order of
+    /// `dispatch_rank` within a turn).
     fn dispatch(&mut self, ready: Ready) {
         match Token::decode(ready.token) {
             Some(Token::Signals) => self.on_signals(),
