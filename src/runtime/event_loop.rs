@@ -135,6 +135,8 @@ struct Shell<'a> {
     power: Option<PowerAction>,
     /// Whether the heap was trimmed after the boot target finished starting.
     trimmed: bool,
+    /// Whether the image's boot pages were given back (once, after boot).
+    image_released: bool,
     /// Held while the loop runs: one vigil per control socket.
     instance_lock: Option<InstanceLock>,
     /// The binary vigil runs from and its command line, for a re-exec.
@@ -331,6 +333,7 @@ pub fn run(mut opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopE
         armed: None,
         power: None,
         trimmed: false,
+        image_released: false,
         instance_lock,
         binary: crate::runtime::reexec::own_binary(),
         argv: std::env::args_os().collect(),
@@ -509,6 +512,7 @@ pub fn resume(
         armed: None,
         power: None,
         trimmed: true,
+        image_released: false,
         instance_lock,
         binary: binary.clone(),
         argv,
@@ -586,6 +590,14 @@ impl Shell<'_> {
             self.arm_timer();
             self.log.flush();
             self.watch_log_output();
+            if !self.image_released && self.manager.boot_finished() {
+                // Like the kernel's freeing of its init code: once the boot
+                // is done and its lines are out (writing a thousand of them
+                // runs code too), the image's pages go back, just before
+                // vigil first waits with nothing left to do.
+                self.image_released = true;
+                crate::runtime::image_pages::release_boot_pages();
+            }
             let ready = match self.poller.wait(None) {
                 Ok(r) => r,
                 Err(e) => {
@@ -635,11 +647,6 @@ impl Shell<'_> {
             // once, so a long-running PID 1 stays small.
             self.trimmed = true;
             heap::release_free_heap();
-            if self.manager.boot_finished() {
-                // Like the kernel's freeing of its init code: the pages of
-                // vigil's image that only loading and the boot ran go back.
-                crate::runtime::image_pages::release_boot_pages();
-            }
         }
     }
 
