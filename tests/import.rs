@@ -176,6 +176,8 @@ fn debians_serial_getty_becomes_a_template_on_its_tty() {
         r#"["/sbin/agetty", "-o", '-p -- \u', "--keep-baud", "115200,57600,38400,9600", "-", "$TERM"]"#
     );
     assert_eq!(getty["restart"].as_str(), Some("always"));
+    // TTYVHangup=yes: what an earlier session left open loses the line.
+    assert_eq!(getty["tty_vhangup"].as_bool(), Some(true));
     let file = data("serial-getty@.service").display().to_string();
     for expected in [
         format!("{file}:37: UtmpIdentifier: dropped"),
@@ -188,7 +190,9 @@ fn debians_serial_getty_becomes_a_template_on_its_tty() {
         );
     }
     assert!(
-        !notes.contains("StandardInput") && !notes.contains("TTYPath"),
+        !notes.contains("StandardInput")
+            && !notes.contains("TTYPath")
+            && !notes.contains("TTYVHangup"),
         "{notes}"
     );
     // An instance of it passes check.

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::os::unix::fs::OpenOptionsExt;
+
 use common::{wait_until, Vigil, TIMEOUT};
 
 const WANTED: &str = "wanted_by = [\"default\"]\n";
@@ -548,6 +550,10 @@ fn a_missing_tty_fails_the_start_with_its_name_and_stdout_tty_needs_one() {
         "bad",
         &format!("{}stdout = \"tty\"\n{WANTED}", Vigil::sh("exit 0")),
     );
+    v.write_unit(
+        "bad2",
+        &format!("{}tty_vhangup = true\n{WANTED}", Vigil::sh("exit 0")),
+    );
     v.start();
     let st = v.wait_state("term", "failed");
     assert_eq!(
@@ -564,4 +570,57 @@ fn a_missing_tty_fails_the_start_with_its_name_and_stdout_tty_needs_one() {
         ),
         "{text}"
     );
+    let out = v.vigilctl(&["check", v.dir().join("units/bad2.toml").to_str().unwrap()]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("bad2.toml:2:1: error: `tty_vhangup` needs `tty`, the terminal to hang up"),
+        "{text}"
+    );
+}
+
+/// Whether a write to the pty's slave through `fd` still works.
+fn slave_writable(fd: &std::fs::File) -> bool {
+    use std::io::Write;
+    let mut f = fd;
+    f.write_all(b".").is_ok()
+}
+
+#[test]
+fn tty_vhangup_takes_the_terminal_from_what_a_previous_session_left_open() {
+    use std::io::Write;
+    for hang_up in [false, true] {
+        let (mut master, slave) = open_pty();
+        // A leftover of an earlier session: the terminal, still open.
+        let leftover = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(&slave)
+            .unwrap();
+        assert!(slave_writable(&leftover));
+        let mut v = Vigil::new();
+        v.write_unit(
+            "term",
+            &format!(
+                "{}tty = \"{slave}\"\ntty_vhangup = {hang_up}\n{WANTED}",
+                Vigil::sh("read -r line; echo got:$line; exec sleep 1000")
+            ),
+        );
+        v.start();
+        v.wait_state("term", "running");
+        // The unit's own terminal works either way.
+        master.write_all(b"hello\n").unwrap();
+        let mut seen = String::new();
+        assert!(
+            read_pty_until(&mut master, &mut seen, "got:hello"),
+            "hang_up = {hang_up}: {seen:?}\n{}",
+            v.log()
+        );
+        assert_eq!(
+            slave_writable(&leftover),
+            !hang_up,
+            "hang_up = {hang_up}: the leftover descriptor"
+        );
+    }
 }

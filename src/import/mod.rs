@@ -767,8 +767,20 @@ pub fn import(
                     );
                 }
             }
-            ("Service", "TTYReset" | "TTYVHangup" | "TTYVTDisallocate") => {
-                note(&mut notes, last, "dropped: vigil does not reset, hang up or clear the terminal before a start (agetty resets the line itself)");
+            ("Service", "TTYVHangup") => {
+                let yes = matches!(last.value.as_str(), "yes" | "true" | "1" | "on");
+                if yes && stdin_tty {
+                    t.insert("tty_vhangup".into(), true.into());
+                } else if yes {
+                    note(
+                        &mut notes,
+                        last,
+                        "dropped: vigil hangs up only the tty of StandardInput=tty",
+                    );
+                }
+            }
+            ("Service", "TTYReset" | "TTYVTDisallocate") => {
+                note(&mut notes, last, "dropped: vigil does not reset or clear the terminal before a start (agetty resets the line itself)");
             }
             ("Service", "UtmpIdentifier" | "UtmpMode") => {
                 note(

@@ -439,6 +439,8 @@ struct Prepared<'a> {
     /// The unit's `tty`: opened by the child as stdin and controlling
     /// terminal; stdout/stderr go to it too when they are `Output::Tty`.
     tty: Option<CString>,
+    /// Hang `tty` up first (`tty_vhangup`).
+    tty_vhangup: bool,
     stdout_tty: bool,
     stderr_tty: bool,
     /// Indexed by the ST_* stages (then one per limit).
@@ -552,6 +554,10 @@ fn prepare<'a>(
         }
     };
     stage_names.push(match &def.extra().tty {
+        Some(path) if def.extra().tty_vhangup => format!(
+            "hanging up {} and opening it as the controlling terminal",
+            path.display()
+        ),
         Some(path) => format!("opening {} as the controlling terminal", path.display()),
         None => String::new(),
     });
@@ -574,6 +580,7 @@ fn prepare<'a>(
         stdout,
         stderr,
         tty,
+        tty_vhangup: def.extra().tty_vhangup,
         stdout_tty: def.stdout == Output::Tty,
         stderr_tty: def.stderr == Output::Tty,
         stage_names,
@@ -868,6 +875,19 @@ unsafe fn child_after_fork(
     // new session's controlling terminal, then blocking again.
     let mut tty_fd = -1;
     if let Some(path) = &prep.tty {
+        if prep.tty_vhangup {
+            // TIOCVHANGUP, not vhangup(2): it needs no controlling
+            // terminal, and its SIGHUP goes to the session holding the
+            // terminal now, not to this new one, which holds nothing yet.
+            let old = libc::open(
+                path.as_ptr(),
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            );
+            if old < 0 || libc::ioctl(old, libc::TIOCVHANGUP, 0) < 0 {
+                child_fail(report, ST_TTY);
+            }
+            libc::close(old);
+        }
         let fd = libc::open(
             path.as_ptr(),
             libc::O_RDWR | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC,

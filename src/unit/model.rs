@@ -140,6 +140,10 @@ pub struct Extras {
     /// terminal (systemd's `StandardInput=tty` with `TTYPath=`): a getty
     /// imported from systemd runs `agetty -` on it.
     pub tty: Option<PathBuf>,
+    /// Hang the terminal up before each start (systemd's `TTYVHangup=`):
+    /// what a previous session left holding it loses it, so it cannot read
+    /// the next login.
+    pub tty_vhangup: bool,
 }
 
 impl Default for Extras {
@@ -166,6 +170,7 @@ static NO_EXTRAS: Extras = Extras {
     exec_stop_post: Vec::new(),
     aliases: Vec::new(),
     tty: None,
+    tty_vhangup: false,
 };
 
 /// One loaded, validated unit.

@@ -65,6 +65,7 @@ pub const KEYS: &[&str] = &[
     "exec_stop_post",
     "aliases",
     "tty",
+    "tty_vhangup",
 ];
 
 const KINDS: &[(&str, UnitKind)] = &[
@@ -331,6 +332,11 @@ impl Parser<'_> {
             "exec_stop_post" => self.def.extra_mut().exec_stop_post = self.commands(known, value),
             "aliases" => self.aliases(value),
             "tty" => self.def.extra_mut().tty = self.abs_path(known, value),
+            "tty_vhangup" => {
+                if let Some(b) = self.boolean(known, value) {
+                    self.def.extra_mut().tty_vhangup = b;
+                }
+            }
             "stdout" => {
                 if let Some(o) = self.output(known, value) {
                     self.def.stdout = o;
@@ -1105,6 +1111,14 @@ impl Parser<'_> {
                     self.errors.push(d);
                 }
                 _ => {}
+            }
+        }
+        if let Some((key_span, _)) = self.seen.get("tty_vhangup").cloned() {
+            if !has_tty {
+                self.err(
+                    &key_span,
+                    "`tty_vhangup` needs `tty`, the terminal to hang up".to_string(),
+                );
             }
         }
         if self.def.restart_delay_max < self.def.restart_delay {
