@@ -624,3 +624,34 @@ fn tty_vhangup_takes_the_terminal_from_what_a_previous_session_left_open() {
         );
     }
 }
+
+#[test]
+fn a_command_of_a_unit_whose_tty_is_missing_fails_and_creates_no_file_there() {
+    let mut v = Vigil::new();
+    let tty = v.dir().join("no-such-tty");
+    v.write_unit(
+        "term",
+        &format!(
+            "{}tty = \"{}\"\nexec_start_pre = [\"/bin/true\"]\n{WANTED}",
+            Vigil::sh("exit 0"),
+            tty.display()
+        ),
+    );
+    v.start();
+    let st = v.wait_state("term", "failed");
+    let reason = st["summary"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains(&format!(
+            "opening {}: No such file or directory",
+            tty.display()
+        )),
+        "{reason}"
+    );
+    assert!(
+        !tty.exists(),
+        "a command's output made a file where the tty should be"
+    );
+}

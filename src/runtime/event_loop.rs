@@ -209,7 +209,6 @@ fn broken_files(result: &unit::LoadResult) -> Vec<String> {
         .collect()
 }
 
-/// Run until the manager asks for a power action; returns it.
 /// The order of a turn's readiness reports (a stable sort keeps epoll's
 /// order within a rank): connections before the listener, so a client that
 /// hung up frees its descriptor before the next one is accepted (at the
@@ -224,6 +223,7 @@ fn dispatch_rank(ready: &Ready) -> u8 {
     }
 }
 
+/// Run until the manager asks for a power action; returns it.
 pub fn run(mut opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopError> {
     // Before anything else: one vigil per control socket. The machine's
     // init goes on without the lock (it must never exit, and on a fresh
@@ -683,13 +683,16 @@ impl Shell<'_> {
                 control.exec = argv;
                 control.kind = crate::unit::UnitKind::Simple;
                 // The terminal is the main process's: a command writes to it
-                // but does not take it as its controlling terminal.
+                // but does not take it as its controlling terminal. It must
+                // exist (an output file is created when missing: a device
+                // path must not become a regular file).
                 if let Some(tty) = control.extra_mut().tty.take() {
                     for out in [&mut control.stdout, &mut control.stderr] {
                         if *out == crate::unit::Output::Tty {
                             *out = crate::unit::Output::File(tty.clone());
                         }
                     }
+                    control.needs_device.get_or_insert(tty);
                 }
                 if let Some(pid) = main_pid {
                     control
