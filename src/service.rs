@@ -358,7 +358,7 @@ impl Service {
     /// consecutive failure, capped at `restart_delay_max`.
     pub fn backoff_delay(&self) -> Duration {
         let base = self.def.restart_delay;
-        let cap = self.def.restart_delay_max.max(base);
+        let cap = self.def.extra().restart_delay_max.max(base);
         let shift = self.failures_in_row.saturating_sub(1).min(30);
         base.checked_mul(1u32 << shift).unwrap_or(cap).min(cap)
     }
@@ -366,7 +366,7 @@ impl Service {
     /// Account for a run that just ended: a run longer than the start limit
     /// interval was healthy and resets the back-off.
     pub fn note_run_ended(&mut self, runtime: Duration, failed: bool) {
-        if runtime >= self.def.start_limit_interval || !failed {
+        if runtime >= self.def.extra().start_limit_interval || !failed {
             self.failures_in_row = 0;
         }
         if failed {
@@ -377,7 +377,7 @@ impl Service {
     /// Record a start attempt; false when the start limit is hit (more than
     /// `start_limit_burst` starts within `start_limit_interval`).
     pub fn admit_start(&mut self, now: Duration) -> bool {
-        let window = self.def.start_limit_interval;
+        let window = self.def.extra().start_limit_interval;
         while let Some(first) = self.start_times.front() {
             if now.saturating_sub(*first) >= window {
                 self.start_times.pop_front();
@@ -385,8 +385,8 @@ impl Service {
                 break;
             }
         }
-        if self.def.start_limit_burst > 0
-            && self.start_times.len() >= self.def.start_limit_burst as usize
+        if self.def.extra().start_limit_burst > 0
+            && self.start_times.len() >= self.def.extra().start_limit_burst as usize
         {
             return false;
         }
@@ -417,7 +417,7 @@ mod tests {
     fn svc() -> Service {
         let mut def = UnitDef::new("t");
         def.restart_delay = Duration::from_millis(100);
-        def.restart_delay_max = Duration::from_secs(1);
+        def.extra_mut().restart_delay_max = Duration::from_secs(1);
         Service::new(def, Duration::ZERO)
     }
 
@@ -446,8 +446,8 @@ mod tests {
     #[test]
     fn start_limit_counts_within_window() {
         let mut s = svc();
-        Rc::make_mut(&mut s.def).start_limit_burst = 3;
-        Rc::make_mut(&mut s.def).start_limit_interval = Duration::from_secs(10);
+        Rc::make_mut(&mut s.def).extra_mut().start_limit_burst = 3;
+        Rc::make_mut(&mut s.def).extra_mut().start_limit_interval = Duration::from_secs(10);
         let t = Duration::from_secs;
         assert!(s.admit_start(t(0)));
         assert!(s.admit_start(t(1)));

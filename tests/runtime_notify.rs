@@ -26,7 +26,7 @@ fn notify_unit(script: &str, user: Option<&str>) -> UnitDef {
     let mut def = UnitDef::new("n");
     def.kind = UnitKind::Notify;
     def.exec = vec!["/bin/sh".into(), "-c".into(), script.into()];
-    def.user = user.map(str::to_string);
+    def.extra_mut().user = user.map(str::to_string);
     def
 }
 

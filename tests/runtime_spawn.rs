@@ -61,7 +61,7 @@ fn environment_layers_and_nothing_leaks() {
     .unwrap();
     let mut def = shell_to_file("env", &out);
     def.kind = UnitKind::Notify;
-    def.environment_file = vec![
+    def.extra_mut().environment_file = vec![
         EnvironmentFile {
             path: envfile,
             optional: false,
@@ -71,7 +71,9 @@ fn environment_layers_and_nothing_leaks() {
             optional: true,
         },
     ];
-    def.environment.insert("OVERRIDE".into(), "unit".into());
+    def.extra_mut()
+        .environment
+        .insert("OVERRIDE".into(), "unit".into());
     let mut c = ctx();
     c.notify_socket = Some("/run/vigil/notify".into());
     let text = run_capture(&def, &c, &out);
@@ -96,7 +98,8 @@ fn notify_socket_only_for_notify_units() {
     let mut c = ctx();
     c.notify_socket = Some("/run/vigil/notify".into());
     let mut def = shell_to_file("env", &out);
-    def.environment
+    def.extra_mut()
+        .environment
         .insert("NOTIFY_SOCKET".into(), "/forged".into());
     let text = run_capture(&def, &c, &out);
     assert!(!text.contains("NOTIFY_SOCKET"), "{text}");
@@ -154,7 +157,7 @@ fn own_session_and_default_signal_state() {
 #[test]
 fn unknown_user_is_a_stage_failure() {
     let mut def = unit(&["true"]);
-    def.user = Some("no-such-user-vigil".into());
+    def.extra_mut().user = Some("no-such-user-vigil".into());
     let err = spawn(&def, &ctx(), LogFds::default()).unwrap_err();
     assert_eq!(err.stage, "changing to user no-such-user-vigil");
     assert_eq!(err.error, "no such user in /etc/passwd");
@@ -163,7 +166,7 @@ fn unknown_user_is_a_stage_failure() {
 #[test]
 fn unknown_group_is_a_stage_failure() {
     let mut def = unit(&["true"]);
-    def.group = Some("no-such-group-vigil".into());
+    def.extra_mut().group = Some("no-such-group-vigil".into());
     let err = spawn(&def, &ctx(), LogFds::default()).unwrap_err();
     assert_eq!(err.stage, "changing to group no-such-group-vigil");
     assert_eq!(err.error, "no such group in /etc/group");
@@ -199,7 +202,7 @@ fn exec_failure_comes_back_from_the_child() {
 #[test]
 fn bad_working_directory() {
     let mut def = unit(&["true"]);
-    def.working_directory = Some("/nonexistent/vigil-dir".into());
+    def.extra_mut().working_directory = Some("/nonexistent/vigil-dir".into());
     let err = spawn(&def, &ctx(), LogFds::default()).unwrap_err();
     assert_eq!(err.stage, "changing directory to /nonexistent/vigil-dir");
     assert!(err.error.contains("No such file or directory"), "{err:?}");
@@ -208,7 +211,7 @@ fn bad_working_directory() {
 #[test]
 fn missing_environment_file() {
     let mut def = unit(&["true"]);
-    def.environment_file = vec![EnvironmentFile {
+    def.extra_mut().environment_file = vec![EnvironmentFile {
         path: "/nonexistent/vigil.env".into(),
         optional: false,
     }];
@@ -223,8 +226,8 @@ fn runs_as_user_nobody_with_its_groups_and_home() {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let out = dir.path().join("id");
     let mut def = shell_to_file("id -u; id -g; id -G; echo $USER; pwd", &out);
-    def.user = Some("nobody".into());
-    def.working_directory = Some(dir.path().to_path_buf());
+    def.extra_mut().user = Some("nobody".into());
+    def.extra_mut().working_directory = Some(dir.path().to_path_buf());
     let text = run_capture(&def, &ctx(), &out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.first(), Some(&"65534"), "{text}");
@@ -239,9 +242,9 @@ fn supplementary_groups_and_group_override() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("id");
     let mut def = shell_to_file("id -g; id -G", &out);
-    def.user = Some("nobody".into());
-    def.group = Some("daemon".into());
-    def.supplementary_groups = vec!["adm".into()];
+    def.extra_mut().user = Some("nobody".into());
+    def.extra_mut().group = Some("daemon".into());
+    def.extra_mut().supplementary_groups = vec!["adm".into()];
     let text = run_capture(&def, &ctx(), &out);
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("1"), "{text}"); // daemon
@@ -283,7 +286,7 @@ fn umask_stdin_and_no_fd_leak() {
          readlink /proc/$$$$/fd/0"
     );
     let mut def = shell_to_file(&script, &out);
-    def.umask = Some(0o027);
+    def.extra_mut().umask = Some(0o027);
     let text = run_capture(&def, &ctx(), &out);
     unsafe { libc::close(leaky) };
     assert_eq!(text, "0027\nclean\n/dev/null\n");
@@ -391,12 +394,12 @@ fn a_group_is_signalled_only_while_its_witness_is_unreaped() {
 #[test]
 fn a_missing_needed_device_fails_the_start_with_its_path() {
     let mut def = unit(&["true"]);
-    def.needs_device = Some("/dev/ttyS99-vigil-missing".into());
+    def.extra_mut().needs_device = Some("/dev/ttyS99-vigil-missing".into());
     let err = spawn(&def, &ctx(), LogFds::default()).unwrap_err();
     assert_eq!(err.stage, "opening /dev/ttyS99-vigil-missing");
     assert!(err.error.contains("No such file"), "{}", err.error);
     // Present device: starts normally.
-    def.needs_device = Some("/dev/null".into());
+    def.extra_mut().needs_device = Some("/dev/null".into());
     let pid = spawn(&def, &ctx(), LogFds::default()).unwrap().pid;
     assert_eq!(wait(pid), 0);
 }

@@ -76,7 +76,7 @@ pub fn getty_unit(tty: &TtyConfig) -> UnitDef {
     u.restart = RestartPolicy::Always;
     u.restart_delay = Duration::from_secs(1);
     u.wanted_by = vec![DEFAULT_TARGET.to_string()];
-    u.needs_device = Some(PathBuf::from("/dev").join(&dev));
+    u.extra_mut().needs_device = Some(PathBuf::from("/dev").join(&dev));
     u
 }
 

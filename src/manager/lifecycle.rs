@@ -36,8 +36,8 @@ impl Manager {
         if !svc.admit_start(now) {
             let reason = format!(
                 "start limit hit: more than {} starts within {}",
-                svc.def.start_limit_burst,
-                format_duration(svc.def.start_limit_interval)
+                svc.def.extra().start_limit_burst,
+                format_duration(svc.def.extra().start_limit_interval)
             );
             self.log(
                 Level::Error,

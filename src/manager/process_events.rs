@@ -144,7 +144,7 @@ impl Manager {
                 Phase::Starting(StartPhase::ReadingPidFile),
                 now,
             );
-            let path = svc.def.pid_file.clone();
+            let path = svc.def.extra().pid_file.clone();
             self.log(
                 Level::Debug,
                 format!("{name}: launcher pid {pid} exited 0; reading pid file"),
@@ -379,7 +379,7 @@ impl Manager {
                     }
                 }
                 DeadlineKind::PidFileRetry => {
-                    if let Some(path) = svc.def.pid_file.clone() {
+                    if let Some(path) = svc.def.extra().pid_file.clone() {
                         self.actions.push(Action::ReadPidFile {
                             unit: name.clone(),
                             path,

@@ -377,9 +377,9 @@ fn on_failure_restarts_with_doubling_backoff_then_start_limit() {
     let mut u = svc("crashy");
     u.restart = RestartPolicy::OnFailure;
     u.restart_delay = ms(100);
-    u.restart_delay_max = ms(1000);
-    u.start_limit_burst = 4;
-    u.start_limit_interval = Duration::from_secs(10);
+    u.extra_mut().restart_delay_max = ms(1000);
+    u.extra_mut().start_limit_burst = 4;
+    u.extra_mut().start_limit_interval = Duration::from_secs(10);
     let mut sim = Sim::new(vec![u]);
     sim.feed(Event::Boot);
     let mut delays = Vec::new();
@@ -441,7 +441,7 @@ fn healthy_run_resets_backoff() {
     let mut u = svc("u");
     u.restart = RestartPolicy::Always;
     u.restart_delay = ms(100);
-    u.start_limit_interval = Duration::from_secs(10);
+    u.extra_mut().start_limit_interval = Duration::from_secs(10);
     let mut sim = Sim::new(vec![u]);
     sim.feed(Event::Boot);
     for _ in 0..3 {
@@ -536,7 +536,7 @@ fn forced_shutdown_skips_the_stop_phase_but_leaves_nothing_running() {
 fn forking_unit_reads_pid_file_with_retry() {
     let mut f = svc("forky");
     f.kind = UnitKind::Forking;
-    f.pid_file = Some("/run/forky.pid".into());
+    f.extra_mut().pid_file = Some("/run/forky.pid".into());
     let mut sim = Sim::new(vec![f]);
     sim.feed(Event::Boot);
     let acts = sim.exit("forky", ExitStatus::Exited(0));
@@ -792,7 +792,7 @@ fn missing_boot_target_falls_back_to_default_degraded() {
 fn refused_pid_file_fails_at_once_and_kills_the_launchers_group() {
     let mut f = svc("liar");
     f.kind = UnitKind::Forking;
-    f.pid_file = Some("/run/liar.pid".into());
+    f.extra_mut().pid_file = Some("/run/liar.pid".into());
     let mut sim = Sim::new(vec![f]);
     sim.feed(Event::Boot);
     let launcher = sim.pid("liar");
@@ -1062,7 +1062,7 @@ fn a_reload_turning_a_forking_unit_simple_mid_start_lets_the_start_finish() {
     // no longer had one, and stayed `starting` forever with no deadline.
     let mut f = svc("forky");
     f.kind = UnitKind::Forking;
-    f.pid_file = Some("/run/forky.pid".into());
+    f.extra_mut().pid_file = Some("/run/forky.pid".into());
     f.start_timeout = Duration::from_secs(5);
     let mut after = svc("later");
     after.after = vec!["forky".into()];
@@ -1095,7 +1095,7 @@ fn a_forking_units_start_timeout_runs_from_launch_not_from_the_launchers_exit() 
     // Issue 8, point 17: the bound restarted when the launcher exited.
     let mut f = svc("forky");
     f.kind = UnitKind::Forking;
-    f.pid_file = Some("/run/forky.pid".into());
+    f.extra_mut().pid_file = Some("/run/forky.pid".into());
     f.start_timeout = Duration::from_secs(3);
     f.restart = RestartPolicy::Never;
     let mut sim = Sim::new(vec![f]);

@@ -242,8 +242,8 @@ impl LogCapture {
 
     fn limits_of(&self, def: &UnitDef) -> LogLimits {
         LogLimits {
-            max_size: def.log_max_size.unwrap_or(self.defaults.max_size),
-            keep: def.log_keep.unwrap_or(self.defaults.keep),
+            max_size: def.extra().log_max_size.unwrap_or(self.defaults.max_size),
+            keep: def.extra().log_keep.unwrap_or(self.defaults.keep),
         }
     }
 

@@ -133,8 +133,6 @@ struct Shell<'a> {
     spawn_ctx: SpawnContext,
     armed: Option<Duration>,
     power: Option<PowerAction>,
-    /// Whether the heap was trimmed after the boot target finished starting.
-    trimmed: bool,
     /// Whether the image's boot pages were given back (once, after boot).
     image_released: bool,
     /// Held while the loop runs: one vigil per control socket.
@@ -332,7 +330,6 @@ pub fn run(mut opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopE
         spawn_ctx,
         armed: None,
         power: None,
-        trimmed: false,
         image_released: false,
         instance_lock,
         binary: crate::runtime::reexec::own_binary(),
@@ -511,7 +508,6 @@ pub fn resume(
         spawn_ctx,
         armed: None,
         power: None,
-        trimmed: true,
         image_released: false,
         instance_lock,
         binary: binary.clone(),
@@ -597,6 +593,9 @@ impl Shell<'_> {
                 // vigil first waits with nothing left to do.
                 self.image_released = true;
                 crate::runtime::image_pages::release_boot_pages();
+                // The same for the heap: loading and the boot burst (its
+                // spawns and lines included) leave freed memory behind.
+                heap::release_free_heap();
             }
             let ready = match self.poller.wait(None) {
                 Ok(r) => r,
@@ -640,12 +639,6 @@ impl Shell<'_> {
             );
             // A reload re-reads every unit file and rebuilds the graph: give
             // that peak back (1000 units left 2.6 MiB behind).
-            heap::release_free_heap();
-        }
-        if !self.trimmed && (self.manager.boot_finished() || self.manager.shutting_down()) {
-            // Loading and the boot burst leave freed heap behind; give it back
-            // once, so a long-running PID 1 stays small.
-            self.trimmed = true;
             heap::release_free_heap();
         }
     }
@@ -692,10 +685,11 @@ impl Shell<'_> {
                             *out = crate::unit::Output::File(tty.clone());
                         }
                     }
-                    control.needs_device.get_or_insert(tty);
+                    control.extra_mut().needs_device.get_or_insert(tty);
                 }
                 if let Some(pid) = main_pid {
                     control
+                        .extra_mut()
                         .environment
                         .insert("MAINPID".to_string(), pid.to_string());
                 }

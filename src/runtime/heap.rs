@@ -52,15 +52,18 @@ fn shrink(def: &mut UnitDef) {
         &mut def.after,
         &mut def.before,
         &mut def.wanted_by,
-        &mut def.supplementary_groups,
     ] {
         list.shrink_to_fit();
     }
-    def.environment_file.shrink_to_fit();
+    // (Not through `extra_mut`: that would give every unit the box.)
     if let Some(extra) = def.extra.as_deref_mut() {
+        extra.supplementary_groups.shrink_to_fit();
+        extra.aliases.shrink_to_fit();
+        extra.environment_file.shrink_to_fit();
         extra.limits.shrink_to_fit();
         extra.runtime_directory.shrink_to_fit();
         extra.state_directory.shrink_to_fit();
+        extra.conditions.shrink_to_fit();
     }
 }
 
@@ -85,31 +88,31 @@ mod tests {
         d.description = "a \"quoted\" description ✓".into();
         d.kind = UnitKind::Forking;
         d.exec = vec!["/usr/sbin/web".into(), "--flag=a b".into()];
-        d.pid_file = Some("/run/web.pid".into());
+        d.extra_mut().pid_file = Some("/run/web.pid".into());
         d.remain_after_exit = true;
         d.restart = RestartPolicy::OnFailure;
         d.restart_delay = Duration::from_nanos(1_500_000_001);
-        d.restart_delay_max = Duration::MAX;
-        d.start_limit_burst = 7;
+        d.extra_mut().restart_delay_max = Duration::MAX;
+        d.extra_mut().start_limit_burst = 7;
         d.wants = vec!["a".into()];
         d.requires = vec!["b".into()];
         d.after = vec!["c".into()];
         d.before = vec!["d".into()];
         d.wanted_by = vec!["default".into()];
-        d.environment.insert("K".into(), "v=1".into());
-        d.environment_file = vec![EnvironmentFile {
+        d.extra_mut().environment.insert("K".into(), "v=1".into());
+        d.extra_mut().environment_file = vec![EnvironmentFile {
             path: "/etc/default/web".into(),
             optional: true,
         }];
-        d.working_directory = Some("/srv".into());
-        d.user = Some("www-data".into());
-        d.group = Some("www-data".into());
-        d.supplementary_groups = vec!["adm".into()];
-        d.umask = Some(0o027);
+        d.extra_mut().working_directory = Some("/srv".into());
+        d.extra_mut().user = Some("www-data".into());
+        d.extra_mut().group = Some("www-data".into());
+        d.extra_mut().supplementary_groups = vec!["adm".into()];
+        d.extra_mut().umask = Some(0o027);
         d.stop_signal = libc::SIGINT;
         d.stdout = Output::Null;
         d.stderr = Output::File("/var/log/web.err".into());
-        d.needs_device = Some("/dev/ttyS0".into());
+        d.extra_mut().needs_device = Some("/dev/ttyS0".into());
         let units: BTreeMap<String, UnitDef> = [("web".to_string(), d.clone())].into();
         let back = compact_units(units).expect("round trip");
         assert_eq!(back.get("web"), Some(&d));
@@ -121,7 +124,7 @@ mod tests {
         use std::ffi::OsStr;
         use std::os::unix::ffi::OsStrExt;
         let mut d = UnitDef::new("odd");
-        d.working_directory = Some(PathBuf::from(OsStr::from_bytes(b"/srv/\xff")));
+        d.extra_mut().working_directory = Some(PathBuf::from(OsStr::from_bytes(b"/srv/\xff")));
         let units: BTreeMap<String, UnitDef> = [("odd".to_string(), d.clone())].into();
         assert_eq!(compact_units(units).expect("kept").get("odd"), Some(&d));
     }

@@ -28,7 +28,7 @@ use crate::runtime::event_loop::LoopOptions;
 use crate::runtime::processes::HeldHandle;
 
 /// The format of `Full`; the header says which one follows it.
-pub const HANDOVER_VERSION: u32 = 1;
+pub const HANDOVER_VERSION: u32 = 2;
 /// The header's first field, so a stray descriptor is never taken for a state.
 pub const MAGIC: &str = "vigil-handover";
 /// `vigil --resume FD`: the argument the new image is started with.
@@ -351,5 +351,59 @@ mod tests {
             decode(b"{\"magic\":\"x\"}\n"),
             Resumed::Unreadable(_)
         ));
+    }
+
+    /// FNV-1a: a fingerprint that stays the same across Rust releases.
+    fn fnv1a(bytes: &[u8]) -> u64 {
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    }
+
+    /// `Full` is postcard, which carries no field names: a build whose
+    /// types differ misreads an older state instead of refusing it. So the
+    /// format number must change with the layout, and this test fails
+    /// when the encoding of a fixed state changes while it does not.
+    #[test]
+    fn the_format_number_changes_with_the_states_layout() {
+        use crate::manager::{Event, Manager, Now, Settings};
+        use crate::unit::{UnitDef, UnitKind};
+        use std::collections::BTreeMap;
+        let now = Now {
+            mono: Duration::from_secs(1),
+            unix_secs: 1_700_000_000.0,
+        };
+        let mut web = UnitDef::new("web");
+        web.exec = vec!["/usr/sbin/web".into(), "-f".into()];
+        web.wanted_by = vec!["default".into()];
+        web.extra_mut().user = Some("www-data".into());
+        web.extra_mut().environment.insert("K".into(), "v".into());
+        web.extra_mut().aliases = vec!["www".into()];
+        let mut target = UnitDef::new("default");
+        target.kind = UnitKind::Target;
+        let units: BTreeMap<String, UnitDef> =
+            [("web".into(), web.clone()), ("default".into(), target)].into();
+        let mut manager = Manager::new(units, "default", Settings::default(), now);
+        manager.handle(Event::Boot, now);
+        manager.handle(
+            Event::Spawned {
+                unit: "web".into(),
+                result: Ok(100),
+            },
+            now,
+        );
+        let full = Full {
+            manager: manager.handover(now).expect("not shutting down"),
+            capture: CaptureState::default(),
+            generated: vec![web],
+        };
+        let bytes = postcard::to_stdvec(&full).expect("encodes");
+        assert_eq!(
+            (HANDOVER_VERSION, fnv1a(&bytes)),
+            (2, 6402471638643016627),
+            "the state's encoding changed: if its layout did (a field added, \
+             removed, moved or retyped), raise HANDOVER_VERSION; then record \
+             the new pair here"
+        );
     }
 }

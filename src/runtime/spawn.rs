@@ -140,7 +140,7 @@ pub fn build_environment(
         env_set(&mut env, "LOGNAME", &u.name);
         env_set(&mut env, "SHELL", &u.shell.to_string_lossy());
     }
-    for file in &def.environment_file {
+    for file in &def.extra().environment_file {
         let stage = format!("reading environment file {}", file.path.display());
         // Never blocking on a FIFO, nor reading /dev/zero forever.
         let text = match read_regular(&file.path, MAX_ENV_FILE_BYTES, true) {
@@ -153,7 +153,7 @@ pub fn build_environment(
             env_set(&mut env, &k, &v);
         }
     }
-    for (k, v) in &def.environment {
+    for (k, v) in &def.extra().environment {
         env_set(&mut env, k, v);
     }
     // NOTIFY_SOCKET belongs to vigil: a stale value from a file must not leak.
@@ -218,13 +218,13 @@ struct Credentials {
 }
 
 fn resolve_credentials(def: &UnitDef) -> Result<(Credentials, Option<User>), SpawnFailure> {
-    let user = def.user.as_deref().map(lookup_user).transpose()?;
+    let user = def.extra().user.as_deref().map(lookup_user).transpose()?;
     let mut gid = user.as_ref().map(|u| u.gid);
     let mut group_stage = user
         .as_ref()
         .map(|u| format!("changing to group {} of user {}", u.gid, u.name))
         .unwrap_or_default();
-    if let Some(g) = def.group.as_deref() {
+    if let Some(g) = def.extra().group.as_deref() {
         group_stage = format!("changing to group {g}");
         gid = Some(lookup_group(g, group_stage.clone())?);
     }
@@ -237,11 +237,11 @@ fn resolve_credentials(def: &UnitDef) -> Result<(Credentials, Option<User>), Spa
             )
         })?;
         groups = Some(list);
-    } else if gid.is_some() || !def.supplementary_groups.is_empty() {
+    } else if gid.is_some() || !def.extra().supplementary_groups.is_empty() {
         // No user change: still drop vigil's own supplementary groups.
         groups = Some(gid.into_iter().collect());
     }
-    for name in &def.supplementary_groups {
+    for name in &def.extra().supplementary_groups {
         let g = lookup_group(name, format!("setting supplementary group {name}"))?;
         let list = groups.get_or_insert_with(Vec::new);
         if !list.contains(&g) {
@@ -254,6 +254,7 @@ fn resolve_credentials(def: &UnitDef) -> Result<(Credentials, Option<User>), Spa
             gid,
             groups,
             user_stage: def
+                .extra()
                 .user
                 .as_deref()
                 .map(|n| format!("changing to user {n}"))
@@ -464,7 +465,12 @@ fn prepare<'a>(
     let Some(first) = def.exec.first() else {
         return Err(failure("preparing", "no command to execute"));
     };
-    for device in def.needs_device.iter().chain(def.extra().tty.iter()) {
+    for device in def
+        .extra()
+        .needs_device
+        .iter()
+        .chain(def.extra().tty.iter())
+    {
         if let Err(e) = std::fs::metadata(device) {
             return Err(failure(
                 format!("opening {}", device.display()),
@@ -515,6 +521,7 @@ fn prepare<'a>(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let workdir_path = def
+        .extra()
         .working_directory
         .clone()
         .unwrap_or_else(|| PathBuf::from("/"));
@@ -575,7 +582,7 @@ fn prepare<'a>(
         envp,
         creds,
         workdir,
-        umask: def.umask.map(|m| m as libc::mode_t),
+        umask: def.extra().umask.map(|m| m as libc::mode_t),
         stdin,
         stdout,
         stderr,

@@ -144,6 +144,29 @@ pub struct Extras {
     /// what a previous session left holding it loses it, so it cannot read
     /// the next login.
     pub tty_vhangup: bool,
+    pub pid_file: Option<PathBuf>,
+    pub environment: BTreeMap<String, String>,
+    pub environment_file: Vec<EnvironmentFile>,
+    pub working_directory: Option<PathBuf>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub supplementary_groups: Vec<String>,
+    pub umask: Option<u32>,
+    /// Rotation of the unit's log file; None: vigil.toml's `log_max_size`.
+    pub log_max_size: Option<u64>,
+    /// Rotated files kept; None: vigil.toml's `log_keep`.
+    pub log_keep: Option<u32>,
+    /// A device the unit cannot run without (set for generated getty units,
+    /// not a unit-file key): a start while it is missing fails with a clear
+    /// reason ("opening /dev/ttyS9: No such file or directory") instead of
+    /// the program's own error, and the restart back-off applies.
+    pub needs_device: Option<PathBuf>,
+    pub restart_delay_max: Duration,
+    /// More than `start_limit_burst` starts within `start_limit_interval` marks
+    /// the unit failed until a manual start. A run longer than the interval
+    /// counts as healthy and resets the back-off.
+    pub start_limit_burst: u32,
+    pub start_limit_interval: Duration,
 }
 
 impl Default for Extras {
@@ -171,6 +194,20 @@ static NO_EXTRAS: Extras = Extras {
     aliases: Vec::new(),
     tty: None,
     tty_vhangup: false,
+    pid_file: None,
+    environment: BTreeMap::new(),
+    environment_file: Vec::new(),
+    working_directory: None,
+    user: None,
+    group: None,
+    supplementary_groups: Vec::new(),
+    umask: None,
+    log_max_size: None,
+    log_keep: None,
+    needs_device: None,
+    restart_delay_max: Duration::from_secs(30),
+    start_limit_burst: 5,
+    start_limit_interval: Duration::from_secs(10),
 };
 
 /// One loaded, validated unit.
@@ -185,17 +222,10 @@ pub struct UnitDef {
     pub kind: UnitKind,
     /// argv; empty only for targets.
     pub exec: Vec<String>,
-    pub pid_file: Option<PathBuf>,
     pub remain_after_exit: bool,
     pub restart: RestartPolicy,
     /// First restart delay; doubles per consecutive failure up to `restart_delay_max`.
     pub restart_delay: Duration,
-    pub restart_delay_max: Duration,
-    /// More than `start_limit_burst` starts within `start_limit_interval` marks
-    /// the unit failed until a manual start. A run longer than the interval
-    /// counts as healthy and resets the back-off.
-    pub start_limit_burst: u32,
-    pub start_limit_interval: Duration,
     /// How long notify/forking/oneshot units may take to become ready.
     pub start_timeout: Duration,
     pub wants: Vec<String>,
@@ -204,35 +234,21 @@ pub struct UnitDef {
     pub before: Vec<String>,
     /// Targets that pull this unit in (in the file, plus `NAME.wants/` links).
     pub wanted_by: Vec<String>,
-    pub environment: BTreeMap<String, String>,
-    pub environment_file: Vec<EnvironmentFile>,
-    pub working_directory: Option<PathBuf>,
-    pub user: Option<String>,
-    pub group: Option<String>,
-    pub supplementary_groups: Vec<String>,
-    pub umask: Option<u32>,
     /// Signal number sent first on stop (default SIGTERM).
     pub stop_signal: i32,
     /// Then SIGKILL to the process group.
     pub stop_timeout: Duration,
     pub stdout: Output,
     pub stderr: Output,
-    /// Rotation of the unit's log file; None: vigil.toml's `log_max_size`.
-    pub log_max_size: Option<u64>,
-    /// Rotated files kept; None: vigil.toml's `log_keep`.
-    pub log_keep: Option<u32>,
-    /// A device the unit cannot run without (set for generated getty units,
-    /// not a unit-file key): a start while it is missing fails with a clear
-    /// reason ("opening /dev/ttyS9: No such file or directory") instead of
-    /// the program's own error, and the restart back-off applies.
-    pub needs_device: Option<PathBuf>,
     pub kill_mode: KillMode,
     /// `vigilctl mask` made it unstartable (a link in `UNITS/masked/`, not a
     /// unit-file key): no start, asked for or pulled in, happens.
     pub masked: bool,
-    /// The keys most units never set (commands beyond `exec`, limits,
-    /// directories, conditions): behind one box, absent when all are at
-    /// their defaults, so 1000 plain units do not pay for them.
+    /// The keys most units never set (commands beyond `exec`, accounts,
+    /// environment, limits, directories, conditions, log rotation, the
+    /// start limit): behind one box, absent when all are at their
+    /// defaults, so 1000 plain units do not pay for them (a plain unit's
+    /// definition is 336 bytes instead of 592).
     /// (No skip_serializing_if: postcard, which vigil's own state uses,
     /// cannot skip fields.)
     #[serde(default)]
@@ -258,33 +274,19 @@ impl UnitDef {
             description: String::new(),
             kind: UnitKind::Simple,
             exec: Vec::new(),
-            pid_file: None,
             remain_after_exit: false,
             restart: RestartPolicy::Never,
             restart_delay: Duration::from_millis(100),
-            restart_delay_max: Duration::from_secs(30),
-            start_limit_burst: 5,
-            start_limit_interval: Duration::from_secs(10),
             start_timeout: Duration::from_secs(90),
             wants: Vec::new(),
             requires: Vec::new(),
             after: Vec::new(),
             before: Vec::new(),
             wanted_by: Vec::new(),
-            environment: BTreeMap::new(),
-            environment_file: Vec::new(),
-            working_directory: None,
-            user: None,
-            group: None,
-            supplementary_groups: Vec::new(),
-            umask: None,
             stop_signal: libc::SIGTERM,
             stop_timeout: Duration::from_secs(10),
             stdout: Output::Log,
             stderr: Output::Log,
-            log_max_size: None,
-            log_keep: None,
-            needs_device: None,
             kill_mode: KillMode::Group,
             extra: None,
             masked: false,

@@ -286,7 +286,7 @@ impl Parser<'_> {
                     self.def.kind = v;
                 }
             }
-            "pid_file" => self.def.pid_file = self.abs_path(known, value),
+            "pid_file" => self.def.extra_mut().pid_file = self.abs_path(known, value),
             "remain_after_exit" => {
                 if let Some(b) = self.boolean(known, value) {
                     self.def.remain_after_exit = b;
@@ -299,7 +299,7 @@ impl Parser<'_> {
             }
             "start_limit_burst" => {
                 if let Some(n) = self.positive(known, value) {
-                    self.def.start_limit_burst = n;
+                    self.def.extra_mut().start_limit_burst = n;
                 }
             }
             "restart_delay"
@@ -318,9 +318,11 @@ impl Parser<'_> {
             "wanted_by" => self.deps(DepField::WantedBy, value),
             "environment" => self.environment(value),
             "environment_file" => self.environment_file(value),
-            "working_directory" => self.def.working_directory = self.abs_path(known, value),
-            "user" => self.def.user = self.account(&q(known), value),
-            "group" => self.def.group = self.account(&q(known), value),
+            "working_directory" => {
+                self.def.extra_mut().working_directory = self.abs_path(known, value)
+            }
+            "user" => self.def.extra_mut().user = self.account(&q(known), value),
+            "group" => self.def.extra_mut().group = self.account(&q(known), value),
             "supplementary_groups" => self.groups(value),
             "umask" => self.umask(value),
             "stop_signal" => self.signal(value),
@@ -347,8 +349,8 @@ impl Parser<'_> {
                     self.def.stderr = o;
                 }
             }
-            "log_max_size" => self.def.log_max_size = self.log_size(known, value),
-            "log_keep" => self.def.log_keep = self.count(known, value),
+            "log_max_size" => self.def.extra_mut().log_max_size = self.log_size(known, value),
+            "log_keep" => self.def.extra_mut().log_keep = self.count(known, value),
             "limits" => self.limits(value),
             "runtime_directory" => {
                 self.def.extra_mut().runtime_directory = self.directories(known, "/run", value)
@@ -393,8 +395,8 @@ impl Parser<'_> {
     fn duration_slot(&mut self, key: &str) -> &mut Duration {
         match key {
             "restart_delay" => &mut self.def.restart_delay,
-            "restart_delay_max" => &mut self.def.restart_delay_max,
-            "start_limit_interval" => &mut self.def.start_limit_interval,
+            "restart_delay_max" => &mut self.def.extra_mut().restart_delay_max,
+            "start_limit_interval" => &mut self.def.extra_mut().start_limit_interval,
             "start_timeout" => &mut self.def.start_timeout,
             _ => &mut self.def.stop_timeout,
         }
@@ -712,7 +714,10 @@ impl Parser<'_> {
                     );
                 }
                 Node::String(s) => {
-                    self.def.environment.insert(name.clone(), s.clone());
+                    self.def
+                        .extra_mut()
+                        .environment
+                        .insert(name.clone(), s.clone());
                 }
                 _ => self.wrong_type(&format!("`environment.{name}`"), "a string", v),
             }
@@ -742,6 +747,7 @@ impl Parser<'_> {
                 self.err(&item.span(), msg);
             } else if let Some(path) = self.check_abs("`environment_file`", path, &item.span()) {
                 self.def
+                    .extra_mut()
                     .environment_file
                     .push(EnvironmentFile { path, optional });
             }
@@ -769,8 +775,8 @@ impl Parser<'_> {
         };
         for item in items {
             if let Some(g) = self.account("an entry of `supplementary_groups`", item) {
-                if !self.def.supplementary_groups.contains(&g) {
-                    self.def.supplementary_groups.push(g);
+                if !self.def.extra().supplementary_groups.contains(&g) {
+                    self.def.extra_mut().supplementary_groups.push(g);
                 }
             }
         }
@@ -787,7 +793,7 @@ impl Parser<'_> {
         };
         match parsed {
             Ok(m) => {
-                self.def.umask = Some(m);
+                self.def.extra_mut().umask = Some(m);
                 // `umask = 22` is TOML's decimal 22, a mask of 0o026: almost
                 // certainly meant as octal.
                 let raw = self.lines.slice(&value.span()).trim();
@@ -1121,7 +1127,7 @@ impl Parser<'_> {
                 );
             }
         }
-        if self.def.restart_delay_max < self.def.restart_delay {
+        if self.def.extra().restart_delay_max < self.def.restart_delay {
             let at = self
                 .seen
                 .get("restart_delay_max")
@@ -1129,7 +1135,8 @@ impl Parser<'_> {
                 .map(|(_, v)| v.clone());
             let msg = format!(
                 "`restart_delay_max` ({:?}) must not be shorter than `restart_delay` ({:?})",
-                self.def.restart_delay_max, self.def.restart_delay
+                self.def.extra().restart_delay_max,
+                self.def.restart_delay
             );
             let d = self.diag(at.as_ref(), msg);
             self.errors.push(d);
@@ -1198,22 +1205,25 @@ stderr = "/var/log/web.err"
         assert_eq!(def.description, "A web server");
         assert_eq!(def.exec, vec!["/usr/sbin/web", "--port", "80"]);
         assert_eq!(def.kind, UnitKind::Forking);
-        assert_eq!(def.pid_file, Some(PathBuf::from("/run/web.pid")));
+        assert_eq!(def.extra().pid_file, Some(PathBuf::from("/run/web.pid")));
         assert!(def.remain_after_exit);
         assert_eq!(def.restart, RestartPolicy::OnFailure);
         assert_eq!(def.restart_delay, Duration::from_millis(500));
-        assert_eq!(def.restart_delay_max, Duration::from_secs(120));
-        assert_eq!(def.start_limit_burst, 3);
-        assert_eq!(def.start_limit_interval, Duration::from_secs(60));
+        assert_eq!(def.extra().restart_delay_max, Duration::from_secs(120));
+        assert_eq!(def.extra().start_limit_burst, 3);
+        assert_eq!(def.extra().start_limit_interval, Duration::from_secs(60));
         assert_eq!(def.start_timeout, Duration::from_millis(1500));
         assert_eq!(def.wants, vec!["cache", "log"]);
         assert_eq!(def.requires, vec!["db"]);
         assert_eq!(def.after, vec!["cache", "db"]);
         assert_eq!(def.before, vec!["proxy"]);
         assert_eq!(def.wanted_by, vec!["default"]);
-        assert_eq!(def.environment.get("PORT").map(String::as_str), Some("80"));
         assert_eq!(
-            def.environment_file,
+            def.extra().environment.get("PORT").map(String::as_str),
+            Some("80")
+        );
+        assert_eq!(
+            def.extra().environment_file,
             vec![
                 EnvironmentFile {
                     path: "/etc/default/web".into(),
@@ -1225,11 +1235,14 @@ stderr = "/var/log/web.err"
                 },
             ]
         );
-        assert_eq!(def.working_directory, Some(PathBuf::from("/srv/web")));
-        assert_eq!(def.user.as_deref(), Some("www-data"));
-        assert_eq!(def.group.as_deref(), Some("33"));
-        assert_eq!(def.supplementary_groups, vec!["adm", "ssl-cert"]);
-        assert_eq!(def.umask, Some(0o027));
+        assert_eq!(
+            def.extra().working_directory,
+            Some(PathBuf::from("/srv/web"))
+        );
+        assert_eq!(def.extra().user.as_deref(), Some("www-data"));
+        assert_eq!(def.extra().group.as_deref(), Some("33"));
+        assert_eq!(def.extra().supplementary_groups, vec!["adm", "ssl-cert"]);
+        assert_eq!(def.extra().umask, Some(0o027));
         assert_eq!(def.stop_signal, libc::SIGINT);
         assert_eq!(def.stop_timeout, Duration::from_secs(90));
         assert_eq!(def.stdout, Output::Null);
@@ -1419,7 +1432,10 @@ stderr = "/var/log/web.err"
             parse_ok("exec = \"x\"\nstop_signal = \"SIGHUP\"").stop_signal,
             libc::SIGHUP
         );
-        assert_eq!(parse_ok("exec = \"x\"\numask = 0o077").umask, Some(0o077));
+        assert_eq!(
+            parse_ok("exec = \"x\"\numask = 0o077").extra().umask,
+            Some(0o077)
+        );
         assert_eq!(
             one_error("exec = \"/bin/true\"\numask = \"999\"\n"),
             "u.toml:2:9: error: `umask`: \"999\" is not an octal umask like \"022\""

@@ -69,7 +69,7 @@ pub fn check_unit(def: &UnitDef, path_var: &str) -> Vec<Diagnostic> {
             }
         }
     }
-    if let Some(user) = &def.user {
+    if let Some(user) = &def.extra().user {
         if matches!(crate::accounts::lookup_user(user), Ok(None)) {
             warn(
                 "user",
@@ -77,8 +77,9 @@ pub fn check_unit(def: &UnitDef, path_var: &str) -> Vec<Diagnostic> {
             );
         }
     }
-    let groups = def.group.iter().map(|g| ("group", g)).chain(
-        def.supplementary_groups
+    let groups = def.extra().group.iter().map(|g| ("group", g)).chain(
+        def.extra()
+            .supplementary_groups
             .iter()
             .map(|g| ("supplementary_groups", g)),
     );
