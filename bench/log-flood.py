@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Issue-9 log capture benchmark: one writer prints N lines as fast as it can
-(`yes LINE | head -n N`) and each capturer (vigil, s6-log, svlogd, plus `cat`
+"""Issue-9 log capture benchmark: one writer prints lines as fast as it can
+for S seconds (`timeout S yes LINE`; or N lines, `yes LINE | head -n N`,
+with --lines) and each capturer (vigil, s6-log, svlogd, plus `cat`
 into a file as the floor) takes the whole stream to disk with a timestamp on
 every line and size-based rotation. Prints lines/s, MB/s and CPU seconds per
 MB of the capturing process, all measured in the same run; then the latency
 of `status` of another unit over vigil's control socket, idle and during a
 flood. Run as root from the repository after `cargo build --release`:
 
-    python3 bench/log-flood.py [--lines N] [--reps R]
+    python3 bench/log-flood.py [--seconds S | --lines N] [--reps R]
+
+Lines per second are the lines found in the capturer's files over the time
+from the writer's start until the capturer has written the last one.
 
 Needs Debian's s6 and runit packages (s6-log, svlogd). See docs/benchmarks.md.
 """
@@ -16,9 +20,16 @@ import argparse, json, os, shutil, socket, statistics, subprocess, sys, tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VIGIL = os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release/vigil")
 LINE = "x" * 99  # 100 bytes with the newline
-WRITER = f"yes {LINE} | head -n {{n}}"
 ROTATE = 16 << 20  # 16 MiB files
-KEEP = 60          # enough that nothing is rotated away during a run
+KEEP = 400         # enough that nothing is rotated away during a run (6.4 GB)
+
+
+def writer(amount):
+    """The writer's shell command: ("lines", N) or ("seconds", S)."""
+    kind, value = amount
+    if kind == "lines":
+        return f"yes {LINE} | head -n {value}"
+    return f"timeout {value} yes {LINE}"
 
 
 def cpu_of(pid):
@@ -31,7 +42,7 @@ def lines_in(d):
     total = 0
     for name in os.listdir(d):
         p = os.path.join(d, name)
-        if os.path.isfile(p) and not name.startswith(("lock", "config", "state", "newstate", "processor")):
+        if os.path.isfile(p) and not name.startswith(("lock", "config", "state", "newstate", "processor", "vigil.log")):
             with open(p, "rb") as f:
                 while True:
                     b = f.read(1 << 20)
@@ -41,13 +52,13 @@ def lines_in(d):
     return total
 
 
-def run_pipe_logger(argv, n, work):
+def run_pipe_logger(argv, amount, work):
     """writer | logger: wall and logger CPU from start to the logger's exit."""
     start = time.monotonic()
-    writer = subprocess.Popen(["sh", "-c", WRITER.format(n=n)], stdout=subprocess.PIPE)
-    logger = subprocess.Popen(argv, stdin=writer.stdout, cwd=work)
-    writer.stdout.close()
-    writer.wait()
+    source = subprocess.Popen(["sh", "-c", writer(amount)], stdout=subprocess.PIPE)
+    logger = subprocess.Popen(argv, stdin=source.stdout, cwd=work)
+    source.stdout.close()
+    source.wait()
     _, status, usage = os.wait4(logger.pid, 0)
     wall = time.monotonic() - start
     return wall, usage.ru_utime + usage.ru_stime
@@ -95,8 +106,8 @@ def state(sock, name):
     return r["body"]["units"][0]["summary"]["state"]
 
 
-def run_vigil(n, work):
-    units = {"flood": f'exec = ["/bin/sh", "-c", "{WRITER.format(n=n)}"]\n'}
+def run_vigil(amount, work):
+    units = {"flood": f'exec = ["/bin/sh", "-c", "{writer(amount)}"]\n'}
     p, sock = start_vigil(work, units)
     try:
         cpu0 = cpu_of(p.pid)
@@ -160,23 +171,24 @@ def latency(work, rounds=5):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--lines", type=int, default=2_000_000)
+    how = ap.add_mutually_exclusive_group()
+    how.add_argument("--seconds", type=int, help="the writer runs this long (default 10)")
+    how.add_argument("--lines", type=int, help="the writer prints this many lines")
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
+    amount = ("lines", args.lines) if args.lines else ("seconds", args.seconds or 10)
     if os.geteuid() != 0:
         raise SystemExit("run as root")
     for tool in ("s6-log", "svlogd"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} missing: apt-get install s6 runit")
-    n = args.lines
-    mb = n * 100 / 1e6
     rows = {}
     for rep in range(args.reps):
         for name in ("floor (cat > file)", "vigil", "s6-log", "svlogd"):
             work = tempfile.mkdtemp(prefix="vigil-flood.", dir="/var/tmp")
             try:
                 if name == "vigil":
-                    wall, cpu, got = run_vigil(n, work)
+                    wall, cpu, got = run_vigil(amount, work)
                 else:
                     d = os.path.join(work, "log")
                     os.makedirs(d)
@@ -188,20 +200,23 @@ def main():
                         argv = ["svlogd", "-tt", d]
                     else:
                         argv = ["sh", "-c", f"cat > {d}/current"]
-                    wall, cpu = run_pipe_logger(argv, n, work)
+                    wall, cpu = run_pipe_logger(argv, amount, work)
                     got = lines_in(d)
-                if got < n:
-                    print(f"warning: {name} kept {got} of {n} lines", file=sys.stderr)
-                rows.setdefault(name, []).append((wall, cpu))
+                if amount[0] == "lines" and got < amount[1]:
+                    print(f"warning: {name} kept {got} of {amount[1]} lines", file=sys.stderr)
+                # Per run: lines/s, MB/s, CPU s per MB.
+                mb = got * 100 / 1e6
+                rows.setdefault(name, []).append((got / wall, mb / wall, cpu / mb if mb else float("inf")))
             finally:
                 shutil.rmtree(work, ignore_errors=True)
-    print(f"{n} lines of 100 bytes ({mb:.0f} MB), median of {args.reps} runs, same machine, same run")
+    what = f"{amount[1]} lines" if amount[0] == "lines" else f"a writer running {amount[1]} s"
+    print(f"{what} of 100-byte lines, median of {args.reps} runs, same machine, same run")
     print(f"{'capturer':<20} {'lines/s':>12} {'MB/s':>8} {'CPU s/MB':>10} {'vs s6-log':>10} {'vs svlogd':>10}")
-    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in rows.items()}
-    for name, (wall, cpu) in med.items():
-        vs_s6 = med["s6-log"][0] / wall
-        vs_sv = med["svlogd"][0] / wall
-        print(f"{name:<20} {n / wall:>12,.0f} {mb / wall:>8.1f} {cpu / mb:>10.4f} {vs_s6:>9.2f}x {vs_sv:>9.2f}x")
+    med = {k: tuple(statistics.median(r[i] for r in v) for i in range(3)) for k, v in rows.items()}
+    for name, (lps, mbps, cpu_mb) in med.items():
+        vs_s6 = lps / med["s6-log"][0]
+        vs_sv = lps / med["svlogd"][0]
+        print(f"{name:<20} {lps:>12,.0f} {mbps:>8.1f} {cpu_mb:>10.4f} {vs_s6:>9.2f}x {vs_sv:>9.2f}x")
     print("(vs columns: throughput ratio; above 1 is faster than the peer)")
     work = tempfile.mkdtemp(prefix="vigil-lat.", dir="/var/tmp")
     try:

@@ -13,9 +13,9 @@ mkdir "$D/units"
 for i in $(seq -w 0 $((N - 1))); do
   printf 'exec = ["/bin/sleep", "1000000"]\nrestart = "on-failure"\nrestart_delay = "0"\nwanted_by = ["default"]\n' >"$D/units/s$i.toml"
 done
-"$V" --units "$D/units" --socket "$D/control" --config "$D/vigil.toml" >"$D/log" 2>&1 &
+"$V" --units "$D/units" --socket "$D/control" --config "$D/vigil.toml" >"$D/out" 2>&1 &
 P=$!
-for _ in $(seq 300); do grep -q "is up after" "$D/log" && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q "is up after" "$D/out" && break; sleep 0.1; done
 sleep 1
 awk '/^[0-9a-f]+-/{name=$6; if(name=="")name="[anon]"} /^Rss:/{rss[name]+=$2}
      END{for(n in rss) if(rss[n]>0) printf "%7d KiB %s\n", rss[n], n}' "/proc/$P/smaps" | sort -rn
