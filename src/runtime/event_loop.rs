@@ -591,11 +591,12 @@ impl Shell<'_> {
                 // is done and its lines are out (writing a thousand of them
                 // runs code too), the image's pages go back, just before
                 // vigil first waits with nothing left to do.
+                // The heap first: loading and the boot burst (its spawns
+                // and lines included) leave freed memory behind, and the
+                // trim's own code must not be faulted back in after.
                 self.image_released = true;
-                crate::runtime::image_pages::release_boot_pages();
-                // The same for the heap: loading and the boot burst (its
-                // spawns and lines included) leave freed memory behind.
                 heap::release_free_heap();
+                crate::runtime::image_pages::release_boot_pages();
             }
             let ready = match self.poller.wait(None) {
                 Ok(r) => r,
