@@ -282,16 +282,19 @@ impl Logger {
         out
     }
 
-    /// Convenience wrappers.
+    /// `log` at info level.
     pub fn info(&mut self, message: &str) {
         self.log(Level::Info, message);
     }
+    /// `log` at warning level.
     pub fn warn(&mut self, message: &str) {
         self.log(Level::Warning, message);
     }
+    /// `log` at error level.
     pub fn error(&mut self, message: &str) {
         self.log(Level::Error, message);
     }
+    /// `log` at debug level (shown only with `log_level = "debug"`).
     pub fn debug(&mut self, message: &str) {
         self.log(Level::Debug, message);
     }

@@ -83,7 +83,14 @@ fn poller_reports_writable_and_hangup() {
         .unwrap()
         .is_empty());
     poller
-        .modify(a.as_raw_fd(), 7, Interest::READ_WRITE)
+        .modify(
+            a.as_raw_fd(),
+            7,
+            Interest {
+                readable: true,
+                writable: true,
+            },
+        )
         .unwrap();
     let ready = poller.wait(Some(Duration::from_secs(5))).unwrap();
     assert!(ready

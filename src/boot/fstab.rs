@@ -8,11 +8,17 @@ use thiserror::Error;
 
 use super::mountinfo::unescape_octal;
 
-/// swapon(2) flag bits (linux/swap.h).
+/// swapon(2) flag bits (linux/swap.h), which the nix crate does not
+/// have: fstab's `pri=` and `discard` options become these.
+/// The priority in the low bits is used.
 pub const SWAP_FLAG_PREFER: i32 = 0x8000;
+/// Where the priority goes.
 pub const SWAP_FLAG_PRIO_MASK: i32 = 0x7fff;
+/// `discard`: discard freed swap pages (both kinds below).
 pub const SWAP_FLAG_DISCARD: i32 = 0x10000;
+/// `discard=once`: discard the whole area once, at swapon.
 pub const SWAP_FLAG_DISCARD_ONCE: i32 = 0x20000;
+/// `discard=pages`: discard pages as they are freed.
 pub const SWAP_FLAG_DISCARD_PAGES: i32 = 0x40000;
 
 /// A line of fstab we could not use; the other lines still apply.

@@ -98,7 +98,6 @@ pub fn run_early_boot_with(
     )
 }
 
-/// `run_early_boot_with` without a per-step callback.
 /// What the loop needs when the machine is already up (a re-exec whose
 /// state could not be read): the same environment and generated units as
 /// the boot made, from reads only; no step that mounts, loads or sets
@@ -115,6 +114,7 @@ pub fn boot_output_of_running_system(sys: &dyn Syscall, cfg: &SystemConfig) -> B
     }
 }
 
+/// `run_early_boot_with` without a per-step callback.
 pub fn run_early_boot(sys: &dyn Syscall, cfg: &SystemConfig) -> (Vec<StepReport>, BootOutput) {
     run_early_boot_with(sys, cfg, &mut |_| {})
 }

@@ -38,6 +38,7 @@ pub enum RebootCmd {
 /// Everything with a side effect on the host, plus the reads the steps need.
 /// Methods take `&self` so a fake can record through interior mutability.
 pub trait Syscall {
+    /// mount(2).
     fn mount(
         &self,
         source: Option<&str>,
@@ -46,10 +47,13 @@ pub trait Syscall {
         flags: MsFlags,
         data: Option<&str>,
     ) -> Result<(), Errno>;
+    /// umount2(2): the shutdown's unmounts (MNT_DETACH as a last resort).
     fn umount2(&self, target: &Path, flags: MntFlags) -> Result<(), Errno>;
     /// `flags` are SWAP_FLAG_* bits (priority, discard).
     fn swapon(&self, path: &Path, flags: i32) -> Result<(), Errno>;
+    /// swapoff(2), at shutdown.
     fn swapoff(&self, path: &Path) -> Result<(), Errno>;
+    /// sethostname(2), from /etc/hostname.
     fn sethostname(&self, name: &str) -> Result<(), Errno>;
     /// `flags` are MODULE_INIT_* bits.
     fn finit_module(&self, path: &Path, params: &str, flags: u32) -> Result<(), Errno>;
@@ -59,20 +63,28 @@ pub trait Syscall {
     fn set_cad_enabled(&self, enabled: bool) -> Result<(), Errno>;
     /// `sig == None` probes (kill with signal 0).
     fn kill(&self, pid: i32, sig: Option<Signal>) -> Result<(), Errno>;
+    /// sync(2), before unmounting and before reboot(2).
     fn sync(&self);
+    /// The kill-all's pause between checks for processes still alive
+    /// (a fake records it and returns).
     fn sleep(&self, d: Duration);
     /// Run a helper (modprobe) to completion with a timeout.
     fn run(&self, argv: &[String], timeout: Duration) -> io::Result<CommandOutcome>;
+    /// uname's release: where /lib/modules/RELEASE is.
     fn kernel_release(&self) -> Option<String>;
-
+    /// A whole text file (/proc/cmdline, /etc/fstab, ...).
     fn read_to_string(&self, path: &Path) -> io::Result<String>;
     /// Read up to `len` bytes at `offset` (superblocks of block devices).
     fn read_at(&self, path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>>;
     /// Entry names (not paths) of a directory, sorted.
     fn read_dir(&self, path: &Path) -> io::Result<Vec<String>>;
+    /// Whether `path` exists (a device node, a mount point).
     fn exists(&self, path: &Path) -> bool;
+    /// readlink(2) (/etc/localtime, /dev/disk/by-* links).
     fn read_link(&self, path: &Path) -> io::Result<PathBuf>;
+    /// Mount points and /run's directories.
     fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// A small file (/proc/sys/kernel/hotplug).
     fn write_file(&self, path: &Path, contents: &str) -> io::Result<()>;
     /// Replace `link` (if any) with a symlink to `target`.
     fn symlink(&self, target: &Path, link: &Path) -> io::Result<()>;

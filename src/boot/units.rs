@@ -16,8 +16,9 @@ pub const DEFAULT_TARGET: &str = "default";
 /// Name of the unit that is up once devices present at boot are processed;
 /// order after it to wait for coldplug, whatever device manager runs.
 pub const COLDPLUG_UNIT: &str = "udev-coldplug";
-/// The device manager's daemon and its coldplug trigger, as units.
+/// The device manager's daemon, as a unit.
 pub const UDEVD_UNIT: &str = "udevd";
+/// Its coldplug trigger (`udevadm trigger`), as a unit ordered after it.
 pub const TRIGGER_UNIT: &str = "udev-trigger";
 /// udevd and its workers run at this niceness: coldplug replays every
 /// device at once, and on a small machine its workers would take the CPU

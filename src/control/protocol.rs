@@ -131,6 +131,7 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// A success, with what the verb answers.
     pub fn ok(body: ReplyBody) -> Self {
         Reply {
             version: PROTOCOL_VERSION,
@@ -139,6 +140,7 @@ impl Reply {
             body: Some(body),
         }
     }
+    /// A refusal or failure; vigilctl prints `message` and exits non-zero.
     pub fn error(message: impl Into<String>) -> Self {
         Reply {
             version: PROTOCOL_VERSION,
@@ -218,6 +220,7 @@ pub enum UnitState {
 }
 
 impl UnitState {
+    /// The word `list`, `status` and `is-active` print (systemctl's words).
     pub fn as_str(self) -> &'static str {
         match self {
             UnitState::Inactive => "inactive",

@@ -22,16 +22,14 @@ pub struct Interest {
 }
 
 impl Interest {
+    /// Most sources: data or a connection to take.
     pub const READABLE: Interest = Interest {
         readable: true,
         writable: false,
     };
+    /// vigil's own output, waiting for a slow console to drain.
     pub const WRITABLE: Interest = Interest {
         readable: false,
-        writable: true,
-    };
-    pub const READ_WRITE: Interest = Interest {
-        readable: true,
         writable: true,
     };
 }

@@ -36,6 +36,7 @@ pub const RESUME_FLAG: &str = "--resume";
 /// `vigil --check-reexec`: prints `PROBE_BANNER VERSION HANDOVER_VERSION`
 /// and exits 0, touching nothing.
 pub const CHECK_FLAG: &str = "--check-reexec";
+/// The probe's answer starts with this, so no other output is taken for it.
 pub const PROBE_BANNER: &str = "vigil-reexec-ok";
 /// How long the probe may take before the re-exec is called off.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);

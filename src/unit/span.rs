@@ -207,12 +207,12 @@ impl<'a> LineIndex<'a> {
         }
     }
 
-    /// Position of the start of `span`.
     /// The source text of `span` (empty if it is not in the text).
     pub fn slice(&self, span: &Range<usize>) -> &'a str {
         self.text.get(span.clone()).unwrap_or_default()
     }
 
+    /// Position of the start of `span`.
     pub fn start(&self, span: &Range<usize>) -> Pos {
         self.pos(span.start)
     }
