@@ -23,6 +23,7 @@ pub const TARGETS: &[(&str, EntryPoint)] = &[
     ("passwd_group", passwd_group),
     ("env_file", env_file),
     ("log_line", log_line),
+    ("systemd_unit", systemd_unit),
 ];
 
 fn text(data: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -142,4 +143,56 @@ pub fn log_line(data: &[u8]) {
     // unfinished line is a record of its own.
     let unfinished = usize::from(!data.is_empty() && !data.ends_with(b"\n"));
     assert_eq!(kept, data.len() + unfinished);
+}
+
+/// A systemd service file given to `vigilctl import` (and, after a line
+/// `--dropin--`, each further part a drop-in): what import writes must be
+/// a unit file vigil loads without an error, as a unit and as a template
+/// instance, and every note must name a line of the file it is about.
+pub fn systemd_unit(data: &[u8]) {
+    use std::path::PathBuf;
+    let text = text(data);
+    let mut parts = text.split("\n--dropin--\n");
+    let main = parts.next().unwrap_or_default();
+    let dropins: Vec<(PathBuf, String)> = parts
+        .enumerate()
+        .map(|(i, t)| (PathBuf::from(format!("d/{i}.conf")), t.to_string()))
+        .collect();
+    let lines_of = |file: &Path| {
+        let body = match file.to_str().and_then(|f| f.strip_prefix("d/")) {
+            Some(n) => n
+                .strip_suffix(".conf")
+                .and_then(|i| i.parse::<usize>().ok())
+                .and_then(|i| dropins.get(i))
+                .map_or("", |(_, t)| t.as_str()),
+            None => main,
+        };
+        line_count(body)
+    };
+    for (file, instance) in [("fuzz.service", None), ("fuzz@.service", Some("fuzz@x"))] {
+        let Ok(imported) = crate::import::import(Path::new(file), main, &dropins) else {
+            continue;
+        };
+        for n in &imported.notes {
+            assert!(n.line >= 1 && n.line <= lines_of(&n.file), "{n}");
+        }
+        let (name, toml) = match instance {
+            Some(full) => (
+                full,
+                crate::unit::template::substitute(&imported.toml, full),
+            ),
+            None => (imported.name.as_str(), imported.toml.clone()),
+        };
+        if let Err(diags) = crate::unit::parse_unit(name, Path::new("fuzz.toml"), &toml) {
+            let errors: Vec<String> = diags
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.to_string())
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "import wrote a unit vigil rejects:\n{toml}\n{errors:#?}"
+            );
+        }
+    }
 }

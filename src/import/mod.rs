@@ -4,6 +4,7 @@
 //! unit loses; socket and bus activation, cgroups and sandboxing are out of
 //! vigil's scope and said to be.
 
+mod verify;
 mod words;
 
 use std::collections::BTreeMap;
@@ -269,7 +270,7 @@ const OUT_OF_SCOPE: &[&str] = &[
     "SecureBits",
 ];
 
-/// The limits vigil's `limits` table has, by systemd directive.
+/// vigil's key for systemd's `Limit*=` directive.
 fn limit_key(directive: &str) -> Option<&'static str> {
     crate::unit::limits::RESOURCES
         .iter()
@@ -803,6 +804,7 @@ pub fn import(
                     note(&mut notes, last, "not carried over: the service starts with SIGPIPE at its default (it ends a process that writes to a closed pipe)");
                 }
             }
+            // (A value vigil cannot read is taken out by `verify`.)
             ("Service", k) if k.starts_with("Limit") => match limit_key(k) {
                 Some(lk) => {
                     let entry = t
@@ -892,11 +894,36 @@ pub fn import(
     if !posts.is_empty() {
         t.insert("exec_start_post".into(), toml::Value::Array(posts));
     }
+    // The last setting of a directive, for a note about its value.
+    let origin = |directive: &str| -> Option<verify::Origin> {
+        values
+            .iter()
+            .filter(|((_, k), _)| k == directive)
+            .filter_map(|(_, list)| list.last())
+            .next_back()
+            .map(|e| (e.file.clone(), e.line, e.key.clone()))
+    };
+    let dropped = verify::drop_refused_keys(&mut t, &name, &origin)
+        .map_err(|why| bad(format!("the translation is not a unit vigil loads: {why}")))?;
+    for ((file, line, directive), why) in dropped {
+        notes.push(Note {
+            file,
+            line,
+            directive,
+            why: format!("not carried over: vigil refuses it: {why}"),
+        });
+    }
     notes.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     let body = toml::to_string(&t).map_err(|e| bad(format!("writing TOML: {e}")))?;
-    let mut toml_text = format!("# Imported by vigilctl import from {}\n", file.display());
+    let mut toml_text = format!(
+        "# Imported by vigilctl import from {}\n",
+        comment_text(&file.display().to_string())
+    );
     for n in &notes {
-        toml_text.push_str(&format!("# not carried over: {n}\n"));
+        toml_text.push_str(&format!(
+            "# not carried over: {}\n",
+            comment_text(&n.to_string())
+        ));
     }
     toml_text.push_str(&body);
     Ok(Imported {
@@ -905,6 +932,20 @@ pub fn import(
         notes,
         targets,
     })
+}
+
+/// `text` as a TOML comment may hold it: TOML allows no control
+/// characters there but tab, so they are written escaped (`\u{0}`).
+fn comment_text(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The vigil target a well-known systemd target maps to, as a file.
@@ -983,5 +1024,83 @@ mod tests {
     fn what_cannot_be_a_vigil_unit_is_an_error() {
         assert!(import(Path::new("a.socket"), "", &[]).is_err());
         assert!(import(Path::new("a.service"), "[Service]\nType=simple\n", &[]).is_err());
+    }
+
+    /// Found by the systemd_unit fuzz target: a limit systemd would reject
+    /// (`inf`) was written as it was, and vigil then refused the unit.
+    #[test]
+    fn a_limit_value_vigil_cannot_read_is_a_note_not_a_broken_unit() {
+        let text =
+            "[Service]\nExecStart=/bin/true\nLimitCORE=inf\nLimitNOFILE=1024:4096\nLimitNPROC=\n";
+        let i = run("a.service", text);
+        let t: toml::Table = i.toml.parse().expect("valid TOML");
+        let limits = t["limits"].as_table().expect("a limits table");
+        assert_eq!(
+            limits.get("nofile").and_then(|v| v.as_str()),
+            Some("1024:4096")
+        );
+        assert!(limits.get("core").is_none(), "{limits:?}");
+        assert!(limits.get("nproc").is_none(), "{limits:?}");
+        for (line, directive) in [(3, "LimitCORE"), (5, "LimitNPROC")] {
+            assert!(
+                i.notes.iter().any(|n| n.line == line
+                    && n.directive == directive
+                    && n.why.contains("not carried over")),
+                "{:?}",
+                i.notes
+            );
+        }
+        assert!(crate::unit::parse_unit("a", Path::new("a.toml"), &i.toml).is_ok());
+    }
+
+    /// Found by the systemd_unit fuzz target: a control character in a
+    /// directive's name went into the header's comment as it was, and TOML
+    /// allows none there, so the written unit did not parse at all.
+    #[test]
+    fn control_characters_in_a_note_do_not_break_the_written_file() {
+        let text = "[Service]\nExecStart=/bin/true\nTimeoutS\u{0}opSec=5\nOdd\u{7f}Key=1\n";
+        let i = import(Path::new("d\u{1b}/ab.service"), text, &[]).expect("imports");
+        assert!(i.notes.iter().any(|n| n.line == 3), "{:?}", i.notes);
+        assert!(
+            crate::unit::parse_unit("ab", Path::new("a.toml"), &i.toml).is_ok(),
+            "{}",
+            i.toml
+        );
+        assert!(i.toml.contains("TimeoutS\\u{0}opSec"), "{}", i.toml);
+    }
+
+    #[test]
+    fn what_vigil_refuses_is_taken_out_with_vigils_reason_and_the_rest_kept() {
+        let text =
+            "[Service]\nExecStart=/bin/true\nUMask=0999\nPIDFile=run/a.pid\nRestart=always\n";
+        let i = run("a.service", text);
+        let t: toml::Table = i.toml.parse().expect("valid TOML");
+        assert!(
+            t.get("umask").is_none() && t.get("pid_file").is_none(),
+            "{t:?}"
+        );
+        assert_eq!(t["restart"].as_str(), Some("always"));
+        for (line, directive) in [(3, "UMask"), (4, "PIDFile")] {
+            assert!(
+                i.notes.iter().any(|n| n.line == line
+                    && n.directive == directive
+                    && n.why.starts_with("not carried over: vigil refuses it: ")),
+                "{:?}",
+                i.notes
+            );
+        }
+        assert!(crate::unit::parse_unit("a", Path::new("a.toml"), &i.toml).is_ok());
+        // Without a command vigil can run there is nothing to import.
+        let err = import(
+            Path::new("b.service"),
+            "[Service]\nExecStart=bin/true\n",
+            &[],
+        )
+        .expect_err("refused");
+        assert!(
+            err.to_string()
+                .starts_with("b.service: the translation is not a unit vigil loads: "),
+            "{err}"
+        );
     }
 }
