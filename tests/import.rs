@@ -216,9 +216,11 @@ fn corner_cases_quoting_continuations_prefixes_specifiers_and_resets() {
     let out = tempfile::tempdir().unwrap();
     let (_, notes) = import_into(out.path(), &[data("corner/demo.service")]);
     let demo = table(out.path(), "demo");
+    // Not a template: the specifiers are resolved now, as systemd resolves
+    // them in a unit that is no instance (%n the name, %i empty).
     assert_eq!(
         demo["description"].as_str(),
-        Some("Demo of %n with a continuation")
+        Some("Demo of demo with a continuation")
     );
     assert_eq!(demo["after"].to_string(), r#"["network", "syslog"]"#);
     // The drop-in reset Environment= and ExecStartPre=, and set Type.
@@ -226,10 +228,7 @@ fn corner_cases_quoting_continuations_prefixes_specifiers_and_resets() {
         demo["environment"].to_string(),
         r#"{ GREETING = "overridden" }"#
     );
-    assert_eq!(
-        demo["exec_start_pre"].to_string(),
-        r#"[["/bin/true", "%i"]]"#
-    );
+    assert_eq!(demo["exec_start_pre"].to_string(), r#"[["/bin/true", ""]]"#);
     assert_eq!(demo["type"].as_str(), Some("simple"));
     let exec: Vec<&str> = demo["exec"]
         .as_array()

@@ -925,7 +925,7 @@ pub fn import(
             comment_text(&n.to_string())
         ));
     }
-    toml_text.push_str(&body);
+    toml_text.push_str(&verify::written_body(&body, &name));
     Ok(Imported {
         name,
         toml: toml_text,
@@ -1102,5 +1102,22 @@ mod tests {
                 .starts_with("b.service: the translation is not a unit vigil loads: "),
             "{err}"
         );
+    }
+
+    /// vigil substitutes specifiers in a template's instances only, so in
+    /// a unit that is no template import resolves them itself, as systemd
+    /// does there: `%n` and `%p` the name, `%i` empty, `%%` a `%`.
+    #[test]
+    fn specifiers_of_a_unit_that_is_no_template_are_resolved_now() {
+        let text = "[Unit]\nDescription=%N (%p) %i|100%%\n[Service]\nExecStart=/bin/echo %n %I 50%%\nWorkingDirectory=/srv/%p\n";
+        let i = run("web.service", text);
+        let t: toml::Table = i.toml.parse().expect("valid TOML");
+        assert_eq!(t["description"].as_str(), Some("web (web) |100%"));
+        assert_eq!(t["exec"].to_string(), r#"["/bin/echo", "web", "", "50%"]"#);
+        assert_eq!(t["working_directory"].as_str(), Some("/srv/web"));
+        // A template keeps them for its instances.
+        let i = run("web@.service", text);
+        let t: toml::Table = i.toml.parse().expect("valid TOML");
+        assert_eq!(t["description"].as_str(), Some("%n (%p) %i|100%%"));
     }
 }

@@ -101,6 +101,18 @@ fn key_at(body: &str, line: usize) -> Option<String> {
     None
 }
 
+/// The unit's text as import writes it: a template keeps its specifiers
+/// for its instances; in a plain unit they are resolved now, as systemd
+/// resolves them in a unit that is no instance (vigil substitutes in
+/// templates only).
+pub(super) fn written_body(body: &str, name: &str) -> String {
+    if crate::unit::template::is_template(name) {
+        body.to_string()
+    } else {
+        crate::unit::template::substitute_plain(body, name)
+    }
+}
+
 /// Takes `key` (as `key_at` names it) out of `table`; whether it was there.
 fn remove(table: &mut toml::Table, key: &str) -> bool {
     match key.split_once('.') {
@@ -131,7 +143,8 @@ pub(super) fn drop_refused_keys(
     name: &str,
     origin: &dyn Fn(&str) -> Option<Origin>,
 ) -> Result<Vec<(Origin, String)>, String> {
-    // vigil substitutes specifiers in a template's instances only.
+    // A template is read as one of its instances; a plain unit as import
+    // writes it, its specifiers resolved (`written_body`).
     let template = crate::unit::template::is_template(name);
     let check_name = if template {
         format!("{name}instance")
@@ -145,7 +158,7 @@ pub(super) fn drop_refused_keys(
         let text = if template {
             crate::unit::template::substitute(&body, &check_name)
         } else {
-            body.clone()
+            crate::unit::template::substitute_plain(&body, name)
         };
         let path = std::path::Path::new("import.toml");
         let Err(diagnostics) = crate::unit::parse_unit(&check_name, path, &text) else {

@@ -24,6 +24,18 @@ pub fn is_template(name: &str) -> bool {
 pub fn substitute(text: &str, full: &str) -> String {
     let (template, instance) = split_instance(full).unwrap_or((String::new(), ""));
     let prefix = template.strip_suffix('@').unwrap_or("");
+    replace(text, instance, full, prefix)
+}
+
+/// `text` of a unit that is no instance, with the specifiers resolved as
+/// systemd resolves them there: `%i` empty, `%n` and `%p` the name. (vigil
+/// itself substitutes in templates only; `vigilctl import` resolves a
+/// plain systemd unit's specifiers with this.)
+pub fn substitute_plain(text: &str, name: &str) -> String {
+    replace(text, "", name, name)
+}
+
+fn replace(text: &str, instance: &str, full: &str, prefix: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
