@@ -84,12 +84,34 @@ fn map_unit(name: &str) -> Result<Option<&'static str>, &'static str> {
         "systemd-modules-load.service" => {
             return Err("vigil loads kernel modules (vigil.toml, /etc/modules-load.d) in early boot, before any unit")
         }
-        "nss-lookup.target" | "nss-user-lookup.target" | "time-sync.target" | "time-set.target" => {
-            return Err("a synchronization point vigil does not have")
-        }
         "shutdown.target" | "reboot.target" | "poweroff.target" | "halt.target"
-        | "rescue.service" | "emergency.service" => {
+        | "kexec.target" | "umount.target" | "final.target" | "exit.target"
+        | "ctrl-alt-del.target" => {
             return Err("vigil stops every unit at shutdown by itself")
+        }
+        "rescue.target" | "emergency.target" | "rescue.service" | "emergency.service" => {
+            return Err("vigil has no rescue or emergency mode: a failure is logged and the boot goes on")
+        }
+        "sleep.target" | "suspend.target" | "hibernate.target" | "hybrid-sleep.target"
+        | "suspend-then-hibernate.target" => {
+            return Err("vigil does not suspend or hibernate the machine: nothing to order against")
+        }
+        _ if name.starts_with("initrd") && name.ends_with(".target") => {
+            return Err("vigil does not run in the initrd: nothing to order against")
+        }
+        "cryptsetup.target" | "cryptsetup-pre.target" | "remote-cryptsetup.target"
+        | "veritysetup.target" | "veritysetup-pre.target" | "integritysetup.target"
+        | "integritysetup-pre.target" => {
+            return Err("vigil sets up no encrypted, verity or integrity devices: nothing to order against")
+        }
+        "bluetooth.target" | "printer.target" | "smartcard.target" | "sound.target"
+        | "usb-gadget.target" => {
+            return Err("vigil starts no unit when hardware appears: the unit starts with the others")
+        }
+        "system-update.target" | "system-update-pre.target" | "first-boot-complete.target"
+        | "factory-reset.target" | "getty-pre.target" | "rpcbind.target"
+        | "nss-lookup.target" | "nss-user-lookup.target" | "time-sync.target" | "time-set.target" => {
+            return Err("a synchronization point vigil does not have")
         }
         _ if name.ends_with(".socket") => {
             return Err("socket activation is out of vigil's scope: the daemon must open its own sockets")
@@ -1119,5 +1141,37 @@ mod tests {
         let i = run("web@.service", text);
         let t: toml::Table = i.toml.parse().expect("valid TOML");
         assert_eq!(t["description"].as_str(), Some("%n (%p) %i|100%%"));
+    }
+
+    /// Importing every service of a Debian 12 root found these: a
+    /// `Requires=` of systemd's special targets vigil has no equivalent for
+    /// (systemd.special(7)) was kept, so the unit failed `vigilctl check`.
+    #[test]
+    fn systemds_special_targets_are_dropped_with_a_reason() {
+        for (target, why) in [
+            ("sleep.target", "suspend"),
+            ("umount.target", "shutdown"),
+            ("final.target", "shutdown"),
+            ("initrd-root-fs.target", "initrd"),
+            ("rescue.target", "rescue"),
+            ("cryptsetup.target", "encrypted"),
+            ("sound.target", "hardware"),
+            ("system-update.target", "synchronization"),
+        ] {
+            let text = format!(
+                "[Unit]\nRequires={target}\nAfter={target}\n[Service]\nExecStart=/bin/true\n"
+            );
+            let i = run("a.service", &text);
+            let t: toml::Table = i.toml.parse().expect("valid TOML");
+            assert!(
+                t.get("requires").is_none() && t.get("after").is_none(),
+                "{target}: {t:?}"
+            );
+            assert!(
+                i.notes.iter().any(|n| n.line == 2 && n.why.contains(why)),
+                "{target}: {:?}",
+                i.notes
+            );
+        }
     }
 }
