@@ -295,6 +295,23 @@ fn a_file_that_cannot_be_a_vigil_unit_is_refused_and_the_rest_imported() {
     assert_eq!(res.status.code(), Some(1));
     let err = String::from_utf8_lossy(&res.stderr).into_owned();
     assert!(err.contains("only .service files are imported"), "{err}");
+    // systemd's mask (a link to /dev/null, as Debian ships hwclock.service)
+    // says so, and the others are still imported.
+    let masked = dir.path().join("hwclock.service");
+    std::os::unix::fs::symlink("/dev/null", &masked).unwrap();
+    let res = vigilctl(&[
+        "import",
+        "--dry-run",
+        &masked.display().to_string(),
+        &data("cron.service").display().to_string(),
+    ]);
+    assert_eq!(res.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&res.stderr).into_owned();
+    assert!(
+        err.contains("hwclock.service: masked (a link to /dev/null): nothing to import"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&res.stdout).contains("/usr/sbin/cron"));
     let out = String::from_utf8_lossy(&res.stdout).into_owned();
     assert!(
         out.contains("exec = [\"/usr/sbin/cron\", \"-f\", \"$EXTRA_OPTS\"]"),

@@ -1221,6 +1221,15 @@ fn import_units(files: &[PathBuf], out: &Path, dry_run: bool) -> anyhow::Result<
     let mut worst = code::OK;
     let mut targets: Vec<String> = Vec::new();
     for file in files {
+        // systemd's mask: a link to /dev/null is no unit to translate.
+        if std::fs::canonicalize(file).is_ok_and(|p| p == Path::new("/dev/null")) {
+            eprintln!(
+                "vigilctl: {}: masked (a link to /dev/null): nothing to import",
+                file.display()
+            );
+            worst = code::FAILURE;
+            continue;
+        }
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
             Err(e) => {
