@@ -161,6 +161,34 @@ fn debian_boots_with_its_own_units_imported() {
         ))
     );
 
+    step("every service of the image imports into a unit that loads");
+    // rig/debian/build-image.sh ran `vigilctl import` on all of the image's
+    // /lib/systemd/system/*.service and `vigilctl check` on the result.
+    let import_all = std::fs::read_to_string(image.join("import-all.log")).unwrap_or_default();
+    let check_all = std::fs::read_to_string(image.join("check-all.log")).unwrap_or_default();
+    let written = import_all
+        .lines()
+        .filter(|l| l.starts_with("wrote "))
+        .count();
+    assert!(
+        written >= 60 && !import_all.contains("panicked"),
+        "import of every service wrote {written} units:\n{import_all}"
+    );
+    // The last line is "N units OK" or "0 error(s), W warning(s); N units OK".
+    let summary = check_all.lines().last().unwrap_or_default();
+    let no_errors = !check_all.contains(": error:")
+        && (summary.starts_with("0 error(s), ") || !summary.contains("error"));
+    let loaded: usize = summary
+        .trim_end_matches(" units OK")
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        no_errors && loaded >= 60,
+        "check of every imported service:\n{check_all}"
+    );
+
     step("the imported units are what runs");
     for unit in expect::IMPORTED.iter().chain(expect::IMPORTED_TEMPLATES) {
         let out = vm.ok(&format!("head -n1 /etc/vigil/units/{unit}.toml"));

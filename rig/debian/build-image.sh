@@ -71,6 +71,15 @@ if grep -q ': error:' "$OUT/check.log" || ! tail -n1 "$OUT/check.log" | grep -q 
   exit 1
 fi
 
+# ---- every service of the image through import (into a scratch directory) --------
+# What import writes must load: all of Debian's /lib/systemd/system is
+# converted and checked; tests/debian.rs reads the two logs. (import exits 1:
+# some files are refused, each with its reason.)
+chroot "$ROOT" sh -c 'mkdir -p /tmp/import-all && vigilctl import --out /tmp/import-all /lib/systemd/system/*.service' \
+  >"$OUT/import-all.log" 2>&1 || true
+chroot "$ROOT" vigilctl --units /tmp/import-all check >"$OUT/check-all.log" 2>&1 || true
+rm -rf "$ROOT/tmp/import-all"
+
 # ---- test fixtures: a key for ssh logins over loopback ----------------------------
 mkdir -p -m 700 "$ROOT/root/.ssh"
 rm -f "$ROOT/root/.ssh/id_ed25519"*
