@@ -418,6 +418,11 @@ pub fn import(
             "only .service files are imported (sockets, timers, paths and mounts have no vigil equivalent)".into(),
         ));
     }
+    if let Ok(Some(builtin)) = map_unit(&file_name) {
+        return Err(bad(format!(
+            "vigil makes its own `{builtin}` unit in its place at boot (docs/config.md); a file of that name would replace it: not imported"
+        )));
+    }
     let name = unit_name(&file_name).map_err(|w| bad(w.to_string()))?;
     let mut entries = parse_ini(text, file);
     for (path, text) in dropins {
@@ -1171,6 +1176,26 @@ mod tests {
                 i.notes.iter().any(|n| n.line == 2 && n.why.contains(why)),
                 "{target}: {:?}",
                 i.notes
+            );
+        }
+    }
+
+    /// Importing every service of a Debian 12 root wrote `udevd.toml` from
+    /// systemd-udevd.service, which would have replaced the udev units vigil
+    /// makes at boot (a file overrides a generated unit of its name).
+    #[test]
+    fn a_service_vigil_makes_itself_is_not_imported() {
+        for (file, unit) in [
+            ("systemd-udevd.service", "udevd"),
+            ("systemd-udev-trigger.service", "udev-trigger"),
+            ("systemd-udev-settle.service", "udev-coldplug"),
+        ] {
+            let err = import(Path::new(file), "[Service]\nExecStart=/bin/true\n", &[])
+                .expect_err("refused");
+            assert!(
+                err.to_string()
+                    .contains(&format!("vigil makes its own `{unit}` unit")),
+                "{err}"
             );
         }
     }
