@@ -312,6 +312,22 @@ fn a_file_that_cannot_be_a_vigil_unit_is_refused_and_the_rest_imported() {
         "{err}"
     );
     assert!(String::from_utf8_lossy(&res.stdout).contains("/usr/sbin/cron"));
+    // A link to another service is systemd's alias of it (Debian's
+    // udev.service -> systemd-udevd.service), not a unit of its own.
+    let alias = dir.path().join("crond.service");
+    std::os::unix::fs::symlink(data("cron.service"), &alias).unwrap();
+    let aliased = vigilctl(&["import", "--dry-run", &alias.display().to_string()]);
+    assert_eq!(aliased.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&aliased.stderr).into_owned();
+    assert!(
+        err.contains("crond.service: an alias of cron.service (a link)"),
+        "{err}"
+    );
+    assert!(
+        aliased.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&aliased.stdout)
+    );
     let out = String::from_utf8_lossy(&res.stdout).into_owned();
     assert!(
         out.contains("exec = [\"/usr/sbin/cron\", \"-f\", \"$EXTRA_OPTS\"]"),

@@ -1230,6 +1230,23 @@ fn import_units(files: &[PathBuf], out: &Path, dry_run: bool) -> anyhow::Result<
             worst = code::FAILURE;
             continue;
         }
+        // A link to another service file is systemd's alias of that unit.
+        let own_name = file.file_name().and_then(|n| n.to_str());
+        let linked = std::fs::read_link(file).ok();
+        let linked_name = linked
+            .as_deref()
+            .and_then(|t| t.file_name())
+            .and_then(|n| n.to_str());
+        if let Some(target) =
+            linked_name.filter(|t| t.ends_with(".service") && Some(*t) != own_name)
+        {
+            eprintln!(
+                "vigilctl: {}: an alias of {target} (a link), not a unit of its own: import {target} (vigil's `aliases` key gives a unit more names)",
+                file.display()
+            );
+            worst = code::FAILURE;
+            continue;
+        }
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
             Err(e) => {
