@@ -61,6 +61,18 @@ pub enum ImportError {
     Bad { file: String, why: String },
 }
 
+/// The targets systemd reaches in its early boot: a unit they want starts
+/// in vigil's boot with the others (`[Install]`; as an ordering they are
+/// dropped, see `map_unit`).
+const EARLY_BOOT_TARGETS: &[&str] = &[
+    "sysinit.target",
+    "basic.target",
+    "local-fs.target",
+    "local-fs-pre.target",
+    "remote-fs.target",
+    "remote-fs-pre.target",
+];
+
 /// systemd units vigil has an equivalent for, or drops on purpose.
 fn map_unit(name: &str) -> Result<Option<&'static str>, &'static str> {
     Ok(match name {
@@ -854,7 +866,30 @@ pub fn import(
                 );
             }
             ("Install", "WantedBy" | "RequiredBy") => {
-                let names = unit_list(list, key, &mut targets, &mut notes);
+                // What systemd starts in its early boot starts with the rest
+                // of the boot in vigil (which has no early-boot targets).
+                let mut entries = Vec::new();
+                for e in list {
+                    let mut words = Vec::new();
+                    for word in e.value.split_whitespace() {
+                        if EARLY_BOOT_TARGETS.contains(&word) {
+                            notes.push(Note {
+                                file: e.file.clone(),
+                                line: e.line,
+                                directive: format!("{key}={word}"),
+                                why: "imported as wanted by `default`: vigil starts it with the boot's other units, once early boot is done".into(),
+                            });
+                            words.push("default.target");
+                        } else {
+                            words.push(word);
+                        }
+                    }
+                    entries.push(Entry {
+                        value: words.join(" "),
+                        ..e.clone()
+                    });
+                }
+                let names = unit_list(&entries, key, &mut targets, &mut notes);
                 t.insert("wanted_by".into(), strs(names));
             }
             ("Install", "Alias") => {
@@ -1198,5 +1233,24 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// systemd starts a unit wanted by sysinit.target (or basic.target,
+    /// local-fs.target) in its early boot; dropping the target left the
+    /// unit wanted by nothing, so it never started. vigil's boot starts it
+    /// with the others.
+    #[test]
+    fn a_unit_wanted_by_an_early_boot_target_is_wanted_by_default() {
+        let text = "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=sysinit.target\nWantedBy=local-fs.target multi-user.target\n";
+        let i = run("a.service", text);
+        let t: toml::Table = i.toml.parse().expect("valid TOML");
+        assert_eq!(t["wanted_by"].to_string(), r#"["default"]"#);
+        assert!(
+            i.notes.iter().any(|n| n.line == 4
+                && n.directive == "WantedBy=sysinit.target"
+                && n.why.contains("imported as wanted by `default`")),
+            "{:?}",
+            i.notes
+        );
     }
 }
