@@ -168,6 +168,8 @@ pub(super) fn drop_refused_keys(
         if errors.is_empty() {
             return Ok(dropped);
         }
+        let before = dropped.len();
+        let first = errors.first().map(|e| e.message.clone()).unwrap_or_default();
         for error in errors {
             let key = error.line.and_then(|l| key_at(&body, l));
             let from = key
@@ -184,6 +186,10 @@ pub(super) fn drop_refused_keys(
             if remove(table, &key) {
                 dropped.push((from, error.message));
             }
+        }
+        // Nothing could be taken out: the error is not about one key.
+        if dropped.len() == before {
+            return Err(first);
         }
     }
     Err("the translation does not load as a vigil unit".into())
