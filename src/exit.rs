@@ -16,14 +16,6 @@ pub enum ExitStatus {
     Unknown,
 }
 
-impl ExitStatus {
-    /// Whether this exit counts as a failure for `restart = "on-failure"`.
-    /// An unknown status is a failure: vigil cannot tell it succeeded.
-    pub fn is_failure(&self) -> bool {
-        !matches!(self, ExitStatus::Exited(0))
-    }
-}
-
 /// A signal number as its name ("SIGKILL", "SIGRTMIN+2"), or "signal 99".
 pub fn signal_name(signal: i32) -> String {
     match nix::sys::signal::Signal::try_from(signal) {
@@ -66,7 +58,5 @@ mod tests {
         );
         assert_eq!(signal_name(libc::SIGRTMIN() + 2), "SIGRTMIN+2");
         assert_eq!(signal_name(999), "signal 999");
-        assert!(ExitStatus::Unknown.is_failure());
-        assert!(!ExitStatus::Exited(0).is_failure());
     }
 }

@@ -655,3 +655,30 @@ fn a_command_of_a_unit_whose_tty_is_missing_fails_and_creates_no_file_there() {
         "a command's output made a file where the tty should be"
     );
 }
+
+#[test]
+fn success_exit_status_makes_a_listed_exit_a_clean_end_with_real_processes() {
+    let mut v = Vigil::new();
+    // Both exit 75 once they have run; only `listed` says 75 is a success.
+    for (name, extra) in [("listed", "success_exit_status = [75]\n"), ("unlisted", "")] {
+        v.write_unit(
+            name,
+            &format!(
+                "{}restart = \"on-failure\"\nrestart_delay = \"20s\"\n{extra}{WANTED}",
+                Vigil::sh("sleep 0.2; exit 75")
+            ),
+        );
+    }
+    v.start();
+    v.wait_state("listed", "exited");
+    // The unlisted one failed and waits for its restart.
+    v.wait_log("unlisted: exited 75; restarting in 20.0s");
+    let out = v.vigilctl(&["is-failed", "listed"]);
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "listed is not failed: {}",
+        v.log()
+    );
+    assert!(!v.log().contains("listed failed"), "{}", v.log());
+}

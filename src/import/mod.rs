@@ -249,6 +249,7 @@ const LISTS: &[&str] = &[
     "Documentation",
     "Alias",
     "Also",
+    "SuccessExitStatus",
 ];
 
 /// Sandboxing and resource-control directives: out of scope.
@@ -303,6 +304,47 @@ const OUT_OF_SCOPE: &[&str] = &[
     "AppArmorProfile",
     "SecureBits",
 ];
+
+/// The BSD exit status names systemd accepts (`EXIT_DATAERR` as `DATAERR`),
+/// sysexits.h's numbers.
+const EXIT_NAMES: &[(&str, i64)] = &[
+    ("USAGE", 64),
+    ("DATAERR", 65),
+    ("NOINPUT", 66),
+    ("NOUSER", 67),
+    ("NOHOST", 68),
+    ("UNAVAILABLE", 69),
+    ("SOFTWARE", 70),
+    ("OSERR", 71),
+    ("OSFILE", 72),
+    ("CANTCREAT", 73),
+    ("IOERR", 74),
+    ("TEMPFAIL", 75),
+    ("PROTOCOL", 76),
+    ("NOPERM", 77),
+    ("CONFIG", 78),
+];
+
+/// One word of `SuccessExitStatus=` as an entry of vigil's
+/// `success_exit_status`: a code, or a signal's name.
+fn success_status(word: &str) -> Option<toml::Value> {
+    if let Ok(code) = word.parse::<i64>() {
+        return (0..=255)
+            .contains(&code)
+            .then_some(toml::Value::Integer(code));
+    }
+    if let Some((_, code)) = EXIT_NAMES.iter().find(|(n, _)| *n == word) {
+        return Some(toml::Value::Integer(*code));
+    }
+    let signal = if word.starts_with("SIG") {
+        word.to_string()
+    } else {
+        format!("SIG{word}")
+    };
+    crate::unit::scalar::parse_signal(&signal)
+        .ok()
+        .map(|_| toml::Value::String(signal))
+}
 
 /// vigil's key for systemd's `Limit*=` directive.
 fn limit_key(directive: &str) -> Option<&'static str> {
@@ -708,6 +750,25 @@ pub fn import(
             }
             ("Service", "PIDFile") => {
                 t.insert("pid_file".into(), specifiers(&last.value).0.into());
+            }
+            ("Service", "SuccessExitStatus") => {
+                let mut statuses = Vec::new();
+                for e in list {
+                    for word in e.value.split_whitespace() {
+                        match success_status(word) {
+                            Some(v) if !statuses.contains(&v) => statuses.push(v),
+                            Some(_) => {}
+                            None => note(
+                                &mut notes,
+                                e,
+                                &format!("{word:?} dropped: not an exit code, an exit status name or a signal"),
+                            ),
+                        }
+                    }
+                }
+                if !statuses.is_empty() {
+                    t.insert("success_exit_status".into(), toml::Value::Array(statuses));
+                }
             }
             ("Service", "RemainAfterExit") => {
                 let yes = matches!(last.value.as_str(), "yes" | "true" | "1" | "on");
@@ -1252,5 +1313,29 @@ mod tests {
             "{:?}",
             i.notes
         );
+    }
+
+    #[test]
+    fn success_exit_status_carries_over_codes_names_and_signals() {
+        let text = "[Service]\nType=oneshot\nExecStart=/bin/true\nSuccessExitStatus=77 DATAERR\nSuccessExitStatus=SIGUSR1 TERM NOSUCH\n";
+        let i = run("a.service", text);
+        let t: toml::Table = i.toml.parse().expect("valid TOML");
+        assert_eq!(
+            t["success_exit_status"].to_string(),
+            r#"[77, 65, "SIGUSR1", "SIGTERM"]"#
+        );
+        assert!(
+            i.notes
+                .iter()
+                .any(|n| n.line == 5 && n.why.contains("NOSUCH")),
+            "{:?}",
+            i.notes
+        );
+        // An empty assignment resets the list.
+        let i = run(
+            "b.service",
+            "[Service]\nExecStart=/bin/true\nSuccessExitStatus=1\nSuccessExitStatus=\n",
+        );
+        assert!(!i.toml.contains("success_exit_status"), "{}", i.toml);
     }
 }

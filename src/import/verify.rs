@@ -51,6 +51,7 @@ const ORIGINS: &[(&str, &[&str])] = &[
     ("tty_vhangup", &["TTYVHangup"]),
     ("aliases", &["Alias"]),
     ("wanted_by", &["WantedBy", "RequiredBy"]),
+    ("success_exit_status", &["SuccessExitStatus"]),
 ];
 
 /// The systemd directives a written key (`umask`, `limits.core`,
@@ -169,7 +170,10 @@ pub(super) fn drop_refused_keys(
             return Ok(dropped);
         }
         let before = dropped.len();
-        let first = errors.first().map(|e| e.message.clone()).unwrap_or_default();
+        let first = errors
+            .first()
+            .map(|e| e.message.clone())
+            .unwrap_or_default();
         for error in errors {
             let key = error.line.and_then(|l| key_at(&body, l));
             let from = key

@@ -4,6 +4,7 @@
 //! itself.
 
 use crate::exit::ExitStatus;
+use crate::unit::model::SuccessStatus;
 use crate::unit::{UnitDef, UnitKind};
 
 /// Whether the start is complete as soon as the process has exec'd.
@@ -44,12 +45,29 @@ pub(super) enum StartExit {
 }
 
 /// The meaning of an exit (`outcome` is its description) while starting.
-pub(super) fn exit_during_start(kind: UnitKind, status: &ExitStatus, outcome: String) -> StartExit {
-    match (kind, status) {
+/// (A forking unit's launcher hands off with exit 0 only:
+/// `success_exit_status` is about the main process.)
+pub(super) fn exit_during_start(def: &UnitDef, status: &ExitStatus, outcome: String) -> StartExit {
+    match (def.kind, status) {
         (UnitKind::Forking, ExitStatus::Exited(0)) => StartExit::HandOff,
-        (UnitKind::Oneshot, ExitStatus::Exited(0)) => StartExit::Finished,
+        (UnitKind::Oneshot, _) if clean_exit(def, status) => StartExit::Finished,
         (UnitKind::Notify, _) => StartExit::Failed(format!("{outcome} before READY=1")),
         _ => StartExit::Failed(outcome),
+    }
+}
+
+/// Whether the main process's end is a success: exit 0, or an exit code
+/// or signal its `success_exit_status` lists (systemd's
+/// `SuccessExitStatus=`). The one rule for what counts as a failure of a
+/// run (`restart = "on-failure"`, the failed state).
+pub(super) fn clean_exit(def: &UnitDef, status: &ExitStatus) -> bool {
+    let listed = &def.extra().success_exit_status;
+    match status {
+        ExitStatus::Exited(0) => true,
+        ExitStatus::Exited(code) => listed.contains(&SuccessStatus::Code(*code)),
+        ExitStatus::Signaled { signal, .. } => listed.contains(&SuccessStatus::Signal(*signal)),
+        // vigil cannot tell it succeeded.
+        ExitStatus::Unknown => false,
     }
 }
 
@@ -68,7 +86,11 @@ mod tests {
     fn an_exit_during_the_start_means_what_the_type_says() {
         let ok = ExitStatus::Exited(0);
         let bad = ExitStatus::Exited(2);
-        let said = |k, s: &ExitStatus| exit_during_start(k, s, "exited N".into());
+        let said = |k, s: &ExitStatus| {
+            let mut def = UnitDef::new("u");
+            def.kind = k;
+            exit_during_start(&def, s, "exited N".into())
+        };
         assert_eq!(said(UnitKind::Forking, &ok), StartExit::HandOff);
         assert_eq!(said(UnitKind::Oneshot, &ok), StartExit::Finished);
         assert_eq!(

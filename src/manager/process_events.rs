@@ -127,13 +127,13 @@ impl Manager {
         svc.main_pid = None;
         let outcome = describe_exit(&status);
         let phase = svc.phase.clone();
-        let unit_kind = svc.def.kind;
         let meaning = match phase {
             Phase::Starting(StartPhase::Launched) => {
-                Some(kind::exit_during_start(unit_kind, &status, outcome.clone()))
+                Some(kind::exit_during_start(&svc.def, &status, outcome.clone()))
             }
             _ => None,
         };
+        let clean = kind::clean_exit(&svc.def, &status);
         if meaning == Some(StartExit::HandOff) {
             // The launcher's exit 0 is the expected hand-off, not a run's end.
             enter_phase(
@@ -212,7 +212,7 @@ impl Manager {
             }
             (Phase::Starting(_), _) => self.run_ended(&name, runtime, RunOutcome::Failed, outcome),
             (Phase::Running, _) => {
-                if status.is_failure() {
+                if !clean {
                     self.run_ended(&name, runtime, RunOutcome::Failed, outcome);
                 } else {
                     self.finished_ok(&name, runtime);

@@ -1684,3 +1684,59 @@ fn an_alias_names_the_unit_in_requests() {
         "{acts:?}"
     );
 }
+
+/// systemd's `SuccessExitStatus=`: a listed exit code or signal ends a run
+/// as a success (no restart under on-failure, not failed), and a oneshot
+/// that exits with a listed code is up; anything else still fails.
+#[test]
+fn success_exit_status_makes_a_listed_exit_a_success() {
+    use crate::unit::model::SuccessStatus;
+    let mut d = svc("daemon");
+    d.restart = RestartPolicy::OnFailure;
+    d.extra_mut().success_exit_status = vec![
+        SuccessStatus::Code(75),
+        SuccessStatus::Signal(libc::SIGUSR2),
+    ];
+    let mut o = svc("setup");
+    o.kind = UnitKind::Oneshot;
+    o.remain_after_exit = true;
+    o.extra_mut().success_exit_status = vec![SuccessStatus::Code(77)];
+    let mut sim = Sim::new(vec![d, o]);
+    sim.feed(Event::Boot);
+    let acts = sim.exit("setup", ExitStatus::Exited(77));
+    assert_eq!(sim.state("setup"), UnitState::Exited, "{acts:?}");
+    // (A clean end of a simple unit shows `exited`, as exit 0 does.)
+    let acts = sim.exit("daemon", ExitStatus::Exited(75));
+    assert_eq!(sim.state("daemon"), UnitState::Exited, "{acts:?}");
+    assert_eq!(sim.m.next_deadline(), None, "no restart is scheduled");
+    // Started again: death by the listed signal is a success too, and an
+    // exit code that is not listed is still a failure.
+    sim.feed(Event::Request {
+        client: ClientId(1),
+        request: Request::Start {
+            names: vec!["daemon".into()],
+            no_block: false,
+        },
+    });
+    sim.exit(
+        "daemon",
+        ExitStatus::Signaled {
+            signal: libc::SIGUSR2,
+            core_dumped: false,
+        },
+    );
+    assert_eq!(sim.state("daemon"), UnitState::Exited);
+    sim.feed(Event::Request {
+        client: ClientId(2),
+        request: Request::Start {
+            names: vec!["daemon".into()],
+            no_block: false,
+        },
+    });
+    sim.exit("daemon", ExitStatus::Exited(76));
+    assert_eq!(
+        sim.state("daemon"),
+        UnitState::Starting,
+        "on-failure restarts it"
+    );
+}

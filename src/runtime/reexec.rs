@@ -28,7 +28,7 @@ use crate::runtime::event_loop::LoopOptions;
 use crate::runtime::processes::HeldHandle;
 
 /// The format of `Full`; the header says which one follows it.
-pub const HANDOVER_VERSION: u32 = 2;
+pub const HANDOVER_VERSION: u32 = 3;
 /// The header's first field, so a stray descriptor is never taken for a state.
 pub const MAGIC: &str = "vigil-handover";
 /// `vigil --resume FD`: the argument the new image is started with.
@@ -401,7 +401,7 @@ mod tests {
         let bytes = postcard::to_stdvec(&full).expect("encodes");
         assert_eq!(
             (HANDOVER_VERSION, fnv1a(&bytes)),
-            (2, 6402471638643016627),
+            (3, 17314428391263408657),
             "the state's encoding changed: if its layout did (a field added, \
              removed, moved or retyped), raise HANDOVER_VERSION; then record \
              the new pair here"

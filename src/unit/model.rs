@@ -77,6 +77,15 @@ pub struct ExecCommand {
     pub optional: bool,
 }
 
+/// One entry of `success_exit_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SuccessStatus {
+    /// The main process exited with this code.
+    Code(i32),
+    /// The main process was killed by this signal.
+    Signal(i32),
+}
+
 /// Where a service's stdout or stderr goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Output {
@@ -144,6 +153,9 @@ pub struct Extras {
     /// what a previous session left holding it loses it, so it cannot read
     /// the next login.
     pub tty_vhangup: bool,
+    /// Exits of the main process that count as success besides exit 0
+    /// (systemd's `SuccessExitStatus=`): an exit code, or death by a signal.
+    pub success_exit_status: Vec<SuccessStatus>,
     pub pid_file: Option<PathBuf>,
     pub environment: BTreeMap<String, String>,
     pub environment_file: Vec<EnvironmentFile>,
@@ -194,6 +206,7 @@ static NO_EXTRAS: Extras = Extras {
     aliases: Vec::new(),
     tty: None,
     tty_vhangup: false,
+    success_exit_status: Vec::new(),
     pid_file: None,
     environment: BTreeMap::new(),
     environment_file: Vec::new(),

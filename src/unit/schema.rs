@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use super::load::{Diagnostic, Severity};
 use super::model::{
-    EnvironmentFile, ExecCommand, KillMode, Output, RestartPolicy, UnitDef, UnitKind,
+    EnvironmentFile, ExecCommand, KillMode, Output, RestartPolicy, SuccessStatus, UnitDef, UnitKind,
 };
 use super::name::check_unit_name;
 use super::scalar;
@@ -66,6 +66,7 @@ pub const KEYS: &[&str] = &[
     "aliases",
     "tty",
     "tty_vhangup",
+    "success_exit_status",
 ];
 
 const KINDS: &[(&str, UnitKind)] = &[
@@ -334,6 +335,7 @@ impl Parser<'_> {
             "exec_stop_post" => self.def.extra_mut().exec_stop_post = self.commands(known, value),
             "aliases" => self.aliases(value),
             "tty" => self.def.extra_mut().tty = self.abs_path(known, value),
+            "success_exit_status" => self.success_exit_status(value),
             "tty_vhangup" => {
                 if let Some(b) = self.boolean(known, value) {
                     self.def.extra_mut().tty_vhangup = b;
@@ -904,6 +906,53 @@ impl Parser<'_> {
     }
 
     /// `aliases`: names that must be valid unit names and not the unit's own.
+    /// `success_exit_status = [75, "SIGTERM"]`: exit codes (0 to 255) and
+    /// signal names or numbers written as names.
+    fn success_exit_status(&mut self, value: &Spanned<Node>) {
+        let key = "`success_exit_status`";
+        let expected = "an exit code (0 to 255) or a signal name like \"SIGTERM\"";
+        let items: Vec<&Spanned<Node>> = match value.get_ref() {
+            Node::Array(items) => items.iter().collect(),
+            Node::Integer(_) | Node::String(_) => vec![value],
+            _ => {
+                self.wrong_type(key, &format!("an array of entries, each {expected}"), value);
+                return;
+            }
+        };
+        let mut list = Vec::new();
+        for item in items {
+            let entry = match item.get_ref() {
+                Node::Integer(i) => match i32::try_from(*i) {
+                    Ok(code) if (0..=255).contains(&code) => SuccessStatus::Code(code),
+                    _ => {
+                        self.err(
+                            &item.span(),
+                            format!("{key}: {i} is not an exit code (0 to 255)"),
+                        );
+                        continue;
+                    }
+                },
+                Node::String(s) => match scalar::parse_signal(s) {
+                    Ok(n) => SuccessStatus::Signal(n),
+                    Err(why) => {
+                        self.err(&item.span(), format!("{key}: {why}"));
+                        continue;
+                    }
+                },
+                _ => {
+                    self.wrong_type(&format!("an entry of {key}"), expected, item);
+                    continue;
+                }
+            };
+            if !list.contains(&entry) {
+                list.push(entry);
+            }
+        }
+        if !list.is_empty() {
+            self.def.extra_mut().success_exit_status = list;
+        }
+    }
+
     fn aliases(&mut self, value: &Spanned<Node>) {
         let key = "`aliases`";
         let items: Vec<&Spanned<Node>> = match value.get_ref() {
@@ -1167,6 +1216,33 @@ mod tests {
         let e = errors(text);
         assert_eq!(e.len(), 1, "{e:#?}");
         e[0].clone()
+    }
+
+    #[test]
+    fn success_exit_status_takes_codes_and_signal_names() {
+        use crate::unit::model::SuccessStatus;
+        let def =
+            parse_ok("exec = \"/bin/x\"\nsuccess_exit_status = [75, \"SIGTERM\", 75, \"HUP\"]\n");
+        assert_eq!(
+            def.extra().success_exit_status,
+            vec![
+                SuccessStatus::Code(75),
+                SuccessStatus::Signal(libc::SIGTERM),
+                SuccessStatus::Signal(libc::SIGHUP)
+            ]
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/x\"\nsuccess_exit_status = [256]\n"),
+            "u.toml:2:24: error: `success_exit_status`: 256 is not an exit code (0 to 255)"
+        );
+        assert!(
+            one_error("exec = \"/bin/x\"\nsuccess_exit_status = [\"SIGNOPE\"]\n")
+                .starts_with("u.toml:2:24: error: `success_exit_status`: ")
+        );
+        assert!(
+            one_error("exec = \"/bin/x\"\nsuccess_exit_status = [true]\n")
+                .starts_with("u.toml:2:24: error: ")
+        );
     }
 
     #[test]
