@@ -159,7 +159,7 @@ pub(super) fn drop_refused_keys(
         let text = if template {
             crate::unit::template::substitute(&body, &check_name)
         } else {
-            crate::unit::template::substitute_plain(&body, name)
+            written_body(&body, name)
         };
         let path = std::path::Path::new("import.toml");
         let Err(diagnostics) = crate::unit::parse_unit(&check_name, path, &text) else {
