@@ -90,7 +90,10 @@ fn docs_cover_every_key_and_their_examples_parse() {
         }
         // Key examples are fragments; give them what a unit needs to stand alone.
         let mut full = text.clone();
-        if !full.contains("exec") && !full.contains("\"target\"") {
+        let has_exec = full
+            .lines()
+            .any(|l| l.split('=').next().map(str::trim) == Some("exec"));
+        if !has_exec && !full.contains("\"target\"") {
             full.push_str("exec = \"/bin/true\"\n");
         }
         if full.contains("pid_file") && !full.contains("forking") {

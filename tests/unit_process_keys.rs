@@ -682,3 +682,90 @@ fn success_exit_status_makes_a_listed_exit_a_clean_end_with_real_processes() {
     );
     assert!(!v.log().contains("listed failed"), "{}", v.log());
 }
+
+/// systemd's other path conditions, as Debian's units use them
+/// (ConditionDirectoryNotEmpty= above all): each checked on the real file
+/// system before the start.
+#[test]
+fn path_conditions_check_directories_files_and_links() {
+    let mut v = Vigil::new();
+    let d = v.dir().to_path_buf();
+    let empty = d.join("empty");
+    let full = d.join("full");
+    std::fs::create_dir(&empty).unwrap();
+    std::fs::create_dir(&full).unwrap();
+    std::fs::write(full.join("a.conf"), "x").unwrap();
+    let zero = d.join("zero");
+    std::fs::write(&zero, "").unwrap();
+    let script = d.join("run.sh");
+    std::fs::write(&script, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let link = d.join("link");
+    std::os::unix::fs::symlink(&zero, &link).unwrap();
+    let cases = [
+        (
+            "dir-not-empty-yes",
+            format!("condition_directory_not_empty = \"{}\"", full.display()),
+            "running",
+        ),
+        (
+            "dir-not-empty-no",
+            format!("condition_directory_not_empty = \"{}\"", empty.display()),
+            "inactive",
+        ),
+        (
+            "is-dir-yes",
+            format!("condition_path_is_directory = \"{}\"", empty.display()),
+            "running",
+        ),
+        (
+            "is-dir-no",
+            format!("condition_path_is_directory = \"{}\"", zero.display()),
+            "inactive",
+        ),
+        (
+            "not-empty-file-no",
+            format!("condition_file_not_empty = \"{}\"", zero.display()),
+            "inactive",
+        ),
+        (
+            "executable-yes",
+            format!("condition_file_is_executable = \"{}\"", script.display()),
+            "running",
+        ),
+        (
+            "executable-no",
+            format!("condition_file_is_executable = \"{}\"", zero.display()),
+            "inactive",
+        ),
+        (
+            "symlink-yes",
+            format!("condition_path_is_symbolic_link = \"{}\"", link.display()),
+            "running",
+        ),
+        (
+            "symlink-negated",
+            format!("condition_path_is_symbolic_link = \"!{}\"", link.display()),
+            "inactive",
+        ),
+    ];
+    for (name, condition, _) in &cases {
+        v.write_unit(
+            name,
+            &format!("exec = [\"/bin/sleep\", \"1000\"]\n{condition}\n{WANTED}"),
+        );
+    }
+    v.start();
+    v.wait_state("symlink-yes", "running");
+    for (name, condition, want) in &cases {
+        v.wait_state(name, want);
+        if *want == "inactive" {
+            let reason = v.status(name)["summary"]["reason"].clone();
+            assert_eq!(
+                reason,
+                serde_json::Value::String(format!("skipped: {condition} does not hold")),
+                "{name}"
+            );
+        }
+    }
+}

@@ -243,6 +243,11 @@ const LISTS: &[&str] = &[
     "Environment",
     "EnvironmentFile",
     "ConditionPathExists",
+    "ConditionPathIsDirectory",
+    "ConditionDirectoryNotEmpty",
+    "ConditionFileNotEmpty",
+    "ConditionFileIsExecutable",
+    "ConditionPathIsSymbolicLink",
     "SupplementaryGroups",
     "RuntimeDirectory",
     "StateDirectory",
@@ -574,9 +579,17 @@ pub fn import(
                     }
                 }
             }
-            ("Unit", "ConditionPathExists") => {
+            ("Unit", k)
+                if crate::unit::model::PATH_TESTS
+                    .iter()
+                    .any(|(_, _, d)| *d == k) =>
+            {
+                let vigil_key = crate::unit::model::PATH_TESTS
+                    .iter()
+                    .find(|(_, _, d)| *d == k)
+                    .map_or("condition_path_exists", |(_, key, _)| key);
                 let paths: Vec<String> = list.iter().map(|e| specifiers(&e.value).0).collect();
-                t.insert("condition_path_exists".into(), strs(paths));
+                t.insert(vigil_key.into(), strs(paths));
             }
             ("Unit", "DefaultDependencies" | "IgnoreOnIsolate" | "Conflicts") => {
                 note(&mut notes, last, "dropped: vigil adds no implicit dependencies, has no isolate, and stops every unit at shutdown");
@@ -1337,5 +1350,26 @@ mod tests {
             "[Service]\nExecStart=/bin/true\nSuccessExitStatus=1\nSuccessExitStatus=\n",
         );
         assert!(!i.toml.contains("success_exit_status"), "{}", i.toml);
+    }
+
+    #[test]
+    fn path_conditions_carry_over_to_their_keys() {
+        let text = "[Unit]\nConditionDirectoryNotEmpty=|/etc/a.d\nConditionDirectoryNotEmpty=/etc/b.d\nConditionFileIsExecutable=!/usr/bin/x\n[Service]\nExecStart=/bin/true\n";
+        let i = run("a.service", text);
+        let t: toml::Table = i.toml.parse().expect("valid TOML");
+        assert_eq!(
+            t["condition_file_is_executable"].to_string(),
+            r#"["!/usr/bin/x"]"#
+        );
+        // `|` (a triggering condition: any of them) vigil does not have: the
+        // key is refused and says so, the rest kept.
+        assert!(t.get("condition_directory_not_empty").is_none(), "{t:?}");
+        assert!(
+            i.notes
+                .iter()
+                .any(|n| n.directive == "ConditionDirectoryNotEmpty"),
+            "{:?}",
+            i.notes
+        );
     }
 }

@@ -17,6 +17,20 @@ const ORIGINS: &[(&str, &[&str])] = &[
     ("wants", &["Wants", "PartOf"]),
     ("requires", &["Requires", "BindsTo", "Requisite"]),
     ("condition_path_exists", &["ConditionPathExists"]),
+    ("condition_path_is_directory", &["ConditionPathIsDirectory"]),
+    (
+        "condition_directory_not_empty",
+        &["ConditionDirectoryNotEmpty"],
+    ),
+    ("condition_file_not_empty", &["ConditionFileNotEmpty"]),
+    (
+        "condition_file_is_executable",
+        &["ConditionFileIsExecutable"],
+    ),
+    (
+        "condition_path_is_symbolic_link",
+        &["ConditionPathIsSymbolicLink"],
+    ),
     ("type", &["Type"]),
     ("exec", &["ExecStart"]),
     ("exec_start_pre", &["ExecStartPre"]),

@@ -28,7 +28,7 @@ use crate::runtime::event_loop::LoopOptions;
 use crate::runtime::processes::HeldHandle;
 
 /// The format of `Full`; the header says which one follows it.
-pub const HANDOVER_VERSION: u32 = 3;
+pub const HANDOVER_VERSION: u32 = 4;
 /// The header's first field, so a stray descriptor is never taken for a state.
 pub const MAGIC: &str = "vigil-handover";
 /// `vigil --resume FD`: the argument the new image is started with.
@@ -380,6 +380,14 @@ mod tests {
         web.extra_mut().user = Some("www-data".into());
         web.extra_mut().environment.insert("K".into(), "v".into());
         web.extra_mut().aliases = vec!["www".into()];
+        // (Every type of the state appears, so that a change of any of them
+        // changes the encoding: an empty list would hide its items' type.)
+        web.extra_mut().conditions = vec![crate::unit::Condition {
+            test: crate::unit::model::PathTest::DirectoryNotEmpty,
+            path: "/etc/web.d".into(),
+            negate: false,
+        }];
+        web.extra_mut().success_exit_status = vec![crate::unit::model::SuccessStatus::Code(75)];
         let mut target = UnitDef::new("default");
         target.kind = UnitKind::Target;
         let units: BTreeMap<String, UnitDef> =
@@ -401,7 +409,7 @@ mod tests {
         let bytes = postcard::to_stdvec(&full).expect("encodes");
         assert_eq!(
             (HANDOVER_VERSION, fnv1a(&bytes)),
-            (3, 17314428391263408657),
+            (4, 861012659939911939),
             "the state's encoding changed: if its layout did (a field added, \
              removed, moved or retyped), raise HANDOVER_VERSION; then record \
              the new pair here"

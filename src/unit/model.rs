@@ -48,23 +48,83 @@ pub enum KillMode {
     Mixed,
 }
 
+/// What a path condition tests (systemd's `ConditionPath*=` family).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PathTest {
+    /// `condition_path_exists`: it exists.
+    Exists,
+    /// `condition_path_is_directory`: it is a directory.
+    IsDirectory,
+    /// `condition_directory_not_empty`: a directory with an entry in it.
+    DirectoryNotEmpty,
+    /// `condition_file_not_empty`: a regular file of one byte or more.
+    FileNotEmpty,
+    /// `condition_file_is_executable`: a regular file with an x bit.
+    FileIsExecutable,
+    /// `condition_path_is_symbolic_link`: a symbolic link.
+    IsSymbolicLink,
+}
+
+/// The unit-file key of each test and systemd's directive for it.
+pub const PATH_TESTS: &[(PathTest, &str, &str)] = &[
+    (
+        PathTest::Exists,
+        "condition_path_exists",
+        "ConditionPathExists",
+    ),
+    (
+        PathTest::IsDirectory,
+        "condition_path_is_directory",
+        "ConditionPathIsDirectory",
+    ),
+    (
+        PathTest::DirectoryNotEmpty,
+        "condition_directory_not_empty",
+        "ConditionDirectoryNotEmpty",
+    ),
+    (
+        PathTest::FileNotEmpty,
+        "condition_file_not_empty",
+        "ConditionFileNotEmpty",
+    ),
+    (
+        PathTest::FileIsExecutable,
+        "condition_file_is_executable",
+        "ConditionFileIsExecutable",
+    ),
+    (
+        PathTest::IsSymbolicLink,
+        "condition_path_is_symbolic_link",
+        "ConditionPathIsSymbolicLink",
+    ),
+];
+
+impl PathTest {
+    /// The unit-file key (`condition_path_exists`).
+    pub fn key(self) -> &'static str {
+        PATH_TESTS
+            .iter()
+            .find(|(t, _, _)| *t == self)
+            .map_or("condition", |(_, key, _)| key)
+    }
+}
+
 /// A condition checked before each start: when it does not hold, the
 /// unit is skipped (inactive, not failed), as systemd's Condition*=.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Condition {
-    /// `condition_path_exists`: the path exists (`negate`: it does not).
-    pub path_exists: PathBuf,
+    /// Which property of the path must hold.
+    pub test: PathTest,
+    /// The absolute path tested, at each start (not at load).
+    pub path: PathBuf,
+    /// Written `"!/path"`: the test must fail.
     pub negate: bool,
 }
 
 impl std::fmt::Display for Condition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let bang = if self.negate { "!" } else { "" };
-        write!(
-            f,
-            "condition_path_exists = \"{bang}{}\"",
-            self.path_exists.display()
-        )
+        write!(f, "{} = \"{bang}{}\"", self.test.key(), self.path.display())
     }
 }
 

@@ -57,6 +57,11 @@ pub const KEYS: &[&str] = &[
     "state_directory",
     "state_directory_mode",
     "condition_path_exists",
+    "condition_path_is_directory",
+    "condition_directory_not_empty",
+    "condition_file_not_empty",
+    "condition_file_is_executable",
+    "condition_path_is_symbolic_link",
     "reload_signal",
     "exec_start_pre",
     "exec_start_post",
@@ -380,7 +385,14 @@ impl Parser<'_> {
                     ),
                 }
             }
-            "condition_path_exists" => self.condition_path_exists(value),
+            k if k.starts_with("condition_") => {
+                if let Some((test, _, _)) = super::model::PATH_TESTS
+                    .iter()
+                    .find(|(_, key, _)| *key == k)
+                {
+                    self.path_condition(*test, value);
+                }
+            }
             "kill_mode" => {
                 if let Some(v) = self.choice(known, KILL_MODES, value) {
                     self.def.kill_mode = v;
@@ -992,8 +1004,8 @@ impl Parser<'_> {
         }
     }
 
-    fn condition_path_exists(&mut self, value: &Spanned<Node>) {
-        let key = "`condition_path_exists`";
+    fn path_condition(&mut self, test: super::model::PathTest, value: &Spanned<Node>) {
+        let key = &q(test.key());
         let items: Vec<&Spanned<Node>> = match value.get_ref() {
             Node::Array(items) => items.iter().collect(),
             Node::String(_) => vec![value],
@@ -1019,10 +1031,7 @@ impl Parser<'_> {
                 self.def
                     .extra_mut()
                     .conditions
-                    .push(super::model::Condition {
-                        path_exists: path,
-                        negate,
-                    });
+                    .push(super::model::Condition { test, path, negate });
             }
         }
     }
@@ -1216,6 +1225,41 @@ mod tests {
         let e = errors(text);
         assert_eq!(e.len(), 1, "{e:#?}");
         e[0].clone()
+    }
+
+    #[test]
+    fn path_conditions_take_a_path_or_a_list_with_negation() {
+        use crate::unit::model::{Condition, PathTest};
+        let def = parse_ok("exec = \"/bin/x\"\ncondition_directory_not_empty = [\"/etc/a.d\", \"!/etc/b.d\"]\ncondition_file_is_executable = \"/usr/bin/x\"\n");
+        assert_eq!(
+            def.extra().conditions,
+            vec![
+                Condition {
+                    test: PathTest::DirectoryNotEmpty,
+                    path: "/etc/a.d".into(),
+                    negate: false
+                },
+                Condition {
+                    test: PathTest::DirectoryNotEmpty,
+                    path: "/etc/b.d".into(),
+                    negate: true
+                },
+                Condition {
+                    test: PathTest::FileIsExecutable,
+                    path: "/usr/bin/x".into(),
+                    negate: false
+                },
+            ]
+        );
+        assert_eq!(
+            def.extra().conditions[1].to_string(),
+            "condition_directory_not_empty = \"!/etc/b.d\""
+        );
+        assert!(
+            one_error("exec = \"/bin/x\"\ncondition_path_is_directory = \"rel\"\n").starts_with(
+                "u.toml:2:31: error: `condition_path_is_directory` must be an absolute path"
+            )
+        );
     }
 
     #[test]
