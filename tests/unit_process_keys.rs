@@ -769,3 +769,53 @@ fn path_conditions_check_directories_files_and_links() {
         }
     }
 }
+
+/// `condition_capability` reads vigil's bounding set: run under `setpriv`
+/// without CAP_SYS_MODULE (as a container drops it), a unit that needs it
+/// is skipped, one that needs it absent runs, and one that needs a
+/// capability vigil kept runs.
+#[test]
+fn capability_conditions_follow_vigils_bounding_set() {
+    let mut v = Vigil::new();
+    let cases = [
+        (
+            "needs-module",
+            "condition_capability = \"CAP_SYS_MODULE\"",
+            "inactive",
+        ),
+        (
+            "no-module",
+            "condition_capability = \"!CAP_SYS_MODULE\"",
+            "running",
+        ),
+        (
+            "needs-chown",
+            "condition_capability = [\"cap_chown\"]",
+            "running",
+        ),
+    ];
+    for (name, condition, _) in &cases {
+        v.write_unit(
+            name,
+            &format!("exec = [\"/bin/sleep\", \"1000\"]\n{condition}\n{WANTED}"),
+        );
+    }
+    v.start_wrapped(&["setpriv", "--bounding-set=-sys_module"], &[]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", v.pid())).unwrap();
+    let bnd = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .map(|h| u64::from_str_radix(h.trim(), 16).unwrap())
+        .unwrap();
+    assert_eq!(bnd & (1 << 16), 0, "setpriv left CAP_SYS_MODULE in the set");
+    assert_ne!(bnd & 1, 0, "CAP_CHOWN is gone too");
+    for (name, _, want) in &cases {
+        v.wait_state(name, want);
+    }
+    assert_eq!(
+        v.status("needs-module")["summary"]["reason"],
+        serde_json::Value::String(
+            "skipped: condition_capability = \"CAP_SYS_MODULE\" does not hold".into()
+        )
+    );
+}

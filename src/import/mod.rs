@@ -248,6 +248,7 @@ const LISTS: &[&str] = &[
     "ConditionFileNotEmpty",
     "ConditionFileIsExecutable",
     "ConditionPathIsSymbolicLink",
+    "ConditionCapability",
     "SupplementaryGroups",
     "RuntimeDirectory",
     "StateDirectory",
@@ -590,6 +591,10 @@ pub fn import(
                     .map_or("condition_path_exists", |(_, key, _)| key);
                 let paths: Vec<String> = list.iter().map(|e| specifiers(&e.value).0).collect();
                 t.insert(vigil_key.into(), strs(paths));
+            }
+            ("Unit", "ConditionCapability") => {
+                let names: Vec<String> = list.iter().map(|e| e.value.clone()).collect();
+                t.insert("condition_capability".into(), strs(names));
             }
             ("Unit", "DefaultDependencies" | "IgnoreOnIsolate" | "Conflicts") => {
                 note(&mut notes, last, "dropped: vigil adds no implicit dependencies, has no isolate, and stops every unit at shutdown");
@@ -1350,6 +1355,30 @@ mod tests {
             "[Service]\nExecStart=/bin/true\nSuccessExitStatus=1\nSuccessExitStatus=\n",
         );
         assert!(!i.toml.contains("success_exit_status"), "{}", i.toml);
+    }
+
+    #[test]
+    fn capability_conditions_carry_over_and_an_unknown_name_is_a_note() {
+        let text = "[Unit]\nConditionCapability=CAP_SYS_ADMIN\nConditionCapability=!CAP_SYS_MODULE\n[Service]\nExecStart=/bin/true\n";
+        let i = run("a.service", text);
+        let t: toml::Table = i.toml.parse().expect("valid TOML");
+        assert_eq!(
+            t["condition_capability"].to_string(),
+            r#"["CAP_SYS_ADMIN", "!CAP_SYS_MODULE"]"#
+        );
+        let i = run(
+            "b.service",
+            "[Unit]\nConditionCapability=CAP_NOSUCH\n[Service]\nExecStart=/bin/true\n",
+        );
+        let t: toml::Table = i.toml.parse().expect("valid TOML");
+        assert!(t.get("condition_capability").is_none(), "{t:?}");
+        assert!(
+            i.notes.iter().any(|n| n.directive == "ConditionCapability"
+                && n.line == 2
+                && n.why.contains("unknown capability")),
+            "{:?}",
+            i.notes
+        );
     }
 
     #[test]

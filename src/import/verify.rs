@@ -17,6 +17,7 @@ const ORIGINS: &[(&str, &[&str])] = &[
     ("wants", &["Wants", "PartOf"]),
     ("requires", &["Requires", "BindsTo", "Requisite"]),
     ("condition_path_exists", &["ConditionPathExists"]),
+    ("condition_capability", &["ConditionCapability"]),
     ("condition_path_is_directory", &["ConditionPathIsDirectory"]),
     (
         "condition_directory_not_empty",

@@ -168,21 +168,25 @@ fn log_pid(manager: &Manager, unit: &str) -> Option<i32> {
 /// Whether a unit's start condition holds now (a fact for the manager,
 /// which decides that a unit whose condition fails is skipped).
 fn condition_holds(c: &crate::unit::Condition) -> bool {
-    use crate::unit::model::PathTest;
+    use crate::unit::model::{Check, PathTest};
     use std::os::unix::fs::PermissionsExt;
-    let path = &c.path;
-    let holds = match c.test {
-        PathTest::Exists => path.exists(),
-        PathTest::IsDirectory => path.is_dir(),
-        PathTest::DirectoryNotEmpty => {
-            std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_some())
-        }
-        PathTest::FileNotEmpty => std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > 0),
-        PathTest::FileIsExecutable => std::fs::metadata(path)
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0),
-        PathTest::IsSymbolicLink => {
-            std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
-        }
+    let holds = match &c.check {
+        Check::Path { test, path } => match test {
+            PathTest::Exists => path.exists(),
+            PathTest::IsDirectory => path.is_dir(),
+            PathTest::DirectoryNotEmpty => {
+                std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_some())
+            }
+            PathTest::FileNotEmpty => {
+                std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > 0)
+            }
+            PathTest::FileIsExecutable => std::fs::metadata(path)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0),
+            PathTest::IsSymbolicLink => {
+                std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+            }
+        },
+        Check::Capability(cap) => crate::runtime::capabilities::in_bounding_set(*cap),
     };
     holds != c.negate
 }

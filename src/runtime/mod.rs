@@ -3,6 +3,7 @@
 //! Every primitive here is non-blocking and single-thread friendly so that the
 //! event loop (PID 1) can never hang on one of them.
 
+pub mod capabilities;
 pub mod capture;
 pub mod event_loop;
 pub mod fdlimit;

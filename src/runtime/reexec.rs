@@ -28,7 +28,7 @@ use crate::runtime::event_loop::LoopOptions;
 use crate::runtime::processes::HeldHandle;
 
 /// The format of `Full`; the header says which one follows it.
-pub const HANDOVER_VERSION: u32 = 4;
+pub const HANDOVER_VERSION: u32 = 5;
 /// The header's first field, so a stray descriptor is never taken for a state.
 pub const MAGIC: &str = "vigil-handover";
 /// `vigil --resume FD`: the argument the new image is started with.
@@ -382,11 +382,19 @@ mod tests {
         web.extra_mut().aliases = vec!["www".into()];
         // (Every type of the state appears, so that a change of any of them
         // changes the encoding: an empty list would hide its items' type.)
-        web.extra_mut().conditions = vec![crate::unit::Condition {
-            test: crate::unit::model::PathTest::DirectoryNotEmpty,
-            path: "/etc/web.d".into(),
-            negate: false,
-        }];
+        web.extra_mut().conditions = vec![
+            crate::unit::Condition {
+                check: crate::unit::model::Check::Path {
+                    test: crate::unit::model::PathTest::DirectoryNotEmpty,
+                    path: "/etc/web.d".into(),
+                },
+                negate: false,
+            },
+            crate::unit::Condition {
+                check: crate::unit::model::Check::Capability(crate::unit::model::Capability(21)),
+                negate: true,
+            },
+        ];
         web.extra_mut().success_exit_status = vec![crate::unit::model::SuccessStatus::Code(75)];
         let mut target = UnitDef::new("default");
         target.kind = UnitKind::Target;
@@ -409,7 +417,7 @@ mod tests {
         let bytes = postcard::to_stdvec(&full).expect("encodes");
         assert_eq!(
             (HANDOVER_VERSION, fnv1a(&bytes)),
-            (4, 861012659939911939),
+            (5, 10659408504428777511),
             "the state's encoding changed: if its layout did (a field added, \
              removed, moved or retyped), raise HANDOVER_VERSION; then record \
              the new pair here"

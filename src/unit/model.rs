@@ -109,22 +109,110 @@ impl PathTest {
     }
 }
 
+/// Linux's capabilities by number (linux/capability.h), as
+/// `condition_capability` and systemd's `ConditionCapability=` name them.
+pub const CAPABILITIES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// A capability, by its number (an index into `CAPABILITIES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capability(pub u8);
+
+impl Capability {
+    /// `CAP_SYS_ADMIN`, `cap_sys_admin` or `SYS_ADMIN`, as systemd and
+    /// capsh write them.
+    pub fn from_name(name: &str) -> Option<Capability> {
+        let upper = name.to_ascii_uppercase();
+        let full = if upper.starts_with("CAP_") {
+            upper
+        } else {
+            format!("CAP_{upper}")
+        };
+        let index = CAPABILITIES.iter().position(|c| *c == full)?;
+        u8::try_from(index).ok().map(Capability)
+    }
+
+    /// Its name as linux/capability.h writes it.
+    pub fn name(self) -> &'static str {
+        CAPABILITIES
+            .get(usize::from(self.0))
+            .copied()
+            .unwrap_or("CAP_?")
+    }
+}
+
+/// What a condition looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Check {
+    /// A property of an absolute path, tested at each start (not at load).
+    Path { test: PathTest, path: PathBuf },
+    /// `condition_capability`: the capability is in vigil's bounding set
+    /// (in a container that dropped it, units that need it are skipped).
+    Capability(Capability),
+}
+
 /// A condition checked before each start: when it does not hold, the
 /// unit is skipped (inactive, not failed), as systemd's Condition*=.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Condition {
-    /// Which property of the path must hold.
-    pub test: PathTest,
-    /// The absolute path tested, at each start (not at load).
-    pub path: PathBuf,
-    /// Written `"!/path"`: the test must fail.
+    /// What is tested.
+    pub check: Check,
+    /// Written with a leading `!`: the test must fail.
     pub negate: bool,
 }
 
 impl std::fmt::Display for Condition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let bang = if self.negate { "!" } else { "" };
-        write!(f, "{} = \"{bang}{}\"", self.test.key(), self.path.display())
+        match &self.check {
+            Check::Path { test, path } => {
+                write!(f, "{} = \"{bang}{}\"", test.key(), path.display())
+            }
+            Check::Capability(cap) => {
+                write!(f, "condition_capability = \"{bang}{}\"", cap.name())
+            }
+        }
     }
 }
 

@@ -62,6 +62,7 @@ pub const KEYS: &[&str] = &[
     "condition_file_not_empty",
     "condition_file_is_executable",
     "condition_path_is_symbolic_link",
+    "condition_capability",
     "reload_signal",
     "exec_start_pre",
     "exec_start_post",
@@ -385,6 +386,7 @@ impl Parser<'_> {
                     ),
                 }
             }
+            "condition_capability" => self.capability_condition(value),
             k if k.starts_with("condition_") => {
                 if let Some((test, _, _)) = super::model::PATH_TESTS
                     .iter()
@@ -1004,34 +1006,84 @@ impl Parser<'_> {
         }
     }
 
-    fn path_condition(&mut self, test: super::model::PathTest, value: &Spanned<Node>) {
-        let key = &q(test.key());
+    /// The entries of a condition key: one string or a list of them, each
+    /// with an optional leading `!`.
+    fn condition_items<'v>(
+        &mut self,
+        key: &str,
+        what: &str,
+        value: &'v Spanned<Node>,
+    ) -> Vec<(bool, &'v str, &'v Spanned<Node>)> {
         let items: Vec<&Spanned<Node>> = match value.get_ref() {
             Node::Array(items) => items.iter().collect(),
             Node::String(_) => vec![value],
             _ => {
                 self.wrong_type(
                     key,
-                    "a path (\"!/path\": it must not exist) or a list",
+                    &format!("{what} (\"!\" first: it must not hold) or a list"),
                     value,
                 );
-                return;
+                return Vec::new();
             }
         };
+        let mut out = Vec::new();
         for item in items {
             let Node::String(s) = item.get_ref() else {
-                self.wrong_type(&format!("an entry of {key}"), "a path", item);
+                self.wrong_type(&format!("an entry of {key}"), what, item);
                 continue;
             };
-            let (negate, path) = match s.strip_prefix('!') {
-                Some(rest) => (true, rest),
-                None => (false, s.as_str()),
-            };
+            match s.strip_prefix('!') {
+                Some(rest) => out.push((true, rest, item)),
+                None => out.push((false, s.as_str(), item)),
+            }
+        }
+        out
+    }
+
+    fn path_condition(&mut self, test: super::model::PathTest, value: &Spanned<Node>) {
+        let key = &q(test.key());
+        for (negate, path, item) in self.condition_items(key, "a path", value) {
             if let Some(path) = self.check_abs(key, path, &item.span()) {
                 self.def
                     .extra_mut()
                     .conditions
-                    .push(super::model::Condition { test, path, negate });
+                    .push(super::model::Condition {
+                        check: super::model::Check::Path { test, path },
+                        negate,
+                    });
+            }
+        }
+    }
+
+    fn capability_condition(&mut self, value: &Spanned<Node>) {
+        use super::model::{Capability, Check, Condition, CAPABILITIES};
+        let key = &q("condition_capability");
+        for (negate, name, item) in self.condition_items(key, "a capability name", value) {
+            match Capability::from_name(name) {
+                Some(cap) => self.def.extra_mut().conditions.push(Condition {
+                    check: Check::Capability(cap),
+                    negate,
+                }),
+                None => {
+                    let mut msg = format!("{key}: unknown capability {}", q(name));
+                    // The hint table is lowercase, as keys are.
+                    let lower: Vec<String> = CAPABILITIES
+                        .iter()
+                        .map(|c| c.to_ascii_lowercase())
+                        .collect();
+                    let known: Vec<&str> = lower.iter().map(String::as_str).collect();
+                    let mut wanted = name.to_ascii_lowercase();
+                    if !wanted.starts_with("cap_") {
+                        wanted.insert_str(0, "cap_");
+                    }
+                    if let Some(hint) = did_you_mean(&wanted, &known) {
+                        msg.push_str(&format!(
+                            "; did you mean {}?",
+                            q(&hint.to_ascii_uppercase())
+                        ));
+                    }
+                    self.err(&item.span(), msg);
+                }
             }
         }
     }
@@ -1229,24 +1281,30 @@ mod tests {
 
     #[test]
     fn path_conditions_take_a_path_or_a_list_with_negation() {
-        use crate::unit::model::{Condition, PathTest};
+        use crate::unit::model::{Check, Condition, PathTest};
         let def = parse_ok("exec = \"/bin/x\"\ncondition_directory_not_empty = [\"/etc/a.d\", \"!/etc/b.d\"]\ncondition_file_is_executable = \"/usr/bin/x\"\n");
         assert_eq!(
             def.extra().conditions,
             vec![
                 Condition {
-                    test: PathTest::DirectoryNotEmpty,
-                    path: "/etc/a.d".into(),
+                    check: Check::Path {
+                        test: PathTest::DirectoryNotEmpty,
+                        path: "/etc/a.d".into()
+                    },
                     negate: false
                 },
                 Condition {
-                    test: PathTest::DirectoryNotEmpty,
-                    path: "/etc/b.d".into(),
+                    check: Check::Path {
+                        test: PathTest::DirectoryNotEmpty,
+                        path: "/etc/b.d".into()
+                    },
                     negate: true
                 },
                 Condition {
-                    test: PathTest::FileIsExecutable,
-                    path: "/usr/bin/x".into(),
+                    check: Check::Path {
+                        test: PathTest::FileIsExecutable,
+                        path: "/usr/bin/x".into()
+                    },
                     negate: false
                 },
             ]
@@ -1260,6 +1318,37 @@ mod tests {
                 "u.toml:2:31: error: `condition_path_is_directory` must be an absolute path"
             )
         );
+    }
+
+    #[test]
+    fn capability_conditions_take_names_in_any_spelling_and_report_unknown_ones() {
+        use crate::unit::model::{Capability, Check, Condition};
+        let def = parse_ok(
+            "exec = \"/bin/x\"\ncondition_capability = [\"CAP_SYS_ADMIN\", \"!sys_module\"]\n",
+        );
+        assert_eq!(
+            def.extra().conditions,
+            vec![
+                Condition {
+                    check: Check::Capability(Capability(21)),
+                    negate: false
+                },
+                Condition {
+                    check: Check::Capability(Capability(16)),
+                    negate: true
+                },
+            ]
+        );
+        assert_eq!(
+            def.extra().conditions[1].to_string(),
+            "condition_capability = \"!CAP_SYS_MODULE\""
+        );
+        assert_eq!(
+            one_error("exec = \"/bin/x\"\ncondition_capability = \"CAP_SYS_ADMN\"\n"),
+            "u.toml:2:24: error: `condition_capability`: unknown capability `CAP_SYS_ADMN`; did you mean `CAP_SYS_ADMIN`?"
+        );
+        assert!(one_error("exec = \"/bin/x\"\ncondition_capability = 21\n")
+            .contains("`condition_capability` must be a capability name"));
     }
 
     #[test]

@@ -141,6 +141,16 @@ impl Vigil {
         self.launch(Command::new(binary), extra);
     }
 
+    /// Starts vigil under a wrapper that execs it (`setpriv ...`): the
+    /// wrapper's words, then vigil and its arguments.
+    #[allow(dead_code)]
+    pub fn start_wrapped(&mut self, wrapper: &[&str], extra: &[&str]) {
+        let (program, words) = wrapper.split_first().expect("a wrapper command");
+        let mut cmd = Command::new(program);
+        cmd.args(words).arg(env!("CARGO_BIN_EXE_vigil"));
+        self.launch(cmd, extra);
+    }
+
     /// Runs `cmd` (vigil, or a wrapper whose last arguments are vigil's)
     /// with the directory's units, socket and config, then `extra`, its
     /// output into the log; waits until the control socket answers.
