@@ -242,12 +242,6 @@ const LISTS: &[&str] = &[
     "ExecStopPost",
     "Environment",
     "EnvironmentFile",
-    "ConditionPathExists",
-    "ConditionPathIsDirectory",
-    "ConditionDirectoryNotEmpty",
-    "ConditionFileNotEmpty",
-    "ConditionFileIsExecutable",
-    "ConditionPathIsSymbolicLink",
     "ConditionCapability",
     "SupplementaryGroups",
     "RuntimeDirectory",
@@ -505,7 +499,12 @@ pub fn import(
         let slot = values
             .entry((e.section.clone(), e.key.clone()))
             .or_default();
-        if LISTS.contains(&e.key.as_str()) {
+        // (The path conditions are lists too; their names live in PATH_TESTS.)
+        let is_list = LISTS.contains(&e.key.as_str())
+            || crate::unit::model::PATH_TESTS
+                .iter()
+                .any(|(_, _, d)| *d == e.key);
+        if is_list {
             if e.value.is_empty() {
                 slot.clear();
             } else {
@@ -1390,6 +1389,13 @@ mod tests {
             t["condition_file_is_executable"].to_string(),
             r#"["!/usr/bin/x"]"#
         );
+        // An empty assignment resets the list, as for every list.
+        let reset = run(
+            "r.service",
+            "[Unit]\nConditionPathIsDirectory=/a\nConditionPathIsDirectory=\nConditionPathIsDirectory=/b\n[Service]\nExecStart=/bin/true\n",
+        );
+        let r: toml::Table = reset.toml.parse().expect("valid TOML");
+        assert_eq!(r["condition_path_is_directory"].to_string(), r#"["/b"]"#);
         // `|` (a triggering condition: any of them) vigil does not have: the
         // key is refused and says so, the rest kept.
         assert!(t.get("condition_directory_not_empty").is_none(), "{t:?}");

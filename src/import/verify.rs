@@ -16,22 +16,7 @@ const ORIGINS: &[(&str, &[&str])] = &[
     ("before", &["Before"]),
     ("wants", &["Wants", "PartOf"]),
     ("requires", &["Requires", "BindsTo", "Requisite"]),
-    ("condition_path_exists", &["ConditionPathExists"]),
     ("condition_capability", &["ConditionCapability"]),
-    ("condition_path_is_directory", &["ConditionPathIsDirectory"]),
-    (
-        "condition_directory_not_empty",
-        &["ConditionDirectoryNotEmpty"],
-    ),
-    ("condition_file_not_empty", &["ConditionFileNotEmpty"]),
-    (
-        "condition_file_is_executable",
-        &["ConditionFileIsExecutable"],
-    ),
-    (
-        "condition_path_is_symbolic_link",
-        &["ConditionPathIsSymbolicLink"],
-    ),
     ("type", &["Type"]),
     ("exec", &["ExecStart"]),
     ("exec_start_pre", &["ExecStartPre"]),
@@ -73,6 +58,13 @@ const ORIGINS: &[(&str, &[&str])] = &[
 /// `environment.PORT`) comes from.
 fn directives_of(key: &str) -> Vec<&'static str> {
     let (top, sub) = key.split_once('.').unwrap_or((key, ""));
+    // The path conditions' systemd names live with their keys.
+    if let Some((_, _, directive)) = crate::unit::model::PATH_TESTS
+        .iter()
+        .find(|(_, k, _)| *k == top)
+    {
+        return vec![directive];
+    }
     if top == "limits" {
         return crate::unit::limits::RESOURCES
             .iter()
@@ -228,5 +220,9 @@ mod tests {
         assert_eq!(key_at(body, 4), None);
         assert_eq!(directives_of("limits.core"), vec!["LimitCORE"]);
         assert_eq!(directives_of("environment.PORT"), vec!["Environment"]);
+        assert_eq!(
+            directives_of("condition_file_not_empty"),
+            vec!["ConditionFileNotEmpty"]
+        );
     }
 }
