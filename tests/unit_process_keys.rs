@@ -819,3 +819,41 @@ fn capability_conditions_follow_vigils_bounding_set() {
         )
     );
 }
+
+/// `on_failure`: when a unit fails for good, the units it names start; an
+/// instance of a template is made for it, and a name no unit has is a
+/// warning that loads the rest.
+#[test]
+fn on_failure_starts_an_instance_that_records_which_unit_failed() {
+    let mut v = Vigil::new();
+    let record = v.dir().join("failed-units");
+    v.write_unit(
+        "alert@",
+        &format!(
+            "type = \"oneshot\"\nexec = [\"/bin/sh\", \"-c\", \"echo %i >> {}\"]\n",
+            record.display()
+        ),
+    );
+    v.write_unit(
+        "crashy",
+        &format!("exec = [\"/bin/sh\", \"-c\", \"exit 3\"]\non_failure = [\"alert@crashy\", \"nosuch\"]\n{WANTED}"),
+    );
+    v.start();
+    v.wait_state("crashy", "failed");
+    assert!(
+        wait_until(TIMEOUT, || std::fs::read_to_string(&record)
+            .is_ok_and(|t| t == "crashy\n")),
+        "the alert never ran; log:\n{}",
+        v.log()
+    );
+    v.wait_state("alert@crashy", "exited");
+    let log = v.log();
+    assert!(
+        log.contains("`crashy` starts on failure `nosuch`, which does not exist; ignoring"),
+        "{log}"
+    );
+    assert!(
+        log.contains("starting alert@crashy: on_failure of crashy"),
+        "{log}"
+    );
+}

@@ -243,6 +243,7 @@ const LISTS: &[&str] = &[
     "Environment",
     "EnvironmentFile",
     "ConditionCapability",
+    "OnFailure",
     "SupplementaryGroups",
     "RuntimeDirectory",
     "StateDirectory",
@@ -590,6 +591,15 @@ pub fn import(
                     .map_or("condition_path_exists", |(_, key, _)| key);
                 let paths: Vec<String> = list.iter().map(|e| specifiers(&e.value).0).collect();
                 t.insert(vigil_key.into(), strs(paths));
+            }
+            ("Unit", "OnFailure") => {
+                let names: Vec<String> = unit_list(list, key, &mut targets, &mut notes)
+                    .into_iter()
+                    .filter(|n| *n != name)
+                    .collect();
+                if !names.is_empty() {
+                    t.insert("on_failure".into(), strs(names));
+                }
             }
             ("Unit", "ConditionCapability") => {
                 let names: Vec<String> = list.iter().map(|e| e.value.clone()).collect();
@@ -1354,6 +1364,19 @@ mod tests {
             "[Service]\nExecStart=/bin/true\nSuccessExitStatus=1\nSuccessExitStatus=\n",
         );
         assert!(!i.toml.contains("success_exit_status"), "{}", i.toml);
+    }
+
+    #[test]
+    fn on_failure_carries_over_with_its_specifiers_resolved() {
+        let text = "[Unit]\nOnFailure=status-email@%n.service\nOnFailureJobMode=fail\n[Service]\nExecStart=/bin/true\n";
+        let i = run("web.service", text);
+        let t: toml::Table = i.toml.parse().expect("valid TOML");
+        assert_eq!(t["on_failure"].to_string(), r#"["status-email@web"]"#);
+        assert!(
+            i.notes.iter().any(|n| n.directive == "OnFailureJobMode"),
+            "{:?}",
+            i.notes
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ const ORIGINS: &[(&str, &[&str])] = &[
     ("wants", &["Wants", "PartOf"]),
     ("requires", &["Requires", "BindsTo", "Requisite"]),
     ("condition_capability", &["ConditionCapability"]),
+    ("on_failure", &["OnFailure"]),
     ("type", &["Type"]),
     ("exec", &["ExecStart"]),
     ("exec_start_pre", &["ExecStartPre"]),

@@ -13,6 +13,7 @@ use crate::unit::scalar::format_duration;
 use crate::unit::{KillMode, RestartPolicy};
 
 use super::enter_phase;
+use super::jobs::StartOrigin;
 use super::kind;
 use super::{Action, Manager, ProcessFacts, SignalTarget};
 
@@ -396,6 +397,7 @@ impl Manager {
             self.reap_group(name);
             self.log(Level::Error, format!("{name} failed: {reason}"));
             self.propagate_down(name);
+            self.start_on_failure(name);
         }
     }
 
@@ -439,6 +441,26 @@ impl Manager {
         self.enter(name, Phase::Failed);
         self.log(Level::Error, format!("{name} failed: {reason}"));
         self.propagate_down(name);
+        self.start_on_failure(name);
+    }
+
+    /// `name` failed for good: start its `on_failure` units (systemd's
+    /// `OnFailure=`), each as `vigilctl start` would, so a oneshot alert
+    /// that ran before runs again. Not during a shutdown (`queue_start`).
+    pub(super) fn start_on_failure(&mut self, name: &str) {
+        let Some(svc) = self.services.get(name) else {
+            return;
+        };
+        let units = svc.def.extra().on_failure.clone();
+        for unit in units {
+            if self.shutdown.is_none() && self.services.contains_key(&unit) {
+                self.log(
+                    Level::Info,
+                    format!("starting {unit}: on_failure of {name}"),
+                );
+                self.queue_start(&unit, StartOrigin::Manual);
+            }
+        }
     }
 
     /// `name` went down for good: stop the units that require it.

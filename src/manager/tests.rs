@@ -1740,3 +1740,66 @@ fn success_exit_status_makes_a_listed_exit_a_success() {
         "on-failure restarts it"
     );
 }
+
+#[test]
+fn on_failure_units_start_when_a_unit_fails_for_good_not_while_it_restarts() {
+    let mut crashy = svc("crashy");
+    crashy.restart = RestartPolicy::OnFailure;
+    crashy.restart_delay = ms(100);
+    crashy.extra_mut().start_limit_burst = 2;
+    crashy.extra_mut().start_limit_interval = Duration::from_secs(10);
+    crashy.extra_mut().on_failure = vec!["alert".into()];
+    let mut alert = svc("alert");
+    alert.kind = UnitKind::Oneshot;
+    alert.wanted_by.clear();
+    let mut sim = Sim::new(vec![crashy, alert]);
+    assert_eq!(spawned(&sim.feed(Event::Boot)), vec!["crashy"]);
+    // A failure the restart policy answers is not "for good".
+    let acts = sim.exit("crashy", ExitStatus::Exited(1));
+    assert!(spawned(&acts).is_empty(), "{acts:?}");
+    assert_eq!(spawned(&sim.advance(ms(100))), vec!["crashy"]);
+    // The start limit ends it: now the alert runs.
+    sim.exit("crashy", ExitStatus::Exited(1));
+    let acts = sim.advance(ms(200));
+    assert_eq!(sim.state("crashy"), UnitState::Failed);
+    assert_eq!(spawned(&acts), vec!["alert"], "{acts:?}");
+    assert!(
+        logs(&acts)
+            .iter()
+            .any(|l| l.contains("starting alert: on_failure of crashy")),
+        "{acts:?}"
+    );
+    sim.exit("alert", ExitStatus::Exited(0));
+    assert_eq!(sim.state("alert"), UnitState::Exited);
+    // The next failure runs the (finished) oneshot again.
+    sim.feed(Event::Request {
+        client: ClientId(7),
+        request: Request::Start {
+            names: vec!["crashy".into()],
+            no_block: true,
+        },
+    });
+    let acts = sim.exit("crashy", ExitStatus::Exited(2));
+    assert!(spawned(&acts).is_empty(), "restarts first: {acts:?}");
+    let acts = sim.advance(ms(100));
+    assert_eq!(spawned(&acts), vec!["crashy"]);
+    sim.exit("crashy", ExitStatus::Exited(2));
+    let acts = sim.advance(ms(200));
+    assert_eq!(spawned(&acts), vec!["alert"], "{acts:?}");
+}
+
+#[test]
+fn on_failure_units_do_not_start_during_a_shutdown() {
+    let mut web = svc("web");
+    web.extra_mut().on_failure = vec!["alert".into()];
+    let mut alert = svc("alert");
+    alert.wanted_by.clear();
+    let mut sim = Sim::new(vec![web, alert]);
+    sim.feed(Event::Boot);
+    sim.feed(Event::Shutdown {
+        action: PowerAction::Poweroff,
+        force: false,
+    });
+    let acts = sim.exit("web", ExitStatus::Exited(1));
+    assert!(spawned(&acts).is_empty(), "{acts:?}");
+}

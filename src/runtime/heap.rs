@@ -59,6 +59,7 @@ fn shrink(def: &mut UnitDef) {
     if let Some(extra) = def.extra.as_deref_mut() {
         extra.supplementary_groups.shrink_to_fit();
         extra.aliases.shrink_to_fit();
+        extra.on_failure.shrink_to_fit();
         extra.environment_file.shrink_to_fit();
         extra.limits.shrink_to_fit();
         extra.runtime_directory.shrink_to_fit();

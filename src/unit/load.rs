@@ -101,6 +101,7 @@ impl Batch {
                     .chain(&d.requires)
                     .chain(&d.after)
                     .chain(&d.before)
+                    .chain(&d.extra().on_failure)
                 {
                     wanted.insert(name.clone());
                 }

@@ -293,6 +293,9 @@ pub struct Extras {
     /// Other names of the unit (systemd's `Alias=`): `vigilctl reload sshd`
     /// acts on `ssh`, and dependencies may name it.
     pub aliases: Vec<String>,
+    /// Units started when this one fails for good (systemd's
+    /// `OnFailure=`): an alert, a cleanup, a fallback.
+    pub on_failure: Vec<String>,
     /// The terminal the main process gets as stdin and controlling
     /// terminal (systemd's `StandardInput=tty` with `TTYPath=`): a getty
     /// imported from systemd runs `agetty -` on it.
@@ -352,6 +355,7 @@ static NO_EXTRAS: Extras = Extras {
     exec_reload: Vec::new(),
     exec_stop_post: Vec::new(),
     aliases: Vec::new(),
+    on_failure: Vec::new(),
     tty: None,
     tty_vhangup: false,
     success_exit_status: Vec::new(),

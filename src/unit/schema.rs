@@ -63,6 +63,7 @@ pub const KEYS: &[&str] = &[
     "condition_file_is_executable",
     "condition_path_is_symbolic_link",
     "condition_capability",
+    "on_failure",
     "reload_signal",
     "exec_start_pre",
     "exec_start_post",
@@ -111,6 +112,9 @@ pub enum DepField {
     /// Not a dependency: the unit's other names (`aliases`), which the
     /// loader checks against every unit like one.
     Alias,
+    /// Not a dependency either: the units started when this one fails
+    /// (`on_failure`), checked and resolved like `wants`.
+    OnFailure,
 }
 
 impl DepField {
@@ -123,6 +127,7 @@ impl DepField {
             DepField::Before => "before",
             DepField::WantedBy => "wanted_by",
             DepField::Alias => "aliases",
+            DepField::OnFailure => "on_failure",
         }
     }
 
@@ -135,6 +140,7 @@ impl DepField {
             DepField::Before => "is ordered before",
             DepField::WantedBy => "is wanted by",
             DepField::Alias => "is also named",
+            DepField::OnFailure => "starts on failure",
         }
     }
 
@@ -147,6 +153,7 @@ impl DepField {
             DepField::Before => &mut def.before,
             DepField::WantedBy => &mut def.wanted_by,
             DepField::Alias => &mut def.extra_mut().aliases,
+            DepField::OnFailure => &mut def.extra_mut().on_failure,
         }
     }
 }
@@ -323,6 +330,7 @@ impl Parser<'_> {
             "after" => self.deps(DepField::After, value),
             "before" => self.deps(DepField::Before, value),
             "wanted_by" => self.deps(DepField::WantedBy, value),
+            "on_failure" => self.deps(DepField::OnFailure, value),
             "environment" => self.environment(value),
             "environment_file" => self.environment_file(value),
             "working_directory" => {

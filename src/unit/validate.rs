@@ -132,6 +132,7 @@ fn resolve_aliases(
             DepField::After,
             DepField::Before,
             DepField::WantedBy,
+            DepField::OnFailure,
         ] {
             let name = def.name.clone();
             let list = field.list_mut(def);
@@ -385,6 +386,7 @@ fn prune_soft_refs(
             DepField::After,
             DepField::Before,
             DepField::WantedBy,
+            DepField::OnFailure,
         ] {
             let missing: Vec<String> = field
                 .list_mut(def)
