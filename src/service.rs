@@ -385,13 +385,25 @@ impl Service {
                 break;
             }
         }
-        if self.def.extra().start_limit_burst > 0
-            && self.start_times.len() >= self.def.extra().start_limit_burst as usize
-        {
+        if self.start_limit_hit(now) {
             return false;
         }
         self.start_times.push_back(now);
         true
+    }
+
+    /// Whether a start now would be refused by the start limit (records
+    /// nothing): the one rule `admit_start` applies.
+    pub fn start_limit_hit(&self, now: Duration) -> bool {
+        let window = self.def.extra().start_limit_interval;
+        let burst = self.def.extra().start_limit_burst as usize;
+        burst > 0
+            && self
+                .start_times
+                .iter()
+                .filter(|t| now.saturating_sub(**t) < window)
+                .count()
+                >= burst
     }
 
     /// Forget the start limit and back-off (a manual start).

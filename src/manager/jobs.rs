@@ -17,12 +17,17 @@ pub(super) enum StartOrigin {
     /// The boot target, a reload pulling a unit in: units already up or
     /// finished are left alone.
     Dependency,
+    /// Another unit's `on_failure`: a finished unit runs again, as for a
+    /// manual start, but its start limit keeps counting, so two units that
+    /// start each other on failure stop at their limits.
+    Triggered,
 }
 
 impl Manager {
     /// Queue a start of `root` and everything it pulls in.
     pub(super) fn queue_start(&mut self, root: &str, origin: StartOrigin) {
         let manual = origin == StartOrigin::Manual;
+        let again = manual || origin == StartOrigin::Triggered;
         if self.shutdown.is_some() {
             return;
         }
@@ -42,8 +47,8 @@ impl Manager {
                 (_, Some(Job::Start)) | (_, Some(Job::Restart)) => {}
                 (Phase::Stopping, _) => svc.job = Some(Job::Restart),
                 (Phase::Running, _) => {}
-                (Phase::Exited, _) if !(is_root && manual) => {}
-                (Phase::Starting(StartPhase::AutoRestart), _) if is_root && manual => {
+                (Phase::Exited, _) if !(is_root && again) => {}
+                (Phase::Starting(StartPhase::AutoRestart), _) if is_root && again => {
                     svc.job = Some(Job::Start);
                     self.enter(&name, Phase::Starting(StartPhase::Waiting));
                 }

@@ -445,21 +445,37 @@ impl Manager {
     }
 
     /// `name` failed for good: start its `on_failure` units (systemd's
-    /// `OnFailure=`), each as `vigilctl start` would, so a oneshot alert
-    /// that ran before runs again. Not during a shutdown (`queue_start`).
+    /// `OnFailure=`), so a oneshot alert that ran before runs again; their
+    /// start limits still count (`StartOrigin::Triggered`). Not during a
+    /// shutdown.
     pub(super) fn start_on_failure(&mut self, name: &str) {
         let Some(svc) = self.services.get(name) else {
             return;
         };
         let units = svc.def.extra().on_failure.clone();
+        let now = self.now.mono;
         for unit in units {
-            if self.shutdown.is_none() && self.services.contains_key(&unit) {
-                self.log(
-                    Level::Info,
-                    format!("starting {unit}: on_failure of {name}"),
-                );
-                self.queue_start(&unit, StartOrigin::Manual);
+            let Some(target) = self.services.get(&unit) else {
+                continue;
+            };
+            if self.shutdown.is_some() {
+                return;
             }
+            // A start the limit would refuse fails at once and would start
+            // its own on_failure units: two units naming each other would
+            // go round without end.
+            if target.start_limit_hit(now) {
+                self.log(
+                    Level::Warning,
+                    format!("not starting {unit} (on_failure of {name}): its start limit is hit"),
+                );
+                continue;
+            }
+            self.log(
+                Level::Info,
+                format!("starting {unit}: on_failure of {name}"),
+            );
+            self.queue_start(&unit, StartOrigin::Triggered);
         }
     }
 

@@ -1803,3 +1803,33 @@ fn on_failure_units_do_not_start_during_a_shutdown() {
     let acts = sim.exit("web", ExitStatus::Exited(1));
     assert!(spawned(&acts).is_empty(), "{acts:?}");
 }
+
+#[test]
+fn two_units_that_start_each_other_on_failure_stop_at_their_start_limits() {
+    let mut a = svc("a");
+    a.extra_mut().on_failure = vec!["b".into()];
+    let mut b = svc("b");
+    b.wanted_by.clear();
+    b.extra_mut().on_failure = vec!["a".into()];
+    let mut sim = Sim::new(vec![a, b]);
+    let mut started = spawned(&sim.feed(Event::Boot));
+    let mut rounds = 0;
+    let mut lines = Vec::new();
+    while let Some(name) = started.pop() {
+        rounds += 1;
+        assert!(rounds < 50, "a and b start each other without end");
+        let acts = sim.exit(&name, ExitStatus::Exited(1));
+        lines.extend(logs(&acts));
+        started.extend(spawned(&acts));
+    }
+    // Five runs each (the default burst), then the limit ends it.
+    assert_eq!(rounds, 10);
+    assert_eq!(sim.state("a"), UnitState::Failed);
+    assert_eq!(sim.state("b"), UnitState::Failed);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("not starting a (on_failure of b): its start limit is hit")),
+        "{lines:?}"
+    );
+}
