@@ -10,6 +10,8 @@ mod words;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::unit::model::PathTest;
+
 /// One `Key=value` of a unit file, where it was written.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -501,10 +503,7 @@ pub fn import(
             .entry((e.section.clone(), e.key.clone()))
             .or_default();
         // (The path conditions are lists too; their names live in PATH_TESTS.)
-        let is_list = LISTS.contains(&e.key.as_str())
-            || crate::unit::model::PATH_TESTS
-                .iter()
-                .any(|(_, _, d)| *d == e.key);
+        let is_list = LISTS.contains(&e.key.as_str()) || PathTest::from_directive(&e.key).is_some();
         if is_list {
             if e.value.is_empty() {
                 slot.clear();
@@ -580,15 +579,9 @@ pub fn import(
                     }
                 }
             }
-            ("Unit", k)
-                if crate::unit::model::PATH_TESTS
-                    .iter()
-                    .any(|(_, _, d)| *d == k) =>
-            {
-                let vigil_key = crate::unit::model::PATH_TESTS
-                    .iter()
-                    .find(|(_, _, d)| *d == k)
-                    .map_or("condition_path_exists", |(_, key, _)| key);
+            ("Unit", k) if PathTest::from_directive(k).is_some() => {
+                let vigil_key =
+                    PathTest::from_directive(k).map_or("condition_path_exists", PathTest::key);
                 let paths: Vec<String> = list.iter().map(|e| specifiers(&e.value).0).collect();
                 t.insert(vigil_key.into(), strs(paths));
             }

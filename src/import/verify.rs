@@ -60,11 +60,8 @@ const ORIGINS: &[(&str, &[&str])] = &[
 fn directives_of(key: &str) -> Vec<&'static str> {
     let (top, sub) = key.split_once('.').unwrap_or((key, ""));
     // The path conditions' systemd names live with their keys.
-    if let Some((_, _, directive)) = crate::unit::model::PATH_TESTS
-        .iter()
-        .find(|(_, k, _)| *k == top)
-    {
-        return vec![directive];
+    if let Some(test) = crate::unit::model::PathTest::from_key(top) {
+        return vec![test.directive()];
     }
     if top == "limits" {
         return crate::unit::limits::RESOURCES

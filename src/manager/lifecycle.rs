@@ -449,6 +449,9 @@ impl Manager {
     /// start limits still count (`StartOrigin::Triggered`). Not during a
     /// shutdown.
     pub(super) fn start_on_failure(&mut self, name: &str) {
+        if self.shutdown.is_some() {
+            return;
+        }
         let Some(svc) = self.services.get(name) else {
             return;
         };
@@ -458,9 +461,6 @@ impl Manager {
             let Some(target) = self.services.get(&unit) else {
                 continue;
             };
-            if self.shutdown.is_some() {
-                return;
-            }
             // A start the limit would refuse fails at once and would start
             // its own on_failure units: two units naming each other would
             // go round without end.

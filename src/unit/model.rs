@@ -100,6 +100,30 @@ pub const PATH_TESTS: &[(PathTest, &str, &str)] = &[
 ];
 
 impl PathTest {
+    /// The test a unit-file key names, if it is a path condition's.
+    pub fn from_key(key: &str) -> Option<PathTest> {
+        PATH_TESTS
+            .iter()
+            .find(|(_, k, _)| *k == key)
+            .map(|(t, _, _)| *t)
+    }
+
+    /// The test systemd's directive (`ConditionPathExists`) names.
+    pub fn from_directive(directive: &str) -> Option<PathTest> {
+        PATH_TESTS
+            .iter()
+            .find(|(_, _, d)| *d == directive)
+            .map(|(t, _, _)| *t)
+    }
+
+    /// systemd's directive for it (`ConditionPathExists`).
+    pub fn directive(self) -> &'static str {
+        PATH_TESTS
+            .iter()
+            .find(|(t, _, _)| *t == self)
+            .map_or("Condition", |(_, _, d)| d)
+    }
+
     /// The unit-file key (`condition_path_exists`).
     pub fn key(self) -> &'static str {
         PATH_TESTS

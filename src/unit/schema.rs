@@ -395,14 +395,6 @@ impl Parser<'_> {
                 }
             }
             "condition_capability" => self.capability_condition(value),
-            k if k.starts_with("condition_") => {
-                if let Some((test, _, _)) = super::model::PATH_TESTS
-                    .iter()
-                    .find(|(_, key, _)| *key == k)
-                {
-                    self.path_condition(*test, value);
-                }
-            }
             "kill_mode" => {
                 if let Some(v) = self.choice(known, KILL_MODES, value) {
                     self.def.kill_mode = v;
@@ -412,7 +404,12 @@ impl Parser<'_> {
             "oom_score_adj" => {
                 self.def.extra_mut().oom_score_adj = self.int_in(known, value, -1000, 1000)
             }
-            _ => {}
+            // The path conditions: one arm for the keys of PATH_TESTS.
+            other => {
+                if let Some(test) = super::model::PathTest::from_key(other) {
+                    self.path_condition(test, value);
+                }
+            }
         }
     }
 
@@ -641,17 +638,9 @@ impl Parser<'_> {
     fn commands(&mut self, key: &str, value: &Spanned<Node>) -> Vec<ExecCommand> {
         // A list: each entry is one command (a list of strings is a list of
         // command lines, not one argv).
-        let items: Vec<&Spanned<Node>> = match value.get_ref() {
-            Node::Array(items) => items.iter().collect(),
-            Node::String(_) => vec![value],
-            _ => {
-                self.wrong_type(
-                    &q(key),
-                    "a list of commands (command lines or argv arrays)",
-                    value,
-                );
-                return Vec::new();
-            }
+        let expected = "a list of commands (command lines or argv arrays)";
+        let Some(items) = self.entries(&q(key), expected, value, is_string) else {
+            return Vec::new();
         };
         let mut out = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
@@ -664,15 +653,30 @@ impl Parser<'_> {
         out
     }
 
+    /// The entries of a key that takes one value or an array of them
+    /// (`one` says which kinds of lone value count as one entry). Any other
+    /// value is reported as not `expected` and gives none.
+    fn entries<'v>(
+        &mut self,
+        key: &str,
+        expected: &str,
+        value: &'v Spanned<Node>,
+        one: impl Fn(&Node) -> bool,
+    ) -> Option<Vec<&'v Spanned<Node>>> {
+        match value.get_ref() {
+            Node::Array(items) => Some(items.iter().collect()),
+            lone if one(lone) => Some(vec![value]),
+            _ => {
+                self.wrong_type(key, expected, value);
+                None
+            }
+        }
+    }
+
     fn deps(&mut self, field: DepField, value: &Spanned<Node>) {
         let key = field.key();
-        let items: Vec<&Spanned<Node>> = match value.get_ref() {
-            Node::Array(items) => items.iter().collect(),
-            Node::String(_) => vec![value],
-            _ => {
-                self.wrong_type(&q(key), "an array of unit names", value);
-                return;
-            }
+        let Some(items) = self.entries(&q(key), "an array of unit names", value, is_string) else {
+            return;
         };
         let own = self.def.name.clone();
         for item in items {
@@ -749,13 +753,9 @@ impl Parser<'_> {
     }
 
     fn environment_file(&mut self, value: &Spanned<Node>) {
-        let items: Vec<&Spanned<Node>> = match value.get_ref() {
-            Node::Array(items) => items.iter().collect(),
-            Node::String(_) => vec![value],
-            _ => {
-                self.wrong_type("`environment_file`", "a path or an array of paths", value);
-                return;
-            }
+        let expected = "a path or an array of paths";
+        let Some(items) = self.entries("`environment_file`", expected, value, is_string) else {
+            return;
         };
         for item in items {
             let Node::String(s) = item.get_ref() else {
@@ -892,13 +892,9 @@ impl Parser<'_> {
     /// `runtime_directory = "sshd"` or a list: names relative to `base`
     /// (no `..`, no absolute path), as absolute paths.
     fn directories(&mut self, key: &str, base: &str, value: &Spanned<Node>) -> Vec<PathBuf> {
-        let items: Vec<&Spanned<Node>> = match value.get_ref() {
-            Node::Array(items) => items.iter().collect(),
-            Node::String(_) => vec![value],
-            _ => {
-                self.wrong_type(&q(key), "a directory name or a list of them", value);
-                return Vec::new();
-            }
+        let expected = "a directory name or a list of them";
+        let Some(items) = self.entries(&q(key), expected, value, is_string) else {
+            return Vec::new();
         };
         let mut out = Vec::new();
         for item in items {
@@ -933,13 +929,10 @@ impl Parser<'_> {
     fn success_exit_status(&mut self, value: &Spanned<Node>) {
         let key = "`success_exit_status`";
         let expected = "an exit code (0 to 255) or a signal name like \"SIGTERM\"";
-        let items: Vec<&Spanned<Node>> = match value.get_ref() {
-            Node::Array(items) => items.iter().collect(),
-            Node::Integer(_) | Node::String(_) => vec![value],
-            _ => {
-                self.wrong_type(key, &format!("an array of entries, each {expected}"), value);
-                return;
-            }
+        let one = |n: &Node| matches!(n, Node::Integer(_) | Node::String(_));
+        let whole = format!("an array of entries, each {expected}");
+        let Some(items) = self.entries(key, &whole, value, one) else {
+            return;
         };
         let mut list = Vec::new();
         for item in items {
@@ -977,13 +970,8 @@ impl Parser<'_> {
 
     fn aliases(&mut self, value: &Spanned<Node>) {
         let key = "`aliases`";
-        let items: Vec<&Spanned<Node>> = match value.get_ref() {
-            Node::Array(items) => items.iter().collect(),
-            Node::String(_) => vec![value],
-            _ => {
-                self.wrong_type(key, "an array of unit names", value);
-                return;
-            }
+        let Some(items) = self.entries(key, "an array of unit names", value, is_string) else {
+            return;
         };
         let own = self.def.name.clone();
         for item in items {
@@ -1022,17 +1010,9 @@ impl Parser<'_> {
         what: &str,
         value: &'v Spanned<Node>,
     ) -> Vec<(bool, &'v str, &'v Spanned<Node>)> {
-        let items: Vec<&Spanned<Node>> = match value.get_ref() {
-            Node::Array(items) => items.iter().collect(),
-            Node::String(_) => vec![value],
-            _ => {
-                self.wrong_type(
-                    key,
-                    &format!("{what} (\"!\" first: it must not hold) or a list"),
-                    value,
-                );
-                return Vec::new();
-            }
+        let expected = format!("{what} (\"!\" first: it must not hold) or a list");
+        let Some(items) = self.entries(key, &expected, value, is_string) else {
+            return Vec::new();
         };
         let mut out = Vec::new();
         for item in items {
@@ -1260,6 +1240,11 @@ impl Parser<'_> {
             self.errors.push(d);
         }
     }
+}
+
+/// A lone string is one entry of a list key.
+fn is_string(node: &Node) -> bool {
+    matches!(node, Node::String(_))
 }
 
 #[cfg(test)]
