@@ -326,7 +326,7 @@ fn env_file_parser() {
 
 #[test]
 fn a_group_is_signalled_only_while_its_witness_is_unreaped() {
-    use vigil::manager::SignalTarget;
+    use vigil::manager::{SignalTarget, Then};
     use vigil::runtime::processes::{ProcessTable, SignalError};
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("child");
@@ -356,7 +356,7 @@ fn a_group_is_signalled_only_while_its_witness_is_unreaped() {
         pgid: pid,
         witness: pid,
     };
-    assert_eq!(table.signal(group, libc::SIGTERM), Ok(true));
+    assert_eq!(table.signal(group, libc::SIGTERM, Then::Nothing), Ok(true));
     assert_eq!(wait(pid), -libc::SIGTERM);
     table.forget(pid);
     // The grandchild got it too (it is reparented and reaped elsewhere, so
@@ -374,21 +374,87 @@ fn a_group_is_signalled_only_while_its_witness_is_unreaped() {
     // The witness is reaped: its group id proves nothing any more, and no
     // bare pid is ever signalled.
     assert_eq!(
-        table.signal(group, libc::SIGTERM),
+        table.signal(group, libc::SIGTERM, Then::Nothing),
         Err(SignalError::Unproven {
             pgid: pid,
             witness: pid
         })
     );
     assert_eq!(
-        table.signal(SignalTarget::Process(pid), libc::SIGTERM),
+        table.signal(SignalTarget::Process(pid), libc::SIGTERM, Then::Nothing),
         Err(SignalError::NoHandle(pid))
     );
     let dangerous = SignalTarget::Group {
         pgid: 1,
         witness: 1,
     };
-    assert!(table.signal(dangerous, libc::SIGTERM).is_err());
+    assert!(table
+        .signal(dangerous, libc::SIGTERM, Then::Nothing)
+        .is_err());
+}
+
+#[test]
+fn a_stopped_group_acts_on_its_stop_signal_when_sigcont_follows_it() {
+    // Issue 8, point 18, through the shell: one signal action sends the
+    // stop signal and SIGCONT under one proof of the group.
+    use vigil::manager::{SignalTarget, Then};
+    use vigil::runtime::processes::ProcessTable;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("trap");
+    // A daemon that handles SIGTERM: its handler runs only once continued
+    // (a default-action SIGTERM would end even a stopped process).
+    let child = spawn(
+        &shell_to_file(
+            "trap 'echo term; exit 7' TERM; echo up; sleep 30 & wait",
+            &out,
+        ),
+        &ctx(),
+        LogFds::default(),
+    )
+    .unwrap();
+    let pid = child.pid;
+    let mut table = ProcessTable::default();
+    table.insert_spawned(pid, child.pidfd);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .contains("up")
+    {
+        assert!(Instant::now() < deadline, "the shell never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let stopped = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .split(") ")
+            .nth(1)
+            .is_some_and(|r| r.starts_with('T'))
+    };
+    while !stopped(pid) {
+        assert!(Instant::now() < deadline, "the shell never stopped");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let group = SignalTarget::Group {
+        pgid: pid,
+        witness: pid,
+    };
+    assert_eq!(table.signal(group, libc::SIGTERM, Then::Continue), Ok(true));
+    // The trap ran: the exit is the handler's, not a signal's (a shell
+    // left stopped would never exit: bounded here).
+    let mut status = 0;
+    while unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == 0 {
+        if Instant::now() > deadline {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the stopped shell never acted on its SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 7,
+        "{status:#x}"
+    );
+    assert!(std::fs::read_to_string(&out).unwrap().contains("term"));
 }
 
 #[test]

@@ -13,7 +13,7 @@ use crate::service::{Control, ControlStage, DeadlineKind, Phase, RunEnd, StartPh
 use crate::unit::{ExecCommand, UnitDef};
 
 use super::lifecycle::RunOutcome;
-use super::{Action, Manager, SignalTarget, SpawnFailure};
+use super::{Action, Manager, SignalTarget, SpawnFailure, Then};
 
 /// The commands of `stage` in `def`.
 pub(super) fn commands(def: &UnitDef, stage: ControlStage) -> &[ExecCommand] {
@@ -123,6 +123,7 @@ impl Manager {
             self.actions.push(Action::Signal {
                 target: SignalTarget::Process(pid),
                 signal: libc::SIGKILL,
+                then: Then::Nothing,
             });
         }
     }

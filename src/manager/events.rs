@@ -114,6 +114,16 @@ pub enum SignalTarget {
     Group { pgid: i32, witness: i32 },
 }
 
+/// What follows a signal, under the same proof of its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// The signal alone.
+    Nothing,
+    /// SIGCONT: a stopped (SIGSTOP) service can act on a stop signal
+    /// instead of waiting for SIGKILL.
+    Continue,
+}
+
 /// One sd_notify datagram, parsed (only what vigil acts on).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NotifyMessage {
@@ -212,10 +222,12 @@ pub enum Action {
         argv: Vec<String>,
         main_pid: Option<i32>,
     },
-    /// Send `signal` to `target`, through pidfds (see `SignalTarget`).
+    /// Send `signal` to `target`, through pidfds (see `SignalTarget`),
+    /// and SIGCONT after it when `then` says so.
     Signal {
         target: SignalTarget,
         signal: i32,
+        then: Then,
     },
     /// Keep the pidfd opened for `pid`'s `ProcessFacts`: it is now a unit's
     /// main process. `watch`: it is not vigil's child, so the shell watches

@@ -15,7 +15,7 @@ use crate::unit::{KillMode, RestartPolicy};
 use super::enter_phase;
 use super::jobs::StartOrigin;
 use super::kind;
-use super::{Action, Manager, ProcessFacts, SignalTarget};
+use super::{Action, Manager, ProcessFacts, SignalTarget, Then};
 
 /// After SIGKILL, how long to wait for the exit before giving up on a process.
 pub(super) const ABANDON_AFTER: Duration = Duration::from_secs(5);
@@ -191,15 +191,17 @@ impl Manager {
                 targets.insert(0, SignalTarget::Process(main));
             }
         }
-        let resume = signal != libc::SIGKILL && signal != libc::SIGCONT;
+        let then = if signal != libc::SIGKILL && signal != libc::SIGCONT {
+            Then::Continue
+        } else {
+            Then::Nothing
+        };
         for target in targets {
-            self.actions.push(Action::Signal { target, signal });
-            if resume {
-                self.actions.push(Action::Signal {
-                    target,
-                    signal: libc::SIGCONT,
-                });
-            }
+            self.actions.push(Action::Signal {
+                target,
+                signal,
+                then,
+            });
         }
     }
 
@@ -228,7 +230,11 @@ impl Manager {
             return Err(format!("{name} has no process to signal"));
         }
         for target in targets {
-            self.actions.push(Action::Signal { target, signal });
+            self.actions.push(Action::Signal {
+                target,
+                signal,
+                then: Then::Nothing,
+            });
         }
         Ok(format!("sent {}", signal_name(signal)))
     }
@@ -269,6 +275,7 @@ impl Manager {
         self.actions.push(Action::Signal {
             target: SignalTarget::Process(pid),
             signal,
+            then: Then::Nothing,
         });
         self.log(
             Level::Info,
@@ -524,6 +531,7 @@ impl Manager {
                     witness: g.witness,
                 },
                 signal: libc::SIGKILL,
+                then: Then::Nothing,
             });
         }
     }

@@ -43,7 +43,7 @@ mod views;
 
 pub use events::{
     Action, ClientId, Event, NotifyMessage, Now, PidFileError, PidFileFacts, ProcessFacts,
-    Settings, SignalTarget, SpawnFailure,
+    Settings, SignalTarget, SpawnFailure, Then,
 };
 pub use handover::{HandoverRefused, ManagerState, Survivor};
 pub use views::{kind_name, SystemState};

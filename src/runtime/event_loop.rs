@@ -725,8 +725,12 @@ impl Shell<'_> {
                     });
                 Some(Event::ControlSpawned { unit, result })
             }
-            Action::Signal { target, signal } => {
-                match self.processes.signal(target, signal) {
+            Action::Signal {
+                target,
+                signal,
+                then,
+            } => {
+                match self.processes.signal(target, signal, then) {
                     Ok(_) => {}
                     // Expected once a group's members are all gone.
                     Err(e @ SignalError::Unproven { .. }) => self.log.debug(&e.to_string()),

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use crate::manager::{ProcessFacts, SignalTarget};
+use crate::manager::{ProcessFacts, SignalTarget, Then};
 use crate::runtime::pidfd;
 
 /// A held process handle.
@@ -189,42 +189,62 @@ impl ProcessTable {
         }
     }
 
-    /// Sends `signal` to `target`, through handles only.
-    pub fn signal(&self, target: SignalTarget, signal: i32) -> Result<bool, SignalError> {
-        let signal_text = crate::exit::signal_name(signal);
+    /// Sends `signal` to `target`, through handles only, then what `then`
+    /// says under the same proof: the witness is vigil's unreaped child,
+    /// and nothing is reaped in between.
+    pub fn signal(
+        &self,
+        target: SignalTarget,
+        signal: i32,
+        then: Then,
+    ) -> Result<bool, SignalError> {
+        let signals: &[i32] = match then {
+            Then::Continue => &[signal, libc::SIGCONT],
+            Then::Nothing => &[signal],
+        };
         match target {
             SignalTarget::Process(pid) => {
                 let held = self.held.get(&pid).ok_or(SignalError::NoHandle(pid))?;
-                pidfd::send_signal(&held.fd, signal).map_err(|e| SignalError::Failed {
-                    target: format!("pid {pid}"),
-                    signal: signal_text,
-                    error: e.to_string(),
-                })
+                let mut delivered = false;
+                for &sig in signals {
+                    delivered =
+                        pidfd::send_signal(&held.fd, sig).map_err(|e| SignalError::Failed {
+                            target: format!("pid {pid}"),
+                            signal: crate::exit::signal_name(sig),
+                            error: e.to_string(),
+                        })?;
+                    if !delivered {
+                        break;
+                    }
+                }
+                Ok(delivered)
             }
             SignalTarget::Group { pgid, witness } => {
-                let proven = pgid > 1
-                    && self.held.get(&witness).is_some_and(|held| {
-                        pidfd::is_unreaped_child(&held.fd)
-                            && pidfd::process_group(witness) == Some(pgid)
-                    });
-                if !proven {
-                    return Err(SignalError::Unproven { pgid, witness });
+                let mut delivered = false;
+                for (i, &sig) in signals.iter().enumerate() {
+                    // A group led by its witness keeps its id while the
+                    // witness is unreaped: proven once. A witness that is
+                    // only a member may have left it: proven again.
+                    if (i == 0 || pgid != witness) && !self.group_is_witnessed(pgid, witness) {
+                        return Err(SignalError::Unproven { pgid, witness });
+                    }
+                    delivered = kill_group(pgid, sig)?;
+                    if !delivered {
+                        break;
+                    }
                 }
-                // SAFETY: plain syscall; pgid > 1, so never kill(0)/kill(-1).
-                if unsafe { libc::kill(-pgid, signal) } == 0 {
-                    return Ok(true);
-                }
-                let err = std::io::Error::last_os_error();
-                if err.raw_os_error() == Some(libc::ESRCH) {
-                    return Ok(false);
-                }
-                Err(SignalError::Failed {
-                    target: format!("process group {pgid}"),
-                    signal: signal_text,
-                    error: err.to_string(),
-                })
+                Ok(delivered)
             }
         }
+    }
+
+    /// Whether `witness` is an unreaped child of vigil in group `pgid`:
+    /// then that group id cannot name anyone else's processes.
+    fn group_is_witnessed(&self, pgid: i32, witness: i32) -> bool {
+        pgid > 1
+            && self.held.get(&witness).is_some_and(|held| {
+                pidfd::is_unreaped_child(&held.fd) && pidfd::process_group(witness) == Some(pgid)
+            })
     }
 
     /// After `gone` (a group's witness) was reaped: another unreaped child
@@ -249,6 +269,23 @@ impl ProcessTable {
         }
         None
     }
+}
+
+/// kill(-pgid, signal) for a proven group: Ok(false) once it is empty.
+fn kill_group(pgid: i32, signal: i32) -> Result<bool, SignalError> {
+    // SAFETY: plain syscall; callers prove pgid > 1, so never kill(0)/kill(-1).
+    if unsafe { libc::kill(-pgid, signal) } == 0 {
+        return Ok(true);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::ESRCH) {
+        return Ok(false);
+    }
+    Err(SignalError::Failed {
+        target: format!("process group {pgid}"),
+        signal: crate::exit::signal_name(signal),
+        error: err.to_string(),
+    })
 }
 
 /// The owner of a process, when its real, effective and saved uids agree
