@@ -19,7 +19,12 @@ moment the hand-off line arrived; under TCG the guest's clock runs with the
 host's, and the table's "from kernel" column adds the guest uptime the hand-off
 line carries. The floor is two minimal inits (rig/debian/system/usr/local/sbin):
 one remounts /, configures eth0 and runs sshd's own commands, one runs agetty
-alone; a floor boot measures only its own target and is then killed.
+alone; a floor boot measures only its own target and is then killed. A third,
+floor-ifupdown, runs Debian's `ifup -a` (networking.service, which ssh.service
+is ordered after) in place of the floor's `ip`, and at power-off Debian's
+`ifdown -a` (networking's ExecStop=): the least any init that keeps Debian's
+units must do (it is not in the default --inits; its sshd is printed against
+floor-sshd, and it has no login, so a line on ttyS1 is its power-off command).
 
 Prints a table of medians (and min-max) and the ratios to the floor.
 """
@@ -41,6 +46,8 @@ CACHE = os.environ.get("RIG_CACHE", os.path.join(REPO, ".rig-cache"))
 INITS = {
     "floor-sshd": {"init": "/usr/local/sbin/rig-floor-sshd", "wait": ["sshd"]},
     "floor-getty": {"init": "/usr/local/sbin/rig-floor-getty", "wait": ["login"]},
+    "floor-ifupdown": {"init": "/usr/local/sbin/rig-floor-ifupdown", "wait": ["sshd"],
+                       "poweroff": "poweroff", "no_login": True},
     "vigil": {"init": "/usr/sbin/vigil", "poweroff": "vigilctl poweroff",
               "use": "vigilctl list; vigilctl status ssh"},
     "finit": {"init": "/sbin/finit", "poweroff": "/lib/finit/initctl poweroff",
@@ -174,6 +181,24 @@ class Boot:
         self.proc.wait()
 
 
+def power_off(b, name, spec, out):
+    """Types the init's power-off command on ttyS1, times it to "reboot: Power
+    down", then checks the disk with e2fsck; adds both to `out`."""
+    # Settle: let the boot's stragglers (udev's coldplug, cron's first
+    # minute) finish, so power-off measures the stop, not a busy guest.
+    time.sleep(3)
+    t0 = time.monotonic()
+    b.send(spec["poweroff"] + "\r")
+    if not b.wait(["powerdown"], 120):
+        raise RuntimeError(f"{name}: no 'reboot: Power down' after {spec['poweroff']}")
+    out["poweroff"] = b.events["powerdown"] - t0
+    b.proc.wait(timeout=60)
+    fsck = subprocess.run(["e2fsck", "-n", "-f", os.path.join(b.run, "root.ext4")],
+                          capture_output=True, text=True)
+    out["fsck_clean"] = fsck.returncode == 0 and "recovery" not in fsck.stdout + fsck.stderr
+    return out
+
+
 def one_boot(image, name, spec, port, smp, disk_cache):
     """Measures of one boot of `name`: dict of seconds / KiB / fsck verdict."""
     b = Boot(image, spec["init"], port, smp, disk_cache)
@@ -185,6 +210,8 @@ def one_boot(image, name, spec, port, smp, disk_cache):
         out["handoff_uptime"] = b.handoff_uptime
         if "poweroff" not in spec:
             return out
+        if spec.get("no_login"):
+            return power_off(b, name, spec, out)
         # PID 1's VmRSS once every init here has finished booting (systemd,
         # the slowest, is up by about 20 s): the same moment for each.
         while time.monotonic() - b.events["handoff"] < RSS_AT:
@@ -204,19 +231,7 @@ def one_boot(image, name, spec, port, smp, disk_cache):
         text = b.tty_until("__USE_6__", 60)
         m = re.search(r"VmRSS:\s+(\d+) kB", text)
         out["rss_used_kib"] = int(m.group(1)) if m else None
-        # Settle: let the boot's stragglers (udev's coldplug, cron's first
-        # minute) finish, so power-off measures the stop, not a busy guest.
-        time.sleep(3)
-        t0 = time.monotonic()
-        b.send(spec["poweroff"] + "\r")
-        if not b.wait(["powerdown"], 120):
-            raise RuntimeError(f"{name}: no 'reboot: Power down' after {spec['poweroff']}")
-        out["poweroff"] = b.events["powerdown"] - t0
-        b.proc.wait(timeout=60)
-        fsck = subprocess.run(["e2fsck", "-n", "-f", os.path.join(b.run, "root.ext4")],
-                              capture_output=True, text=True)
-        out["fsck_clean"] = fsck.returncode == 0 and "recovery" not in fsck.stdout + fsck.stderr
-        return out
+        return power_off(b, name, spec, out)
     finally:
         b.close()
         subprocess.run(["rm", "-rf", b.run])
@@ -248,7 +263,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--image", default=os.path.join(CACHE, "images/debian"))
-    ap.add_argument("--inits", default=",".join(INITS))
+    ap.add_argument("--inits", default=",".join(n for n in INITS if n != "floor-ifupdown"))
     ap.add_argument("--smp", type=int, default=2,
                     help="guest vCPUs (default 2: one guest at a time on a 2-core machine)")
     ap.add_argument("--disk-cache", default="unsafe",
@@ -279,7 +294,7 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|")
     for n in names:
         s, l = col(n, "sshd"), col(n, "login")
-        rs = f"{s[0] / floor_sshd:.2f}x" if s[0] and floor_sshd and not n.startswith("floor") else "-"
+        rs = f"{s[0] / floor_sshd:.2f}x" if s[0] and floor_sshd and n != "floor-sshd" else "-"
         rl = f"{l[0] / floor_login:.2f}x" if l[0] and floor_login and not n.startswith("floor") else "-"
         clean = [r.get("fsck_clean") for r in results[n] if "fsck_clean" in r]
         print(f"| {n} | {fmt(s)} | {rs} | {fmt(l)} | {rl} | {fmt(col(n, 'handoff_uptime'))} |"
