@@ -144,7 +144,22 @@ impl DepField {
         }
     }
 
-    /// The list in `def` this field fills.
+    /// The list in `def` this field fills, to read (never gives a unit the
+    /// box of rare keys).
+    pub fn list(self, def: &UnitDef) -> &[String] {
+        match self {
+            DepField::Wants => &def.wants,
+            DepField::Requires => &def.requires,
+            DepField::After => &def.after,
+            DepField::Before => &def.before,
+            DepField::WantedBy => &def.wanted_by,
+            DepField::Alias => &def.extra().aliases,
+            DepField::OnFailure => &def.extra().on_failure,
+        }
+    }
+
+    /// The list in `def` this field fills, to change (the rare ones are in
+    /// `Extras`: call only when there is a change to make).
     pub fn list_mut(self, def: &mut UnitDef) -> &mut Vec<String> {
         match self {
             DepField::Wants => &mut def.wants,

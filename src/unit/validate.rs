@@ -135,10 +135,10 @@ fn resolve_aliases(
             DepField::OnFailure,
         ] {
             let name = def.name.clone();
-            let list = field.list_mut(def);
-            if !list.iter().any(|d| owner.contains_key(d)) {
+            if !field.list(def).iter().any(|d| owner.contains_key(d)) {
                 continue;
             }
+            let list = field.list_mut(def);
             let mut rewritten = Vec::with_capacity(list.len());
             for dep in list.drain(..) {
                 let Some(real) = owner.get(&dep) else {
@@ -389,7 +389,7 @@ fn prune_soft_refs(
             DepField::OnFailure,
         ] {
             let missing: Vec<String> = field
-                .list_mut(def)
+                .list(def)
                 .iter()
                 .filter(|d| !names.contains(*d))
                 .cloned()
@@ -403,7 +403,9 @@ fn prune_soft_refs(
                 );
                 diags.push(diag(Severity::Warning, &loc, msg));
             }
-            field.list_mut(def).retain(|d| names.contains(d));
+            if !missing.is_empty() {
+                field.list_mut(def).retain(|d| names.contains(d));
+            }
         }
     }
 }
