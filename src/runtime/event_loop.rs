@@ -309,11 +309,16 @@ pub fn run(mut opts: LoopOptions, log: &mut Logger) -> Result<PowerAction, LoopE
         }
     };
 
-    let loaded = load_units(&opts.units_dir, &opts.generated, &opts.instances);
-    for d in &loaded.diagnostics {
-        log.log_untagged(d.level(), &d.to_string());
-    }
-    let units = loaded.units;
+    // The load's other results (diagnostics, the file names) are dropped
+    // here, before the units are compacted: kept to the end of `run` they
+    // held scattered memory the compaction could not give back.
+    let units = {
+        let loaded = load_units(&opts.units_dir, &opts.generated, &opts.instances);
+        for d in &loaded.diagnostics {
+            log.log_untagged(d.level(), &d.to_string());
+        }
+        loaded.units
+    };
     log.info(&format!(
         "loaded {} units from {}",
         units.len(),
@@ -1220,13 +1225,15 @@ impl Shell<'_> {
     fn send(&mut self, client: ClientId, reply: Reply) {
         let line = crate::control::server::encode(&reply);
         drop(reply);
-        if line.len() >= TRIM_AFTER_REPLY_BYTES {
-            // A `list` or `status` of many units: what building it left
-            // behind goes back to the kernel before the client sees the reply.
-            heap::release_free_heap();
-        }
+        let large = line.len() >= TRIM_AFTER_REPLY_BYTES;
         if let Some(server) = self.server.as_mut() {
             server.send_encoded(client, line);
+        }
+        if large {
+            // A `list` or `status` of many units: what building it left
+            // behind, and the reply itself once the socket took it, goes
+            // back to the kernel.
+            heap::release_free_heap();
         }
         self.apply_fd_changes();
     }
