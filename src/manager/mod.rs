@@ -267,6 +267,20 @@ impl Manager {
         self.shutdown.is_some()
     }
 
+    /// Whether `name` will not run again: a power action is in progress
+    /// (it refuses every start) and the unit is down with no job left.
+    /// What it held for its runs (its log pipes) can go now, while other
+    /// units are still stopping.
+    pub fn down_for_good(&self, name: &str) -> bool {
+        self.shutdown.is_some()
+            && self.services.get(name).is_some_and(|s| {
+                s.job.is_none()
+                    && s.main_pid.is_none()
+                    && s.control.is_none()
+                    && matches!(s.phase, Phase::Inactive | Phase::Failed)
+            })
+    }
+
     /// Advance every job whose preconditions now hold, until nothing moves;
     /// then answer waiting clients and check the boot and shutdown goals.
     fn settle(&mut self) {

@@ -1205,6 +1205,30 @@ fn the_shutdown_timeout_is_a_manager_deadline_that_kills_the_rest() {
 }
 
 #[test]
+fn a_unit_stopped_during_a_shutdown_is_down_for_good_and_not_before() {
+    let mut sim = Sim::new(vec![svc("a"), svc("b")]);
+    sim.feed(Event::Boot);
+    // Stopped by hand, it may be started again.
+    sim.feed(Event::Request {
+        client: ClientId(1),
+        request: Request::Stop {
+            names: vec!["a".into()],
+            no_block: true,
+        },
+    });
+    sim.exit("a", ExitStatus::Exited(0));
+    assert_eq!(sim.state("a"), UnitState::Inactive);
+    assert!(!sim.m.down_for_good("a"));
+    sim.feed(Event::Signal(libc::SIGTERM));
+    // A unit still stopping is not; once its process is gone, it is.
+    assert!(!sim.m.down_for_good("b"));
+    assert!(sim.m.down_for_good("a"));
+    sim.exit("b", ExitStatus::Exited(0));
+    assert!(sim.m.down_for_good("b"));
+    assert!(!sim.m.down_for_good("nonesuch"));
+}
+
+#[test]
 fn signals_mean_the_same_in_the_core_for_both_modes() {
     let cases = [
         (true, libc::SIGTERM, Some(PowerAction::Poweroff)),

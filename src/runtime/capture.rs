@@ -476,6 +476,25 @@ impl LogCapture {
         }
     }
 
+    /// `unit` will not run again: what is in its pipes is read one last
+    /// time and they are closed (its log file stays open for vigil's own
+    /// lines about it until `close_files`).
+    pub fn close_pipes(
+        &mut self,
+        unit: &str,
+        pid_of: &dyn Fn(&str) -> Option<i32>,
+        mono: Duration,
+    ) -> Vec<StoreProblem> {
+        let problems = self.drain_unit(unit, pid_of, mono);
+        if let Some(slot) = self.by_unit.get(unit) {
+            if let Some(Some(capture)) = self.slots.get_mut(*slot as usize) {
+                capture.out = None;
+                capture.err = None;
+            }
+        }
+        problems
+    }
+
     /// Descriptors held: two per captured stream.
     pub fn fd_count(&self) -> usize {
         self.slots
