@@ -42,6 +42,15 @@ fn shell_to_file(script: &str, out: &Path) -> UnitDef {
     def
 }
 
+/// A shell running `script` (stdout to `out`), held in a process table
+/// as the shell holds its children.
+fn spawn_held(script: &str, out: &Path) -> (i32, vigil::runtime::processes::ProcessTable) {
+    let child = spawn(&shell_to_file(script, out), &ctx(), LogFds::default()).unwrap();
+    let mut table = vigil::runtime::processes::ProcessTable::default();
+    table.insert_spawned(child.pid, child.pidfd);
+    (child.pid, table)
+}
+
 fn run_capture(def: &UnitDef, ctx: &SpawnContext, out: &Path) -> String {
     let pid = spawn(def, ctx, LogFds::default()).unwrap().pid;
     assert_eq!(wait(pid), 0);
@@ -327,19 +336,11 @@ fn env_file_parser() {
 #[test]
 fn a_group_is_signalled_only_while_its_witness_is_unreaped() {
     use vigil::manager::{SignalTarget, Then};
-    use vigil::runtime::processes::{ProcessTable, SignalError};
+    use vigil::runtime::processes::SignalError;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("child");
     // The main process starts a grandchild in the same group, then waits.
-    let child = spawn(
-        &shell_to_file("sleep 30 & echo $!; wait", &out),
-        &ctx(),
-        LogFds::default(),
-    )
-    .unwrap();
-    let pid = child.pid;
-    let mut table = ProcessTable::default();
-    table.insert_spawned(pid, child.pidfd);
+    let (pid, mut table) = spawn_held("sleep 30 & echo $!; wait", &out);
     let deadline = Instant::now() + Duration::from_secs(30);
     let grandchild = loop {
         if let Some(p) = std::fs::read_to_string(&out)
@@ -398,23 +399,14 @@ fn a_stopped_group_acts_on_its_stop_signal_when_sigcont_follows_it() {
     // Issue 8, point 18, through the shell: one signal action sends the
     // stop signal and SIGCONT under one proof of the group.
     use vigil::manager::{SignalTarget, Then};
-    use vigil::runtime::processes::ProcessTable;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("trap");
     // A daemon that handles SIGTERM: its handler runs only once continued
     // (a default-action SIGTERM would end even a stopped process).
-    let child = spawn(
-        &shell_to_file(
-            "trap 'echo term; exit 7' TERM; echo up; sleep 30 & wait",
-            &out,
-        ),
-        &ctx(),
-        LogFds::default(),
-    )
-    .unwrap();
-    let pid = child.pid;
-    let mut table = ProcessTable::default();
-    table.insert_spawned(pid, child.pidfd);
+    let (pid, table) = spawn_held(
+        "trap 'echo term; exit 7' TERM; echo up; sleep 30 & wait",
+        &out,
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     while !std::fs::read_to_string(&out)
         .unwrap_or_default()
