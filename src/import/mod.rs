@@ -537,6 +537,12 @@ pub fn import(
     let mut posts: Vec<toml::Value> = Vec::new();
     for ((section, key), list) in &values {
         let Some(last) = list.last() else { continue };
+        // The path conditions: one key each, named in PATH_TESTS.
+        if let Some(test) = PathTest::from_directive(key).filter(|_| section == "Unit") {
+            let paths: Vec<String> = list.iter().map(|e| specifiers(&e.value).0).collect();
+            t.insert(test.key().into(), strs(paths));
+            continue;
+        }
         match (section.as_str(), key.as_str()) {
             ("Unit", "Description") => {
                 t.insert("description".into(), specifiers(&last.value).0.into());
@@ -578,12 +584,6 @@ pub fn import(
                         }
                     }
                 }
-            }
-            ("Unit", k) if PathTest::from_directive(k).is_some() => {
-                let vigil_key =
-                    PathTest::from_directive(k).map_or("condition_path_exists", PathTest::key);
-                let paths: Vec<String> = list.iter().map(|e| specifiers(&e.value).0).collect();
-                t.insert(vigil_key.into(), strs(paths));
             }
             ("Unit", "OnFailure") => {
                 let names: Vec<String> = unit_list(list, key, &mut targets, &mut notes)

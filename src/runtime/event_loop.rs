@@ -1023,14 +1023,14 @@ impl Shell<'_> {
 
     /// The main process `pid` of a unit ended: what it printed goes into
     /// the log now, stamped with its pid, before the restart can run.
-    fn drain_log_of(&mut self, pid: i32) {
-        let Some(unit) = self.manager.unit_of_pid(pid).map(str::to_string) else {
-            return;
-        };
+    /// Returns the unit, if `pid` was one's main process.
+    fn drain_log_of(&mut self, pid: i32) -> Option<String> {
+        let unit = self.manager.unit_of_pid(pid)?.to_string();
         let manager = &self.manager;
         let pid_of = |unit: &str| log_pid(manager, unit);
         let problems = self.capture.drain_unit(&unit, &pid_of, monotonic_now());
         self.report_store(problems.into_iter());
+        Some(unit)
     }
 
     /// Re-read vigil.toml (applying what can change live: admin group,
@@ -1138,8 +1138,7 @@ impl Shell<'_> {
         if let Some(fd) = self.processes.forget(pid) {
             let _ = self.poller.delete(fd.as_raw_fd());
         }
-        self.drain_log_of(pid);
-        let unit = self.manager.unit_of_pid(pid).map(str::to_string);
+        let unit = self.drain_log_of(pid);
         let next_witness = self
             .manager
             .witnessed_group(pid)
