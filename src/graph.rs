@@ -36,11 +36,27 @@ pub struct Graph {
 /// The shared name of every unit, by name.
 type Names<'a> = BTreeMap<&'a str, Name>;
 
-fn intern<D>(units: &BTreeMap<String, D>) -> Names<'_> {
-    units
-        .keys()
-        .map(|k| (k.as_str(), Name::from(k.as_str())))
-        .collect()
+/// A key of a map of units: an owned name (a fresh load) or an already
+/// shared one (the manager's, whose graph then shares its names with it).
+pub trait UnitKey: Ord + Borrow<str> {
+    /// The name as the graph keeps it.
+    fn shared(&self) -> Name;
+}
+
+impl UnitKey for String {
+    fn shared(&self) -> Name {
+        Name::from(self.as_str())
+    }
+}
+
+impl UnitKey for Name {
+    fn shared(&self) -> Name {
+        Rc::clone(self)
+    }
+}
+
+fn intern<K: UnitKey, D>(units: &BTreeMap<K, D>) -> Names<'_> {
+    units.keys().map(|k| (k.borrow(), k.shared())).collect()
 }
 
 /// Adds `to` under `from`, creating the entry; only for names in `names`.
@@ -61,12 +77,13 @@ fn finish(sets: BTreeMap<Name, BTreeSet<Name>>) -> BTreeMap<Name, Vec<Name>> {
 }
 
 /// x -> units x starts after (its `after` plus reverse `before`), among `units`.
-fn ordering<D: Borrow<UnitDef>>(
-    units: &BTreeMap<String, D>,
+fn ordering<K: UnitKey, D: Borrow<UnitDef>>(
+    units: &BTreeMap<K, D>,
     names: &Names,
 ) -> BTreeMap<Name, BTreeSet<Name>> {
     let mut after = BTreeMap::new();
     for (name, def) in units {
+        let name: &str = name.borrow();
         let def: &UnitDef = def.borrow();
         for a in &def.after {
             add_edge(&mut after, names, name, a);
@@ -83,7 +100,7 @@ impl Graph {
     /// units are ignored rather than trusted.
     /// (Over owned or shared definitions: a resumed manager builds it from
     /// the `Rc`s its services hold, without copying them.)
-    pub fn build<D: Borrow<UnitDef>>(units: &BTreeMap<String, D>) -> Graph {
+    pub fn build<K: UnitKey, D: Borrow<UnitDef>>(units: &BTreeMap<K, D>) -> Graph {
         let names = intern(units);
         let after = ordering(units, &names);
         let mut before = BTreeMap::new();
@@ -96,6 +113,7 @@ impl Graph {
         let mut requires = BTreeMap::new();
         let mut required_by = BTreeMap::new();
         for (name, def) in units {
+            let name: &str = name.borrow();
             let def: &UnitDef = def.borrow();
             for w in &def.wants {
                 add_edge(&mut pulls, &names, name, w);
@@ -292,7 +310,7 @@ mod tests {
         (name.to_string(), u)
     }
 
-    fn s(v: &[&str]) -> Vec<String> {
+    fn s<C: FromIterator<String>>(v: &[&str]) -> C {
         v.iter().map(|x| x.to_string()).collect()
     }
 
@@ -325,8 +343,11 @@ mod tests {
         assert_eq!(Graph::edges(&g.requires, "web"), n(&["db"]));
         assert_eq!(Graph::edges(&g.required_by, "db"), n(&["web"]));
         assert!(Graph::edges(&g.pulls, "log").is_empty());
-        assert_eq!(g.closure("default"), s(&["cache", "db", "default", "web"]));
-        assert_eq!(g.closure("log"), s(&["log"]));
+        assert_eq!(
+            g.closure("default"),
+            s::<Vec<String>>(&["cache", "db", "default", "web"])
+        );
+        assert_eq!(g.closure("log"), s::<Vec<String>>(&["log"]));
         assert!(g.closure("nope").is_empty());
     }
 
@@ -357,10 +378,13 @@ mod tests {
         .into_iter()
         .collect();
         // c.before = [b] is the same edge as b.after = [c]; no cycle yet.
-        assert_eq!(find_cycles(&units), vec![s(&["x"])]);
+        assert_eq!(find_cycles(&units), vec![s::<Vec<String>>(&["x"])]);
         let mut units = units;
         units.get_mut("c").unwrap().after = s(&["a"]);
-        assert_eq!(find_cycles(&units), vec![s(&["a", "b", "c"]), s(&["x"])]);
+        assert_eq!(
+            find_cycles(&units),
+            vec![s::<Vec<String>>(&["a", "b", "c"]), s::<Vec<String>>(&["x"])]
+        );
     }
 
     #[test]
@@ -374,7 +398,7 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        assert_eq!(find_cycles(&units), vec![s(&["a", "b"])]);
+        assert_eq!(find_cycles(&units), vec![s::<Vec<String>>(&["a", "b"])]);
     }
 
     #[test]
@@ -384,7 +408,7 @@ mod tests {
                 let name = format!("u{i:05}");
                 unit(&name, |u| {
                     if i > 0 {
-                        u.after = vec![format!("u{:05}", i - 1)];
+                        u.after = thin_vec::thin_vec![format!("u{:05}", i - 1)];
                     }
                 })
             })

@@ -97,8 +97,9 @@ pub struct Service {
     pub def: Rc<UnitDef>,
     pub phase: Phase,
     pub job: Option<Job>,
-    /// Why the unit failed (shown in `list` and `status`).
-    pub reason: Option<String>,
+    /// What a run seldom has (why it failed, its STATUS= text, ...):
+    /// boxed, and the box only while one of them is set.
+    pub notes: Notes,
     /// The main process: the spawned one, or what MAINPID= or the pid
     /// file named (each adoption checked by `manager::trust`).
     pub main_pid: Option<i32>,
@@ -121,8 +122,6 @@ pub struct Service {
     pub failures_in_row: u32,
     /// Recent start times, for the start limit.
     pub start_times: VecDeque<Duration>,
-    /// Last STATUS= text from the service.
-    pub status_text: Option<String>,
     /// Why the current stop happens: a stop asked for (its exit is not a
     /// failure), or a start that failed (the restart policy applies).
     pub stop_cause: Option<StopCause>,
@@ -134,16 +133,70 @@ pub struct Service {
     /// When the current (or last) run was asked for, exec'd, came up and
     /// ended: the boot timeline (`vigilctl analyze`).
     pub times: RunTimes,
+    /// exec_stop_post is still to run for the current run: set when the
+    /// unit is launched, cleared when its commands start (once per run).
+    pub stop_post_due: bool,
+}
+
+/// The parts of a unit's runtime record that most units, most of the
+/// time, do not have: 144 bytes that 1000 quiet units would otherwise each
+/// carry inline (issue 8's footprint at N = 1000).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteFields {
+    /// Why the unit failed (shown in `list` and `status`).
+    pub reason: Option<String>,
+    /// Last STATUS= text from the service.
+    pub status_text: Option<String>,
     /// The condition that did not hold at the last start: the unit was
     /// skipped (inactive, and its start job succeeded).
     pub skipped: Option<String>,
     /// The command the unit runs besides its main process, if any.
     pub control: Option<Control>,
-    /// exec_stop_post is still to run for the current run: set when the
-    /// unit is launched, cleared when its commands start (once per run).
-    pub stop_post_due: bool,
     /// How the run ended, held while exec_stop_post runs and settled after.
     pub ending: Option<RunEnd>,
+}
+
+static NO_NOTES: NoteFields = NoteFields {
+    reason: None,
+    status_text: None,
+    skipped: None,
+    control: None,
+    ending: None,
+};
+
+/// `NoteFields` behind a box that exists only while a field is set.
+/// Reading an absent box reads the defaults; writing makes the box (even a
+/// write of `None`), and `tidy` drops it again once every field is back
+/// at its default: `Service::set_phase` calls it, so a unit that is not
+/// failed, not mid-command and says nothing holds no box.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notes(Option<Box<NoteFields>>);
+
+impl Notes {
+    /// Drop the box if it holds only defaults.
+    pub fn tidy(&mut self) {
+        if self.0.as_deref() == Some(&NO_NOTES) {
+            self.0 = None;
+        }
+    }
+
+    /// Whether the box exists (for the footprint test).
+    pub fn is_boxed(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl std::ops::Deref for Notes {
+    type Target = NoteFields;
+    fn deref(&self) -> &NoteFields {
+        self.0.as_deref().unwrap_or(&NO_NOTES)
+    }
+}
+
+impl std::ops::DerefMut for Notes {
+    fn deref_mut(&mut self) -> &mut NoteFields {
+        self.0.get_or_insert_with(Box::default)
+    }
 }
 
 /// The end of a run that waits for exec_stop_post: a stop, or a run that
@@ -159,16 +212,67 @@ pub enum RunEnd {
 }
 
 /// The moments of one run of a unit (monotonic). A new run (a start, or a
-/// restart after an exit) starts a new record.
+/// restart after an exit) starts a new record. Each moment is a `Stamp`
+/// (8 bytes, where an `Option<Duration>` takes 16): every unit has one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunTimes {
-    pub requested: Option<Duration>,
-    pub exec: Option<Duration>,
-    pub ready: Option<Duration>,
-    pub ended: Option<Duration>,
+    requested: Stamp,
+    exec: Stamp,
+    ready: Stamp,
+    ended: Stamp,
+}
+
+/// A moment that may not have happened yet: nanoseconds plus one, 0 for
+/// none (monotonic readings stay far below 2^64 ns, 584 years).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp(u64);
+
+impl Stamp {
+    fn at(t: Duration) -> Stamp {
+        Stamp(
+            u64::try_from(t.as_nanos())
+                .unwrap_or(u64::MAX - 1)
+                .saturating_add(1),
+        )
+    }
+
+    fn get(self) -> Option<Duration> {
+        self.0.checked_sub(1).map(Duration::from_nanos)
+    }
+
+    fn is_none(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Set to `t` unless already set.
+    fn or_at(&mut self, t: Duration) {
+        if self.is_none() {
+            *self = Stamp::at(t);
+        }
+    }
 }
 
 impl RunTimes {
+    /// When the run was asked for.
+    pub fn requested(&self) -> Option<Duration> {
+        self.requested.get()
+    }
+
+    /// When its main process was exec'd.
+    pub fn exec(&self) -> Option<Duration> {
+        self.exec.get()
+    }
+
+    /// When it came up.
+    pub fn ready(&self) -> Option<Duration> {
+        self.ready.get()
+    }
+
+    /// When it ended.
+    pub fn ended(&self) -> Option<Duration> {
+        self.ended.get()
+    }
+
     /// The one rule for the timeline: what a phase change means for it.
     fn record(&mut self, from: &Phase, to: &Phase, now: Duration) {
         match to {
@@ -176,26 +280,26 @@ impl RunTimes {
                 if !matches!(from, Phase::Starting(_)) =>
             {
                 *self = RunTimes {
-                    requested: Some(now),
+                    requested: Stamp::at(now),
                     ..RunTimes::default()
                 };
             }
             Phase::Starting(StartPhase::Launched) => {
-                self.requested.get_or_insert(now);
-                self.exec = Some(now);
-                self.ready = None;
-                self.ended = None;
+                self.requested.or_at(now);
+                self.exec = Stamp::at(now);
+                self.ready = Stamp::default();
+                self.ended = Stamp::default();
             }
             Phase::Running | Phase::Exited => {
-                self.requested.get_or_insert(now);
-                self.ready.get_or_insert(now);
+                self.requested.or_at(now);
+                self.ready.or_at(now);
             }
-            Phase::Failed | Phase::Inactive if self.requested.is_some() => {
+            Phase::Failed | Phase::Inactive if !self.requested.is_none() => {
                 if *to == Phase::Inactive && *from == Phase::Starting(StartPhase::Launched) {
                     // A oneshot that exited 0 without remain_after_exit: done.
-                    self.ready.get_or_insert(now);
+                    self.ready.or_at(now);
                 }
-                self.ended = Some(now);
+                self.ended = Stamp::at(now);
             }
             _ => {}
         }
@@ -269,7 +373,7 @@ impl Service {
             def: Rc::new(def),
             phase: Phase::Inactive,
             job: None,
-            reason: None,
+            notes: Notes::default(),
             main_pid: None,
             leader: None,
             groups: Vec::new(),
@@ -279,14 +383,10 @@ impl Service {
             restarts: 0,
             failures_in_row: 0,
             start_times: VecDeque::new(),
-            status_text: None,
             stop_cause: None,
             next_def: None,
             times: RunTimes::default(),
-            skipped: None,
-            control: None,
             stop_post_due: false,
-            ending: None,
         }
     }
 
@@ -310,6 +410,7 @@ impl Service {
             self.times.record(&self.phase, &phase, now);
         }
         self.phase = phase;
+        self.notes.tidy();
         if !self.mid_start() {
             if let Some(def) = self.next_def.take() {
                 self.def = def;
@@ -341,7 +442,7 @@ impl Service {
         self.main_pid == Some(pid)
             || self.leader == Some(pid)
             || self.groups.iter().any(|g| g.witness == pid)
-            || self.control.and_then(|c| c.pid) == Some(pid)
+            || self.notes.control.and_then(|c| c.pid) == Some(pid)
     }
 
     /// Up for dependency purposes: running, or finished successfully.
@@ -388,6 +489,11 @@ impl Service {
         if self.start_limit_hit(now) {
             return false;
         }
+        if self.start_times.capacity() == 0 {
+            // Room for the one start most units ever make (a first push
+            // would make room for four).
+            self.start_times.reserve_exact(1);
+        }
         self.start_times.push_back(now);
         true
     }
@@ -431,6 +537,28 @@ mod tests {
         def.restart_delay = Duration::from_millis(100);
         def.extra_mut().restart_delay_max = Duration::from_secs(1);
         Service::new(def, Duration::ZERO)
+    }
+
+    #[test]
+    fn run_times_keep_a_moment_at_zero_apart_from_none() {
+        let ms = Duration::from_millis;
+        let waiting = Phase::Starting(StartPhase::Waiting);
+        let launched = Phase::Starting(StartPhase::Launched);
+        let mut t = RunTimes::default();
+        t.record(&Phase::Inactive, &waiting, Duration::ZERO);
+        t.record(&waiting, &launched, ms(5));
+        assert_eq!(
+            (t.requested(), t.exec(), t.ready()),
+            (Some(Duration::ZERO), Some(ms(5)), None)
+        );
+        t.record(&launched, &Phase::Running, ms(7));
+        t.record(&Phase::Running, &Phase::Failed, ms(9));
+        assert_eq!((t.ready(), t.ended()), (Some(ms(7)), Some(ms(9))));
+        t.record(&Phase::Failed, &waiting, ms(20));
+        assert_eq!(
+            (t.requested(), t.exec(), t.ended()),
+            (Some(ms(20)), None, None)
+        );
     }
 
     #[test]

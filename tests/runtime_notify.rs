@@ -25,7 +25,7 @@ fn collect_until(
 fn notify_unit(script: &str, user: Option<&str>) -> UnitDef {
     let mut def = UnitDef::new("n");
     def.kind = UnitKind::Notify;
-    def.exec = vec!["/bin/sh".into(), "-c".into(), script.into()];
+    def.exec = thin_vec::thin_vec!["/bin/sh".into(), "-c".into(), script.into()];
     def.extra_mut().user = user.map(str::to_string);
     def
 }

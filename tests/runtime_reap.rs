@@ -10,7 +10,7 @@ use vigil::unit::model::UnitDef;
 
 fn sh(script: &str) -> i32 {
     let mut def = UnitDef::new("t");
-    def.exec = vec!["/bin/sh".into(), "-c".into(), script.into()];
+    def.exec = thin_vec::thin_vec!["/bin/sh".into(), "-c".into(), script.into()];
     spawn(&def, &SpawnContext::default(), LogFds::default())
         .unwrap()
         .pid

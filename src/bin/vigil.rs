@@ -96,6 +96,8 @@ fn main() -> ExitCode {
         println!("{}", reexec::probe_answer());
         return ExitCode::SUCCESS;
     }
+    // SAFETY: mallopt before any thread exists.
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 32 * 1024) };
     // First of all: how long the kernel took to get here.
     let boot_record = vigil::manager::BootRecord {
         kernel: vigil::runtime::timer::boottime_now(),

@@ -73,10 +73,10 @@ pub fn getty_unit(tty: &TtyConfig) -> UnitDef {
     }
     let mut u = UnitDef::new(format!("getty@{dev}"));
     u.description = format!("Login prompt on /dev/{dev}");
-    u.exec = exec;
+    u.exec = exec.into();
     u.restart = RestartPolicy::Always;
     u.restart_delay = Duration::from_secs(1);
-    u.wanted_by = vec![DEFAULT_TARGET.to_string()];
+    u.wanted_by = thin_vec::thin_vec![DEFAULT_TARGET.to_string()];
     u.extra_mut().needs_device = Some(PathBuf::from("/dev").join(&dev));
     u
 }
@@ -126,10 +126,10 @@ fn oneshot(name: &str, description: &str, exec: Vec<String>) -> UnitDef {
     let mut u = UnitDef::new(name);
     u.description = description.to_string();
     u.kind = UnitKind::Oneshot;
-    u.exec = exec;
+    u.exec = exec.into();
     u.remain_after_exit = true;
     u.start_timeout = Duration::from_secs(60);
-    u.wanted_by = vec![DEFAULT_TARGET.to_string()];
+    u.wanted_by = thin_vec::thin_vec![DEFAULT_TARGET.to_string()];
     u
 }
 
@@ -178,11 +178,11 @@ pub fn udev_units(sys: &dyn Syscall, setting: &UdevSetting) -> (StepReport, Vec<
         UnitKind::Simple
     };
     udevd.start_timeout = Duration::from_secs(30);
-    udevd.exec = argv;
+    udevd.exec = argv.into();
     udevd.restart = RestartPolicy::Always;
     udevd.restart_delay = Duration::from_secs(1);
     udevd.extra_mut().nice = Some(UDEVD_NICE);
-    udevd.wanted_by = vec![DEFAULT_TARGET.to_string()];
+    udevd.wanted_by = thin_vec::thin_vec![DEFAULT_TARGET.to_string()];
     let mut units = vec![udevd];
     match find(sys, &UDEVADM_CANDIDATES) {
         Some(udevadm) => {
@@ -191,8 +191,8 @@ pub fn udev_units(sys: &dyn Syscall, setting: &UdevSetting) -> (StepReport, Vec<
                 "Replay kernel device events (coldplug)",
                 vec![udevadm.clone(), "trigger".into(), "--action=add".into()],
             );
-            trigger.requires = vec![UDEVD_UNIT.into()];
-            trigger.after = vec![UDEVD_UNIT.into()];
+            trigger.requires = thin_vec::thin_vec![UDEVD_UNIT.into()];
+            trigger.after = thin_vec::thin_vec![UDEVD_UNIT.into()];
             let mut settle = oneshot(
                 COLDPLUG_UNIT,
                 "Wait for coldplug events to be processed",
@@ -202,8 +202,8 @@ pub fn udev_units(sys: &dyn Syscall, setting: &UdevSetting) -> (StepReport, Vec<
                     format!("--timeout={SETTLE_TIMEOUT_SECS}"),
                 ],
             );
-            settle.requires = vec![TRIGGER_UNIT.into()];
-            settle.after = vec![TRIGGER_UNIT.into()];
+            settle.requires = thin_vec::thin_vec![TRIGGER_UNIT.into()];
+            settle.after = thin_vec::thin_vec![TRIGGER_UNIT.into()];
             units.push(trigger);
             units.push(settle);
         }

@@ -51,11 +51,11 @@ impl Manager {
             return false;
         };
         let Some(cmd) = commands(&svc.def, stage).get(index) else {
-            svc.control = None;
+            svc.notes.control = None;
             return false;
         };
         let argv = cmd.argv.clone();
-        svc.control = Some(Control {
+        svc.notes.control = Some(Control {
             stage,
             index,
             pid: None,
@@ -84,11 +84,15 @@ impl Manager {
     pub(super) fn on_control_spawned(&mut self, name: &str, result: Result<i32, SpawnFailure>) {
         match result {
             Ok(pid) => {
-                let Some(c) = self.services.get_mut(name).and_then(|s| s.control.as_mut()) else {
+                let Some(c) = self
+                    .services
+                    .get_mut(name)
+                    .and_then(|s| s.notes.control.as_mut())
+                else {
                     return;
                 };
                 c.pid = Some(pid);
-                self.pids.insert(pid, name.to_string());
+                self.pids.insert(pid, self.shared_name(name));
             }
             Err(f) => self.control_ended(
                 name,
@@ -108,7 +112,7 @@ impl Manager {
     pub(super) fn is_control(&self, name: &str, pid: i32) -> bool {
         self.services
             .get(name)
-            .and_then(|s| s.control)
+            .and_then(|s| s.notes.control)
             .and_then(|c| c.pid)
             == Some(pid)
     }
@@ -119,7 +123,7 @@ impl Manager {
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
-        if let Some(pid) = svc.control.take().and_then(|c| c.pid) {
+        if let Some(pid) = svc.notes.control.take().and_then(|c| c.pid) {
             self.actions.push(Action::Signal {
                 target: SignalTarget::Process(pid),
                 signal: libc::SIGKILL,
@@ -134,7 +138,7 @@ impl Manager {
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
-        let Some(c) = svc.control.take() else {
+        let Some(c) = svc.notes.control.take() else {
             return;
         };
         let cmd = commands(&svc.def, c.stage).get(c.index);
@@ -174,7 +178,7 @@ impl Manager {
             ControlStage::StartPost => {
                 let reason = format!("{label} {outcome}");
                 if let Some(svc) = self.services.get_mut(name) {
-                    svc.reason = Some(reason.clone());
+                    svc.notes.reason = Some(reason.clone());
                 }
                 if c.finished {
                     self.run_ended(name, Duration::ZERO, RunOutcome::Failed, reason);
@@ -271,7 +275,7 @@ impl Manager {
         }
         svc.stop_post_due = false;
         svc.main_pid = None;
-        svc.ending = Some(end);
+        svc.notes.ending = Some(end);
         self.enter_stopping(name);
         self.run_control(name, ControlStage::StopPost, 0, false)
     }
@@ -283,7 +287,7 @@ impl Manager {
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
-        match svc.ending.take() {
+        match svc.notes.ending.take() {
             Some(RunEnd::Stopped) | None => self.stopped(name),
             Some(RunEnd::Ended {
                 runtime,
@@ -309,7 +313,7 @@ impl Manager {
         if !svc.is_up() || svc.main_pid.is_none() {
             return Err(format!("{name} is not running"));
         }
-        if let Some(c) = svc.control {
+        if let Some(c) = svc.notes.control {
             return Err(format!(
                 "{name} is busy running {}[{}]",
                 key(c.stage),

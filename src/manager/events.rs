@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::control::protocol::{Reply, Request};
 use crate::diagnostic::Diagnostic;
 use crate::exit::ExitStatus;
+use crate::graph::Name;
 use crate::log::Level;
 use crate::power::PowerAction;
 use crate::unit::UnitDef;
@@ -208,7 +209,8 @@ pub enum Event {
 pub enum Action {
     /// fork/exec the unit's main process; answer with `Event::Spawned`.
     Spawn {
-        unit: String,
+        /// The manager's own name of the unit (no copy per start).
+        unit: Name,
         /// Shared with the unit's record: no copy of the definition per start.
         def: Rc<UnitDef>,
     },

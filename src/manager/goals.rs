@@ -1,6 +1,7 @@
 //! The two system-wide goals: bring up the boot target, and stop every
 //! unit before the power action.
 
+use crate::graph::Name;
 use crate::log::Level;
 use crate::power::PowerAction;
 use crate::service::{Phase, Service};
@@ -19,7 +20,7 @@ pub(super) enum BootState {
 
 impl Manager {
     pub(super) fn on_boot(&mut self) {
-        if !self.services.contains_key(&self.target) {
+        if !self.services.contains_key(self.target.as_str()) {
             // A typo'd vigil.target= must not leave the machine without its
             // gettys and services: fall back to the default target, degraded.
             let problem = format!("boot target {:?} does not exist", self.target);
@@ -50,7 +51,7 @@ impl Manager {
         }
         let done = self
             .services
-            .get(&self.target)
+            .get(self.target.as_str())
             .is_none_or(|s| s.job.is_none());
         if !done {
             return;
@@ -62,9 +63,12 @@ impl Manager {
             .services
             .iter()
             .filter(|(_, s)| s.phase == Phase::Failed)
-            .map(|(n, _)| n.as_str())
+            .map(|(n, _)| &**n)
             .collect();
-        let up = self.services.get(&self.target).is_some_and(|s| s.is_up());
+        let up = self
+            .services
+            .get(self.target.as_str())
+            .is_some_and(|s| s.is_up());
         if up && failed.is_empty() {
             self.log(
                 Level::Info,
@@ -101,7 +105,7 @@ impl Manager {
             self.power_now(action);
             return;
         }
-        let names: Vec<String> = self.services.keys().cloned().collect();
+        let names: Vec<Name> = self.services.keys().cloned().collect();
         for name in names {
             self.queue_stop(&name);
         }
@@ -147,7 +151,7 @@ impl Manager {
         let hinted = self
             .busy_hint
             .as_ref()
-            .and_then(|n| self.services.get(n))
+            .and_then(|n| self.services.get(n.as_str()))
             .is_some_and(|s| is_busy(s));
         if hinted {
             return;
@@ -162,7 +166,7 @@ impl Manager {
             .range::<str, _>((Included(from), Unbounded))
             .chain(self.services.range::<str, _>((Unbounded, Excluded(from))))
             .find(|(_, s)| is_busy(s))
-            .map(|(n, _)| n.clone());
+            .map(|(n, _)| n.to_string());
         if self.busy_hint.is_none() {
             self.power_off_sent = true;
             let took = format_duration(self.now.mono.saturating_sub(self.shutdown_started));

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::graph::Graph;
+use crate::graph::{Graph, Name};
 use crate::service::{DeadlineKind, Group, Phase, Service};
 use crate::unit::UnitDef;
 
@@ -86,7 +86,7 @@ impl Manager {
             services: self
                 .services
                 .iter()
-                .map(|(name, svc)| (name.clone(), (**svc).clone()))
+                .map(|(name, svc)| (name.to_string(), (**svc).clone()))
                 .collect(),
             target: self.target.clone(),
             settings: self.settings,
@@ -97,7 +97,7 @@ impl Manager {
             boot_problem: self.boot_problem.clone(),
             doomed: self.doomed.clone(),
             candidates: self.candidates.clone(),
-            pids: self.pids.iter().map(|(p, n)| (*p, n.clone())).collect(),
+            pids: self.pids.iter().map(|(p, n)| (*p, n.to_string())).collect(),
             boot_record: self.boot_record.clone(),
             boot_done: self.boot_done,
         })
@@ -106,17 +106,28 @@ impl Manager {
     /// The manager the previous image handed over, its deadlines re-armed
     /// from `now`. `self_pid` is this process (the same pid after an exec).
     pub fn resume(state: ManagerState, now: Now) -> Manager {
-        let services: BTreeMap<String, Box<Service>> = state
+        let services: BTreeMap<Name, Box<Service>> = state
             .services
             .into_iter()
-            .map(|(name, svc)| (name, Box::new(svc)))
+            .map(|(name, svc)| (Name::from(name), Box::new(svc)))
             .collect();
-        let defs: BTreeMap<String, std::rc::Rc<UnitDef>> = services
+        let defs: BTreeMap<Name, std::rc::Rc<UnitDef>> = services
             .iter()
             .map(|(name, svc)| (name.clone(), std::rc::Rc::clone(&svc.def)))
             .collect();
         let graph = Graph::build(&defs);
         drop(defs);
+        let pids = state
+            .pids
+            .into_iter()
+            .map(|(pid, name)| {
+                let name = match services.get_key_value(name.as_str()) {
+                    Some((key, _)) => Name::clone(key),
+                    None => Name::from(name),
+                };
+                (pid, name)
+            })
+            .collect();
         let mut timers = Timers::default();
         for d in state.deadlines {
             timers.set(&d.unit, d.kind, now.mono.saturating_add(d.remaining));
@@ -141,7 +152,7 @@ impl Manager {
             actions: Vec::new(),
             now,
             candidates: state.candidates,
-            pids: state.pids.into_iter().collect(),
+            pids,
             busy_hint: None,
             pull_scan_hint: Cell::new(0),
             boot_record: state.boot_record,
@@ -156,7 +167,7 @@ impl Manager {
             .iter()
             .filter_map(|(name, svc)| {
                 Some(Survivor {
-                    unit: name.clone(),
+                    unit: name.to_string(),
                     main_pid: svc.main_pid?,
                     pgid: svc.groups.first().map(|g| g.pgid),
                 })
@@ -171,6 +182,7 @@ impl Manager {
     /// nothing) for a unit this manager does not know or already runs.
     pub fn adopt_survivor(&mut self, unit: &str, pid: i32, pgid: Option<i32>) -> bool {
         let mono = self.now.mono;
+        let key = self.shared_name(unit);
         let Some(svc) = self.services.get_mut(unit) else {
             return false;
         };
@@ -195,7 +207,7 @@ impl Manager {
             Phase::Running,
             mono,
         );
-        self.pids.insert(pid, unit.to_string());
+        self.pids.insert(pid, key);
         true
     }
 
@@ -220,10 +232,10 @@ mod tests {
 
     fn unit(name: &str) -> UnitDef {
         let mut d = UnitDef::new(name);
-        d.exec = vec!["/bin/sleep".into(), "100".into()];
+        d.exec = thin_vec::thin_vec!["/bin/sleep".into(), "100".into()];
         d.restart = crate::unit::RestartPolicy::Always;
         d.restart_delay = Duration::from_secs(10);
-        d.wanted_by = vec!["default".into()];
+        d.wanted_by = thin_vec::thin_vec!["default".into()];
         d
     }
 
@@ -288,7 +300,7 @@ mod tests {
         assert!(m2
             .handle(Event::Timer, now(112_000))
             .iter()
-            .any(|x| matches!(x, Action::Spawn { unit, .. } if unit == "a")));
+            .any(|x| matches!(x, Action::Spawn { unit, .. } if &**unit == "a")));
         // An exit of b reaches b: the pid index came along.
         spawned(&mut m2, "a", 101, 112_001);
         m2.handle(
@@ -330,7 +342,7 @@ mod tests {
         let spawned: Vec<&str> = actions
             .iter()
             .filter_map(|a| match a {
-                Action::Spawn { unit, .. } => Some(unit.as_str()),
+                Action::Spawn { unit, .. } => Some(&**unit),
                 _ => None,
             })
             .collect();

@@ -33,7 +33,7 @@ impl Manager {
         }
         for name in self.graph.closure(root) {
             let is_root = name == root;
-            let Some(svc) = self.services.get_mut(&name) else {
+            let Some(svc) = self.services.get_mut(name.as_str()) else {
                 continue;
             };
             if self.doomed.contains(&name) || svc.def.masked {
@@ -56,7 +56,7 @@ impl Manager {
                 (Phase::Starting(_), _) => svc.job = Some(Job::Start),
                 (Phase::Inactive | Phase::Exited | Phase::Failed, _) => {
                     svc.job = Some(Job::Start);
-                    svc.reason = None;
+                    svc.notes.reason = None;
                     self.enter(&name, Phase::Starting(StartPhase::Waiting));
                 }
             }
@@ -74,7 +74,7 @@ impl Manager {
             if let Some(deps) = self.graph.required_by.get(name.as_str()) {
                 stack.extend(deps.iter().map(|d| d.to_string()));
             }
-            let Some(svc) = self.services.get_mut(&name) else {
+            let Some(svc) = self.services.get_mut(name.as_str()) else {
                 continue;
             };
             self.candidates.insert(name.clone());
@@ -101,7 +101,7 @@ impl Manager {
             if !seen.insert(name.clone()) {
                 continue;
             }
-            let Some(svc) = self.services.get_mut(&name) else {
+            let Some(svc) = self.services.get_mut(name.as_str()) else {
                 continue;
             };
             let is_root = name == root;

@@ -5,6 +5,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::exit::signal_name;
+use crate::graph::Name;
 use crate::log::Level;
 use crate::service::{
     ControlStage, DeadlineKind, Group, Job, Phase, RunEnd, StartPhase, StopCause,
@@ -60,8 +61,8 @@ impl Manager {
             self.log(Level::Info, format!("reached target {name}"));
             return;
         }
-        svc.reason = None;
-        svc.skipped = None;
+        svc.notes.reason = None;
+        svc.notes.skipped = None;
         svc.stop_cause = None;
         svc.stop_post_due = !svc.def.extra().exec_stop_post.is_empty();
         if !svc.def.extra().exec_start_pre.is_empty() {
@@ -104,10 +105,8 @@ impl Manager {
         }
         let def = Rc::clone(&svc.def);
         self.log(Level::Debug, format!("starting {name}"));
-        self.actions.push(Action::Spawn {
-            unit: name.to_string(),
-            def,
-        });
+        let unit = self.shared_name(name);
+        self.actions.push(Action::Spawn { unit, def });
     }
 
     /// Send the stop signal, or finish at once when nothing runs.
@@ -250,7 +249,7 @@ impl Manager {
         if svc.phase != Phase::Failed {
             return format!("{} (not failed)", svc.state().as_str());
         }
-        svc.reason = None;
+        svc.notes.reason = None;
         self.enter(name, Phase::Inactive);
         "inactive".to_string()
     }
@@ -307,7 +306,7 @@ impl Manager {
                 .started_at
                 .map(|t| now.saturating_sub(t))
                 .unwrap_or_default();
-            let reason = svc.reason.clone().unwrap_or_default();
+            let reason = svc.notes.reason.clone().unwrap_or_default();
             self.run_ended(name, runtime, RunOutcome::Failed, reason);
             return;
         }
@@ -370,7 +369,7 @@ impl Manager {
         if svc.job == Some(Job::Start) {
             svc.job = None;
         }
-        svc.reason = Some(reason.clone());
+        svc.notes.reason = Some(reason.clone());
         if wants_restart {
             let delay = svc.backoff_delay();
             svc.restarts = svc.restarts.saturating_add(1);
@@ -419,7 +418,7 @@ impl Manager {
             return;
         }
         svc.note_run_ended(runtime, false);
-        svc.reason = None;
+        svc.notes.reason = None;
         let keep_group = kind::keeps_group_after_success(&svc.def);
         enter_phase(
             svc,
@@ -444,7 +443,7 @@ impl Manager {
             return;
         };
         svc.job = None;
-        svc.reason = Some(reason.clone());
+        svc.notes.reason = Some(reason.clone());
         self.enter(name, Phase::Failed);
         self.log(Level::Error, format!("{name} failed: {reason}"));
         self.propagate_down(name);
@@ -465,7 +464,7 @@ impl Manager {
         let units = svc.def.extra().on_failure.clone();
         let now = self.now.mono;
         for unit in units {
-            let Some(target) = self.services.get(&unit) else {
+            let Some(target) = self.services.get(unit.as_str()) else {
                 continue;
             };
             // A start the limit would refuse fails at once and would start
@@ -552,7 +551,7 @@ impl Manager {
                 }
             }
         }
-        self.pids.insert(pid, name.to_string());
+        self.pids.insert(pid, self.shared_name(name));
         self.actions.push(Action::Adopt {
             pid,
             watch: !facts.child,
@@ -572,7 +571,7 @@ impl Manager {
     /// action, or a shutdown past its timeout, leaves nothing running
     /// (in supervisor mode nothing outlives vigil).
     pub(super) fn kill_everything(&mut self) {
-        let names: Vec<String> = self
+        let names: Vec<Name> = self
             .services
             .iter()
             .filter(|(_, s)| s.main_pid.is_some() || !s.groups.is_empty())

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::control::protocol::Reply;
-use crate::graph::Graph;
+use crate::graph::{Graph, Name};
 use crate::log::Level;
 use crate::power::PowerAction;
 use crate::service::{Phase, Service};
@@ -58,7 +58,8 @@ use timers::Timers;
 /// All units, the dependency graph and the jobs in flight.
 #[derive(Debug)]
 pub struct Manager {
-    services: BTreeMap<String, Box<Service>>,
+    /// Keyed by the graph's own names (one allocation per name).
+    services: BTreeMap<Name, Box<Service>>,
     graph: Graph,
     target: String,
     settings: Settings,
@@ -90,7 +91,7 @@ pub struct Manager {
     /// Pids a unit claims (main, leader, group witness) to that unit, so an
     /// exit finds its unit without a scan. Entries may be stale (checked
     /// with `Service::claims` on lookup).
-    pids: BTreeMap<i32, String>,
+    pids: BTreeMap<i32, Name>,
     /// The unit the last shutdown check found still busy: checked first, so
     /// that waiting for N units to stop stays linear.
     busy_hint: Option<String>,
@@ -135,7 +136,14 @@ impl Manager {
         let graph = Graph::build(&units);
         let services = units
             .into_iter()
-            .map(|(name, def)| (name, Box::new(Service::new(def, now.mono))))
+            .map(|(name, def)| {
+                let name = graph
+                    .units
+                    .get(name.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| Name::from(name));
+                (name, Box::new(Service::new(def, now.mono)))
+            })
             .collect();
         Manager {
             services,
@@ -163,6 +171,15 @@ impl Manager {
             boot_record: BootRecord::default(),
             boot_done: None,
         }
+    }
+
+    /// The unit's name as the manager keeps it (shared with its graph),
+    /// for a table that refers to the unit: no copy of the name per entry.
+    fn shared_name(&self, name: &str) -> Name {
+        self.services
+            .get_key_value(name)
+            .map(|(key, _)| Name::clone(key))
+            .unwrap_or_else(|| Name::from(name))
     }
 
     /// Feed one event; returns what the shell must do, in order.
@@ -229,14 +246,14 @@ impl Manager {
     pub fn unit_of_pid(&self, pid: i32) -> Option<&str> {
         let name = self.pids.get(&pid)?;
         let svc = self.services.get(name)?;
-        (svc.main_pid == Some(pid)).then_some(name.as_str())
+        (svc.main_pid == Some(pid)).then_some(&**name)
     }
 
     /// The unit that claims `pid` in any role (main, leader, witness).
     fn claimant_of(&self, pid: i32) -> Option<&str> {
         let name = self.pids.get(&pid)?;
         let svc = self.services.get(name)?;
-        svc.claims(pid).then_some(name.as_str())
+        svc.claims(pid).then_some(&**name)
     }
 
     /// The process group `pid` is the witness of, if any: when that pid is
@@ -276,7 +293,7 @@ impl Manager {
             && self.services.get(name).is_some_and(|s| {
                 s.job.is_none()
                     && s.main_pid.is_none()
-                    && s.control.is_none()
+                    && s.notes.control.is_none()
                     && matches!(s.phase, Phase::Inactive | Phase::Failed)
             })
     }
@@ -290,7 +307,7 @@ impl Manager {
             // unit on every event made a boot or a shutdown of N units O(N^2).
             let services = &self.services;
             self.candidates
-                .retain(|n| services.get(n).is_some_and(|s| may_advance(s)));
+                .retain(|n| services.get(n.as_str()).is_some_and(|s| may_advance(s)));
             let names: Vec<String> = self.candidates.iter().cloned().collect();
             for name in &names {
                 moved |= self.try_advance(name);
@@ -313,7 +330,7 @@ impl Manager {
     fn check_candidates(&self) {
         for (name, s) in &self.services {
             debug_assert!(
-                !may_advance(s) || self.candidates.contains(name),
+                !may_advance(s) || self.candidates.contains(&**name),
                 "{name} may advance but is not a candidate"
             );
         }

@@ -24,6 +24,7 @@ const PID_FILE_RETRY: Duration = Duration::from_millis(50);
 impl Manager {
     pub(super) fn on_spawned(&mut self, name: &str, result: Result<i32, SpawnFailure>) {
         let now = self.now.mono;
+        let key = self.shared_name(name);
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
@@ -37,7 +38,7 @@ impl Manager {
                     pgid: pid,
                     witness: pid,
                 }];
-                self.pids.insert(pid, name.to_string());
+                self.pids.insert(pid, key);
                 svc.started_at = Some(now);
                 if kind::up_on_exec(svc.def.kind) {
                     self.came_up(name, false);
@@ -68,8 +69,8 @@ impl Manager {
             return;
         };
         let reason = format!("skipped: {condition} does not hold");
-        svc.reason = Some(reason.clone());
-        svc.skipped = Some(condition);
+        svc.notes.reason = Some(reason.clone());
+        svc.notes.skipped = Some(condition);
         self.enter(name, Phase::Inactive);
         self.job_done(name);
         self.log(Level::Info, format!("{name} {reason}"));
@@ -88,7 +89,8 @@ impl Manager {
             self.on_control_exit(&name, &status);
             return;
         }
-        let Some(svc) = self.services.get_mut(&name) else {
+        let key = self.shared_name(&name);
+        let Some(svc) = self.services.get_mut(name.as_str()) else {
             return;
         };
         if svc.leader == Some(pid) {
@@ -111,7 +113,7 @@ impl Manager {
             }
         });
         if let Some(next) = successor {
-            self.pids.insert(next, name.clone());
+            self.pids.insert(next, key);
         }
         if svc.main_pid != Some(pid) {
             self.log(
@@ -199,8 +201,8 @@ impl Manager {
         );
         let exec_stop_runs = self
             .services
-            .get(&name)
-            .and_then(|s| s.control)
+            .get(name.as_str())
+            .and_then(|s| s.notes.control)
             .is_some_and(|c| c.stage == ControlStage::Stop);
         match (phase, meaning) {
             // exec_stop made it exit: the stop ends with exec_stop.
@@ -250,11 +252,11 @@ impl Manager {
         if let Some(main) = message.main_pid.filter(|m| *m > 0) {
             self.claim_main_pid(&name, main, uid, main_facts);
         }
-        let Some(svc) = self.services.get_mut(&name) else {
+        let Some(svc) = self.services.get_mut(name.as_str()) else {
             return;
         };
         if let Some(text) = message.status {
-            svc.status_text = Some(text);
+            svc.notes.status_text = Some(text);
         }
         if message.ready
             && kind::up_on_ready(svc.def.kind)
@@ -340,7 +342,7 @@ impl Manager {
                 let Some(svc) = self.services.get_mut(name) else {
                     return;
                 };
-                svc.reason = Some(why.clone());
+                svc.notes.reason = Some(why.clone());
                 if svc.job == Some(Job::Start) {
                     svc.job = None;
                 }
@@ -369,7 +371,7 @@ impl Manager {
             self.shutdown_timed_out();
         }
         for (name, deadline) in self.timers.take_due(now) {
-            let Some(svc) = self.services.get_mut(&name) else {
+            let Some(svc) = self.services.get_mut(name.as_str()) else {
                 continue;
             };
             match deadline {
@@ -389,7 +391,7 @@ impl Manager {
                 DeadlineKind::StartTimeout => {
                     let secs = format_duration(svc.def.start_timeout);
                     let reason = format!("start timed out after {secs}");
-                    svc.reason = Some(reason.clone());
+                    svc.notes.reason = Some(reason.clone());
                     if svc.job == Some(Job::Start) {
                         svc.job = None;
                     }
@@ -398,6 +400,7 @@ impl Manager {
                 }
                 DeadlineKind::StopKill
                     if svc
+                        .notes
                         .control
                         .is_some_and(|c| c.stage == ControlStage::StopPost) =>
                 {
@@ -435,8 +438,8 @@ impl Manager {
                         Level::Error,
                         format!("{name}: pid {pid} survived SIGKILL; abandoning it"),
                     );
-                    if let Some(svc) = self.services.get_mut(&name) {
-                        svc.reason = Some(format!("pid {pid} could not be killed"));
+                    if let Some(svc) = self.services.get_mut(name.as_str()) {
+                        svc.notes.reason = Some(format!("pid {pid} could not be killed"));
                     }
                     self.stopped(&name);
                 }

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use crate::control::protocol::{Reply, ReplyBody};
 use crate::diagnostic::Diagnostic;
-use crate::graph::Graph;
+use crate::graph::{Graph, Name};
 use crate::log::Level;
 use crate::service::{Phase, Service};
 use crate::unit::UnitDef;
@@ -36,7 +36,7 @@ impl Manager {
         let now = self.now.mono;
         for (name, def) in units.iter() {
             self.doomed.remove(name);
-            match self.services.get_mut(name) {
+            match self.services.get_mut(name.as_str()) {
                 Some(svc) => {
                     if **svc.latest_def() != *def {
                         let def = Rc::new(def.clone());
@@ -53,8 +53,10 @@ impl Manager {
                     }
                 }
                 None => {
-                    self.services
-                        .insert(name.clone(), Box::new(Service::new(def.clone(), now)));
+                    self.services.insert(
+                        Name::from(name.as_str()),
+                        Box::new(Service::new(def.clone(), now)),
+                    );
                     added.push(name.clone());
                 }
             }
@@ -62,8 +64,11 @@ impl Manager {
         let gone: Vec<String> = self
             .services
             .keys()
-            .filter(|n| !units.contains_key(*n) && !broken.contains(n))
-            .cloned()
+            .filter(|n| {
+                let n: &str = n;
+                !units.contains_key(n) && !broken.iter().any(|b| b == n)
+            })
+            .map(|n| n.to_string())
             .collect();
         for name in gone {
             if self.doomed.insert(name.clone()) {
@@ -80,7 +85,7 @@ impl Manager {
                 }
                 let idle = self
                     .services
-                    .get(&name)
+                    .get(name.as_str())
                     .is_some_and(|s| s.phase == Phase::Inactive && s.job.is_none());
                 if idle {
                     self.queue_start(&name, StartOrigin::Dependency);
@@ -113,7 +118,7 @@ impl Manager {
             .doomed
             .iter()
             .filter(|n| {
-                self.services.get(*n).is_none_or(|s| {
+                self.services.get(n.as_str()).is_none_or(|s| {
                     s.job.is_none() && s.main_pid.is_none() && s.phase != Phase::Stopping
                 })
             })
@@ -124,13 +129,13 @@ impl Manager {
         }
         for name in gone {
             self.doomed.remove(&name);
-            self.services.remove(&name);
+            self.services.remove(name.as_str());
         }
         self.rebuild_graph();
     }
 
     pub(super) fn rebuild_graph(&mut self) {
-        let defs: BTreeMap<String, UnitDef> = self
+        let defs: BTreeMap<Name, UnitDef> = self
             .services
             .iter()
             .map(|(n, s)| (n.clone(), UnitDef::clone(s.latest_def())))

@@ -39,7 +39,7 @@ impl Manager {
                 let mut units = Vec::new();
                 let mut unknown = Vec::new();
                 for name in names {
-                    match self.services.get(&name) {
+                    match self.services.get(name.as_str()) {
                         Some(s) => units.push(self.unit_status(s)),
                         None => unknown.push(name),
                     }
@@ -74,7 +74,7 @@ impl Manager {
                     self.services
                         .iter()
                         .filter(|(_, s)| s.phase == Phase::Failed)
-                        .map(|(n, _)| n.clone())
+                        .map(|(n, _)| n.to_string())
                         .collect()
                 } else {
                     names
@@ -105,7 +105,7 @@ impl Manager {
     /// `reload ssh`. A name no unit has or aliases is left for the request's
     /// own "no such unit".
     pub fn canonical(&self, name: String) -> String {
-        if self.services.contains_key(&name) {
+        if self.services.contains_key(name.as_str()) {
             return name;
         }
         self.services
@@ -134,7 +134,7 @@ impl Manager {
         names
             .into_iter()
             .map(|name| {
-                let outcome = if self.services.contains_key(&name) {
+                let outcome = if self.services.contains_key(name.as_str()) {
                     act(self, &name)
                 } else {
                     Err(format!("no such unit: {name}"))
@@ -168,7 +168,7 @@ impl Manager {
         let mut results = Vec::new();
         let mut pending = Vec::new();
         for name in names {
-            if !self.services.contains_key(&name) || self.doomed.contains(&name) {
+            if !self.services.contains_key(name.as_str()) || self.doomed.contains(&name) {
                 results.push(JobResult {
                     name: name.clone(),
                     ok: false,
@@ -176,7 +176,12 @@ impl Manager {
                 });
                 continue;
             }
-            if job != Job::Stop && self.services.get(&name).is_some_and(|s| s.def.masked) {
+            if job != Job::Stop
+                && self
+                    .services
+                    .get(name.as_str())
+                    .is_some_and(|s| s.def.masked)
+            {
                 results.push(JobResult {
                     message: format!("{name} is masked (vigilctl unmask {name})"),
                     name,
@@ -230,7 +235,7 @@ impl Manager {
         for waiter in &mut waiters {
             let mut still = Vec::new();
             for (name, want) in std::mem::take(&mut waiter.pending) {
-                match self.services.get(&name) {
+                match self.services.get(name.as_str()) {
                     None => waiter.results.push(JobResult {
                         ok: want == Want::Down,
                         message: "removed".to_string(),
@@ -256,13 +261,14 @@ impl Manager {
                     Some(s) => {
                         let ok = match want {
                             // A skipped start is a done one (systemctl: 0).
-                            Want::Up => s.is_up() || s.skipped.is_some(),
+                            Want::Up => s.is_up() || s.notes.skipped.is_some(),
                             Want::Down => s.main_pid.is_none(),
                         };
                         let message = if ok {
                             s.state().as_str().to_string()
                         } else {
-                            s.reason
+                            s.notes
+                                .reason
                                 .clone()
                                 .unwrap_or_else(|| s.state().as_str().to_string())
                         };

@@ -23,8 +23,8 @@ struct Sim {
 
 fn svc(name: &str) -> UnitDef {
     let mut d = UnitDef::new(name);
-    d.exec = vec!["/bin/true".into()];
-    d.wanted_by = vec!["default".into()];
+    d.exec = thin_vec::thin_vec!["/bin/true".into()];
+    d.wanted_by = thin_vec::thin_vec!["default".into()];
     d
 }
 
@@ -59,7 +59,7 @@ impl Sim {
             let actions = self.m.handle(ev, now(self.t));
             for a in actions {
                 if let Action::Spawn { unit, .. } = &a {
-                    let result = if self.fail_spawn.contains(unit) {
+                    let result = if self.fail_spawn.iter().any(|f| **f == **unit) {
                         Err(SpawnFailure {
                             stage: "executing /nope".into(),
                             error: "No such file or directory".into(),
@@ -71,7 +71,7 @@ impl Sim {
                     queue.insert(
                         0,
                         Event::Spawned {
-                            unit: unit.clone(),
+                            unit: unit.to_string(),
                             result,
                         },
                     );
@@ -147,7 +147,7 @@ fn spawned(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Spawn { unit, .. } => Some(unit.clone()),
+            Action::Spawn { unit, .. } => Some(unit.to_string()),
             _ => None,
         })
         .collect()
@@ -232,7 +232,7 @@ fn after_waits_for_readiness_of_notify_unit() {
     let mut db = svc("db");
     db.kind = UnitKind::Notify;
     let mut web = svc("web");
-    web.after = vec!["db".into()];
+    web.after = thin_vec::thin_vec!["db".into()];
     let mut sim = Sim::new(vec![db, web]);
     let acts = sim.feed(Event::Boot);
     assert_eq!(spawned(&acts), vec!["db"], "web must wait for db");
@@ -257,7 +257,7 @@ fn after_waits_for_readiness_of_notify_unit() {
 #[test]
 fn before_is_the_same_edge_declared_on_the_other_side() {
     let mut a = svc("a");
-    a.before = vec!["b".into()];
+    a.before = thin_vec::thin_vec!["b".into()];
     a.kind = UnitKind::Oneshot;
     let sim_b = svc("b");
     let mut sim = Sim::new(vec![a, sim_b]);
@@ -288,7 +288,7 @@ fn notify_from_helper_in_same_session_counts() {
     });
     assert_eq!(sim.state("n"), UnitState::Running);
     assert_eq!(
-        sim.m.service("n").and_then(|s| s.status_text.clone()),
+        sim.m.service("n").and_then(|s| s.notes.status_text.clone()),
         Some("serving".into())
     );
 }
@@ -298,7 +298,7 @@ fn ordered_unit_still_starts_when_dependency_fails() {
     let mut a = svc("a");
     a.kind = UnitKind::Oneshot;
     let mut b = svc("b");
-    b.after = vec!["a".into()];
+    b.after = thin_vec::thin_vec!["a".into()];
     let mut sim = Sim::new(vec![a, b]);
     sim.feed(Event::Boot);
     let acts = sim.exit("a", ExitStatus::Exited(2));
@@ -311,14 +311,14 @@ fn requires_failure_fails_dependent_with_reason() {
     let mut a = svc("a");
     a.kind = UnitKind::Oneshot;
     let mut b = svc("b");
-    b.after = vec!["a".into()];
-    b.requires = vec!["a".into()];
+    b.after = thin_vec::thin_vec!["a".into()];
+    b.requires = thin_vec::thin_vec!["a".into()];
     let mut sim = Sim::new(vec![a, b]);
     sim.feed(Event::Boot);
     let acts = sim.exit("a", ExitStatus::Exited(2));
     assert!(spawned(&acts).is_empty());
     assert_eq!(sim.state("b"), UnitState::Failed);
-    let reason = sim.m.service("b").and_then(|s| s.reason.clone());
+    let reason = sim.m.service("b").and_then(|s| s.notes.reason.clone());
     assert_eq!(reason.as_deref(), Some("dependency failed: a"));
     assert_eq!(sim.m.system_state(), SystemState::Degraded);
 }
@@ -327,8 +327,8 @@ fn requires_failure_fails_dependent_with_reason() {
 fn required_unit_stopping_stops_dependent() {
     let a = svc("a");
     let mut b = svc("b");
-    b.requires = vec!["a".into()];
-    b.after = vec!["a".into()];
+    b.requires = thin_vec::thin_vec!["a".into()];
+    b.after = thin_vec::thin_vec!["a".into()];
     let mut sim = Sim::new(vec![a, b]);
     sim.feed(Event::Boot);
     let pid_b = sim.pid("b");
@@ -367,7 +367,7 @@ fn spawn_failure_is_a_failed_state_with_stage() {
     assert_eq!(sim.state("bad"), UnitState::Failed);
     let s = sim.m.service("bad").expect("bad");
     assert_eq!(
-        s.reason.as_deref(),
+        s.notes.reason.as_deref(),
         Some("could not start: executing /nope: No such file or directory")
     );
     assert_eq!(s.exits.len(), 1);
@@ -403,7 +403,7 @@ fn on_failure_restarts_with_doubling_backoff_then_start_limit() {
     let reason = sim
         .m
         .service("crashy")
-        .and_then(|s| s.reason.clone())
+        .and_then(|s| s.notes.reason.clone())
         .unwrap();
     assert!(reason.starts_with("start limit hit"), "{reason}");
     assert_eq!(sim.m.next_deadline(), None, "no timer left when failed");
@@ -435,6 +435,28 @@ fn on_failure_does_not_restart_clean_exit_but_always_does() {
     assert_eq!(sim.state("b"), UnitState::Starting);
     assert_eq!(sim.state("c"), UnitState::Failed, "restart=never");
     assert_eq!(spawned(&sim.advance(ms(100))), vec!["b"]);
+}
+
+#[test]
+fn a_unit_holds_its_notes_box_only_while_it_has_something_to_say() {
+    let mut u = svc("u");
+    u.restart = RestartPolicy::OnFailure;
+    u.restart_delay = ms(100);
+    let quiet = svc("quiet");
+    let mut sim = Sim::new(vec![u, quiet]);
+    sim.feed(Event::Boot);
+    let boxed = |sim: &Sim, name: &str| sim.m.service(name).expect(name).notes.is_boxed();
+    assert!(
+        !boxed(&sim, "u") && !boxed(&sim, "quiet"),
+        "running units hold no box"
+    );
+    sim.exit("u", ExitStatus::Exited(1));
+    let reason = sim.m.service("u").and_then(|s| s.notes.reason.clone());
+    assert_eq!(reason.as_deref(), Some("exited 1"));
+    assert!(boxed(&sim, "u"), "a failure's reason is kept");
+    assert_eq!(spawned(&sim.advance(ms(100))), vec!["u"]);
+    assert_eq!(sim.state("u"), UnitState::Running);
+    assert!(!boxed(&sim, "u"), "the box goes once the unit runs again");
 }
 
 #[test]
@@ -490,7 +512,7 @@ fn stop_escalates_to_sigkill_of_the_group_after_timeout() {
 fn shutdown_stops_in_reverse_order_then_powers_off() {
     let a = svc("a");
     let mut b = svc("b");
-    b.after = vec!["a".into()];
+    b.after = thin_vec::thin_vec!["a".into()];
     let c = svc("c");
     let mut sim = Sim::new(vec![a, b, c]);
     sim.feed(Event::Boot);
@@ -578,7 +600,7 @@ fn notify_start_timeout_fails_and_kills() {
     assert_eq!(
         sim.m
             .service("slow")
-            .and_then(|s| s.reason.clone())
+            .and_then(|s| s.notes.reason.clone())
             .as_deref(),
         Some("start timed out after 3.0s")
     );
@@ -1066,7 +1088,7 @@ fn a_reload_turning_a_forking_unit_simple_mid_start_lets_the_start_finish() {
     f.extra_mut().pid_file = Some("/run/forky.pid".into());
     f.start_timeout = Duration::from_secs(5);
     let mut after = svc("later");
-    after.after = vec!["forky".into()];
+    after.after = thin_vec::thin_vec!["forky".into()];
     let mut sim = Sim::new(vec![f.clone(), after.clone()]);
     sim.feed(Event::Boot);
     sim.exit("forky", ExitStatus::Exited(0));
@@ -1126,8 +1148,8 @@ fn restarting_a_unit_restarts_the_units_that_require_it() {
     // Issue 8, point 14 (systemd's Requires= semantics).
     let db = svc("db");
     let mut app = svc("app");
-    app.requires = vec!["db".into()];
-    app.after = vec!["db".into()];
+    app.requires = thin_vec::thin_vec!["db".into()];
+    app.after = thin_vec::thin_vec!["db".into()];
     let mut sim = Sim::new(vec![db, app]);
     sim.feed(Event::Boot);
     let (db_pid, app_pid) = (sim.pid("db"), sim.pid("app"));
@@ -1379,7 +1401,7 @@ fn kill_mode_group_is_the_default_and_kills_what_is_left() {
 #[test]
 fn a_skipped_start_is_inactive_with_the_condition_and_a_done_job() {
     let mut b = svc("b");
-    b.after = vec!["a".into()];
+    b.after = thin_vec::thin_vec!["a".into()];
     let mut sim = Sim::new(vec![svc("a"), b]);
     let acts = sim.m.handle(Event::Boot, now(Duration::ZERO));
     assert_eq!(spawned(&acts), vec!["a".to_string()]);
@@ -1392,7 +1414,10 @@ fn a_skipped_start_is_inactive_with_the_condition_and_a_done_job() {
     assert_eq!(sim.state("a"), UnitState::Inactive);
     let a = sim.m.service("a").expect("a");
     assert_eq!(a.job, None);
-    assert_eq!(a.skipped.as_deref(), Some("condition_path_exists = \"/x\""));
+    assert_eq!(
+        a.notes.skipped.as_deref(),
+        Some("condition_path_exists = \"/x\"")
+    );
     // A start request is answered ok.
     let acts = sim.m.handle(
         Event::Request {
@@ -1494,7 +1519,7 @@ fn a_failing_exec_start_pre_fails_the_start_with_its_index_and_status() {
     assert_eq!(
         sim.m
             .service("sshd")
-            .and_then(|s| s.reason.clone())
+            .and_then(|s| s.notes.reason.clone())
             .as_deref(),
         Some("exec_start_pre[0] (/usr/sbin/sshd -t) exited 255")
     );
@@ -1687,7 +1712,7 @@ fn exec_stop_post_that_hangs_is_killed_after_the_stop_timeout() {
 fn an_alias_names_the_unit_in_requests() {
     let mut u = svc("ssh");
     u.extra_mut().reload_signal = Some(libc::SIGHUP);
-    u.extra_mut().aliases = vec!["sshd".into()];
+    u.extra_mut().aliases = thin_vec::thin_vec!["sshd".into()];
     let mut sim = Sim::new(vec![u]);
     sim.feed(Event::Boot);
     let main = sim.pid("ssh");
@@ -1775,7 +1800,7 @@ fn on_failure_units_start_when_a_unit_fails_for_good_not_while_it_restarts() {
     crashy.restart_delay = ms(100);
     crashy.extra_mut().start_limit_burst = 2;
     crashy.extra_mut().start_limit_interval = Duration::from_secs(10);
-    crashy.extra_mut().on_failure = vec!["alert".into()];
+    crashy.extra_mut().on_failure = thin_vec::thin_vec!["alert".into()];
     let mut alert = svc("alert");
     alert.kind = UnitKind::Oneshot;
     alert.wanted_by.clear();
@@ -1818,7 +1843,7 @@ fn on_failure_units_start_when_a_unit_fails_for_good_not_while_it_restarts() {
 #[test]
 fn on_failure_units_do_not_start_during_a_shutdown() {
     let mut web = svc("web");
-    web.extra_mut().on_failure = vec!["alert".into()];
+    web.extra_mut().on_failure = thin_vec::thin_vec!["alert".into()];
     let mut alert = svc("alert");
     alert.wanted_by.clear();
     let mut sim = Sim::new(vec![web, alert]);
@@ -1834,10 +1859,10 @@ fn on_failure_units_do_not_start_during_a_shutdown() {
 #[test]
 fn two_units_that_start_each_other_on_failure_stop_at_their_start_limits() {
     let mut a = svc("a");
-    a.extra_mut().on_failure = vec!["b".into()];
+    a.extra_mut().on_failure = thin_vec::thin_vec!["b".into()];
     let mut b = svc("b");
     b.wanted_by.clear();
-    b.extra_mut().on_failure = vec!["a".into()];
+    b.extra_mut().on_failure = thin_vec::thin_vec!["a".into()];
     let mut sim = Sim::new(vec![a, b]);
     let mut started = spawned(&sim.feed(Event::Boot));
     let mut rounds = 0;

@@ -100,7 +100,11 @@ impl Manager {
             name: s.def.name.clone(),
             kind: kind_name(s.def.kind).to_string(),
             state: s.state(),
-            reason: s.reason.clone().or_else(|| s.status_text.clone()),
+            reason: s
+                .notes
+                .reason
+                .clone()
+                .or_else(|| s.notes.status_text.clone()),
             pid: s.main_pid,
             description: s.def.description.clone(),
         }
@@ -112,14 +116,14 @@ impl Manager {
             path: s.def.path.clone(),
             since_secs: self.now.mono.saturating_sub(s.since).as_secs_f64(),
             restarts: s.restarts,
-            status_text: s.status_text.clone(),
+            status_text: s.notes.status_text.clone(),
             exits: s.exits.iter().cloned().collect(),
-            wanted_by: s.def.wanted_by.clone(),
+            wanted_by: s.def.wanted_by.to_vec(),
             next_start_in_secs: self
                 .timers
                 .get(&s.def.name, DeadlineKind::Restart)
                 .map(|at| at.saturating_sub(self.now.mono).as_secs_f64()),
-            aliases: s.def.extra().aliases.clone(),
+            aliases: s.def.extra().aliases.to_vec(),
         }
     }
 
@@ -132,13 +136,13 @@ impl Manager {
             .services
             .iter()
             .map(|(name, s)| UnitTimes {
-                name: name.clone(),
+                name: name.to_string(),
                 kind: kind_name(s.def.kind).to_string(),
                 state: s.state(),
-                requested_secs: s.times.requested.map(secs),
-                exec_secs: s.times.exec.map(secs),
-                ready_secs: s.times.ready.map(secs),
-                ended_secs: s.times.ended.map(secs),
+                requested_secs: s.times.requested().map(secs),
+                exec_secs: s.times.exec().map(secs),
+                ready_secs: s.times.ready().map(secs),
+                ended_secs: s.times.ended().map(secs),
                 after: Graph::edges(&self.graph.start_after, name)
                     .iter()
                     .map(|n| n.to_string())
@@ -183,7 +187,7 @@ impl Manager {
                 .services
                 .iter()
                 .filter(|(_, s)| s.phase == Phase::Failed)
-                .map(|(n, _)| n.clone())
+                .map(|(n, _)| n.to_string())
                 .collect(),
         }
     }

@@ -12,6 +12,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::graph::Name;
 use crate::logs::clock::{format_utc, now_micros};
 use crate::logs::record::{write_record, Stream};
 use crate::logs::split::LineSplitter;
@@ -38,7 +39,8 @@ struct Pipe {
 /// The pipes of one unit.
 #[derive(Debug)]
 struct Capture {
-    unit: String,
+    /// Shared with `by_unit` (and, from a spawn, with the manager).
+    unit: Name,
     limits: LogLimits,
     out: Option<Pipe>,
     err: Option<Pipe>,
@@ -57,7 +59,7 @@ pub struct NewPipe {
 #[derive(Debug)]
 pub struct LogCapture {
     slots: Vec<Option<Capture>>,
-    by_unit: HashMap<String, u32>,
+    by_unit: HashMap<Name, u32>,
     store: LogStore,
     defaults: LogLimits,
     buf: Vec<u8>,
@@ -143,7 +145,7 @@ impl LogCapture {
             };
             pipes.push(SavedPipes {
                 slot,
-                unit: c.unit.clone(),
+                unit: c.unit.to_string(),
                 limits: c.limits,
                 out: ends(&c.out),
                 err: ends(&c.err),
@@ -188,11 +190,12 @@ impl LogCapture {
         };
         for saved in pipes {
             let index = saved.slot as usize;
-            if index > 1 << 20 || capture.by_unit.contains_key(&saved.unit) {
+            if index > 1 << 20 || capture.by_unit.contains_key(saved.unit.as_str()) {
                 continue;
             }
+            let unit = Name::from(saved.unit.as_str());
             let mut c = Capture {
-                unit: saved.unit.clone(),
+                unit: Name::clone(&unit),
                 limits: saved.limits,
                 out: take(saved.out),
                 err: take(saved.err),
@@ -223,7 +226,7 @@ impl LogCapture {
             }
             if let Some(place) = capture.slots.get_mut(index) {
                 *place = Some(c);
-                capture.by_unit.insert(saved.unit.clone(), saved.slot);
+                capture.by_unit.insert(unit, saved.slot);
             }
         }
         capture
@@ -251,14 +254,14 @@ impl LogCapture {
     /// Returns why each pipe that could not be made was not (that stream
     /// then goes to vigil's own output this time; the next start tries
     /// again).
-    pub fn prepare(&mut self, def: &UnitDef) -> Vec<String> {
+    pub fn prepare(&mut self, unit: &Name, def: &UnitDef) -> Vec<String> {
         let wants_out = def.stdout == Output::Log;
         let wants_err = def.stderr == Output::Log;
         if !wants_out && !wants_err {
             return Vec::new();
         }
         let limits = self.limits_of(def);
-        let slot = match self.by_unit.get(&def.name) {
+        let slot = match self.by_unit.get(&**unit) {
             Some(slot) => *slot,
             None => {
                 let slot = self
@@ -267,7 +270,7 @@ impl LogCapture {
                     .position(Option::is_none)
                     .unwrap_or(self.slots.len());
                 let capture = Capture {
-                    unit: def.name.clone(),
+                    unit: Name::clone(unit),
                     limits,
                     out: None,
                     err: None,
@@ -277,7 +280,7 @@ impl LogCapture {
                     None => self.slots.push(Some(capture)),
                 }
                 let slot = u32::try_from(slot).unwrap_or(u32::MAX);
-                self.by_unit.insert(def.name.clone(), slot);
+                self.by_unit.insert(Name::clone(unit), slot);
                 slot
             }
         };
@@ -351,7 +354,7 @@ impl LogCapture {
             self.buf.resize(READ_CHUNK, 0);
         }
         let pid = pid_of(&capture.unit);
-        let name = capture.unit.as_str();
+        let name: &str = &capture.unit;
         let limits = capture.limits;
         let pipe = match stream {
             Stream::Out => capture.out.as_mut()?,
@@ -427,7 +430,7 @@ impl LogCapture {
         pid_of: &dyn Fn(&str) -> Option<i32>,
         mono: Duration,
     ) -> Vec<StoreProblem> {
-        let units: Vec<String> = self.by_unit.keys().cloned().collect();
+        let units: Vec<Name> = self.by_unit.keys().cloned().collect();
         let mut problems = Vec::new();
         for unit in units {
             problems.extend(self.drain_unit(&unit, pid_of, mono));
@@ -464,10 +467,10 @@ impl LogCapture {
         pid_of: &dyn Fn(&str) -> Option<i32>,
         mono: Duration,
     ) {
-        let gone: Vec<String> = self.by_unit.keys().filter(|u| !known(u)).cloned().collect();
+        let gone: Vec<Name> = self.by_unit.keys().filter(|u| !known(u)).cloned().collect();
         for unit in gone {
             self.drain_unit(&unit, pid_of, mono);
-            if let Some(slot) = self.by_unit.remove(&unit) {
+            if let Some(slot) = self.by_unit.remove(&*unit) {
                 if let Some(place) = self.slots.get_mut(slot as usize) {
                     *place = None;
                 }

@@ -675,11 +675,11 @@ impl Shell<'_> {
                 if let Some(condition) = def.extra().conditions.iter().find(|c| !condition_holds(c))
                 {
                     return Some(Event::Skipped {
-                        unit,
+                        unit: unit.to_string(),
                         condition: condition.to_string(),
                     });
                 }
-                for why in self.capture.prepare(&def) {
+                for why in self.capture.prepare(&unit, &def) {
                     self.log.warn(&why);
                 }
                 self.watch_new_pipes();
@@ -688,7 +688,10 @@ impl Shell<'_> {
                         self.processes.insert_spawned(child.pid, child.pidfd);
                         child.pid
                     });
-                Some(Event::Spawned { unit, result })
+                Some(Event::Spawned {
+                    unit: unit.to_string(),
+                    result,
+                })
             }
             Action::SpawnControl {
                 unit,
@@ -699,7 +702,7 @@ impl Shell<'_> {
                 // The unit's own environment, output and credentials, with
                 // this command as argv and $MAINPID.
                 let mut control = (*def).clone();
-                control.exec = argv;
+                control.exec = argv.into();
                 control.kind = crate::unit::UnitKind::Simple;
                 // The terminal is the main process's: a command writes to it
                 // but does not take it as its controlling terminal. It must
@@ -719,7 +722,10 @@ impl Shell<'_> {
                         .environment
                         .insert("MAINPID".to_string(), pid.to_string());
                 }
-                for why in self.capture.prepare(&control) {
+                for why in self
+                    .capture
+                    .prepare(&crate::graph::Name::from(unit.as_str()), &control)
+                {
                     self.log.warn(&why);
                 }
                 self.watch_new_pipes();

@@ -88,18 +88,18 @@ mod tests {
         d.path = Some(PathBuf::from("/etc/vigil/units/web.toml"));
         d.description = "a \"quoted\" description ✓".into();
         d.kind = UnitKind::Forking;
-        d.exec = vec!["/usr/sbin/web".into(), "--flag=a b".into()];
+        d.exec = thin_vec::thin_vec!["/usr/sbin/web".into(), "--flag=a b".into()];
         d.extra_mut().pid_file = Some("/run/web.pid".into());
         d.remain_after_exit = true;
         d.restart = RestartPolicy::OnFailure;
         d.restart_delay = Duration::from_nanos(1_500_000_001);
         d.extra_mut().restart_delay_max = Duration::MAX;
         d.extra_mut().start_limit_burst = 7;
-        d.wants = vec!["a".into()];
-        d.requires = vec!["b".into()];
-        d.after = vec!["c".into()];
-        d.before = vec!["d".into()];
-        d.wanted_by = vec!["default".into()];
+        d.wants = thin_vec::thin_vec!["a".into()];
+        d.requires = thin_vec::thin_vec!["b".into()];
+        d.after = thin_vec::thin_vec!["c".into()];
+        d.before = thin_vec::thin_vec!["d".into()];
+        d.wanted_by = thin_vec::thin_vec!["default".into()];
         d.extra_mut().environment.insert("K".into(), "v=1".into());
         d.extra_mut().environment_file = vec![EnvironmentFile {
             path: "/etc/default/web".into(),

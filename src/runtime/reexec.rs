@@ -28,7 +28,7 @@ use crate::runtime::event_loop::LoopOptions;
 use crate::runtime::processes::HeldHandle;
 
 /// The format of `Full`; the header says which one follows it.
-pub const HANDOVER_VERSION: u32 = 6;
+pub const HANDOVER_VERSION: u32 = 7;
 /// The header's first field, so a stray descriptor is never taken for a state.
 pub const MAGIC: &str = "vigil-handover";
 /// `vigil --resume FD`: the argument the new image is started with.
@@ -375,12 +375,12 @@ mod tests {
             unix_secs: 1_700_000_000.0,
         };
         let mut web = UnitDef::new("web");
-        web.exec = vec!["/usr/sbin/web".into(), "-f".into()];
-        web.wanted_by = vec!["default".into()];
+        web.exec = thin_vec::thin_vec!["/usr/sbin/web".into(), "-f".into()];
+        web.wanted_by = thin_vec::thin_vec!["default".into()];
         web.extra_mut().user = Some("www-data".into());
         web.extra_mut().environment.insert("K".into(), "v".into());
-        web.extra_mut().aliases = vec!["www".into()];
-        web.extra_mut().on_failure = vec!["alert".into()];
+        web.extra_mut().aliases = thin_vec::thin_vec!["www".into()];
+        web.extra_mut().on_failure = thin_vec::thin_vec!["alert".into()];
         // (Every type of the state appears, so that a change of any of them
         // changes the encoding: an empty list would hide its items' type.)
         web.extra_mut().conditions = vec![
@@ -418,7 +418,7 @@ mod tests {
         let bytes = postcard::to_stdvec(&full).expect("encodes");
         assert_eq!(
             (HANDOVER_VERSION, fnv1a(&bytes)),
-            (6, 9466158349054430387),
+            (7, 1173261872208034836),
             "the state's encoding changed: if its layout did (a field added, \
              removed, moved or retyped), raise HANDOVER_VERSION; then record \
              the new pair here"

@@ -827,7 +827,7 @@ mod generated_tests {
         )
         .unwrap();
         let mut getty = UnitDef::new("getty@ttyS1");
-        getty.exec = vec!["/sbin/agetty".into()];
+        getty.exec = thin_vec::thin_vec!["/sbin/agetty".into()];
         let without = load_dir(dir.path());
         assert!(without
             .diagnostics
@@ -841,8 +841,8 @@ mod generated_tests {
 
     fn built_in_getty(tty: &str) -> UnitDef {
         let mut getty = UnitDef::new(format!("getty@{tty}"));
-        getty.exec = vec!["/sbin/agetty".into(), "built-in".into()];
-        getty.wanted_by = vec!["default".into()];
+        getty.exec = thin_vec::thin_vec!["/sbin/agetty".into(), "built-in".into()];
+        getty.wanted_by = thin_vec::thin_vec!["default".into()];
         getty
     }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use thin_vec::ThinVec;
 
 /// How vigil decides that a unit's start has completed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -316,10 +317,10 @@ pub struct Extras {
     pub exec_stop_post: Vec<ExecCommand>,
     /// Other names of the unit (systemd's `Alias=`): `vigilctl reload sshd`
     /// acts on `ssh`, and dependencies may name it.
-    pub aliases: Vec<String>,
+    pub aliases: ThinVec<String>,
     /// Units started when this one fails for good (systemd's
     /// `OnFailure=`): an alert, a cleanup, a fallback.
-    pub on_failure: Vec<String>,
+    pub on_failure: ThinVec<String>,
     /// The terminal the main process gets as stdin and controlling
     /// terminal (systemd's `StandardInput=tty` with `TTYPath=`): a getty
     /// imported from systemd runs `agetty -` on it.
@@ -378,8 +379,8 @@ static NO_EXTRAS: Extras = Extras {
     exec_stop: Vec::new(),
     exec_reload: Vec::new(),
     exec_stop_post: Vec::new(),
-    aliases: Vec::new(),
-    on_failure: Vec::new(),
+    aliases: ThinVec::new(),
+    on_failure: ThinVec::new(),
     tty: None,
     tty_vhangup: false,
     success_exit_status: Vec::new(),
@@ -403,6 +404,9 @@ static NO_EXTRAS: Extras = Extras {
 // Serialize/Deserialize only for `runtime::heap::compact_units` (vigil's own round trip).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnitDef {
+    // (The lists are `ThinVec`s: one pointer, and no allocation when
+    // empty, where a `Vec` takes three words; most lists of most units are
+    // empty, and every unit has six.)
     /// File stem; unique key of the unit.
     pub name: String,
     /// File it was loaded from (None for generated units).
@@ -410,19 +414,19 @@ pub struct UnitDef {
     pub description: String,
     pub kind: UnitKind,
     /// argv; empty only for targets.
-    pub exec: Vec<String>,
+    pub exec: ThinVec<String>,
     pub remain_after_exit: bool,
     pub restart: RestartPolicy,
     /// First restart delay; doubles per consecutive failure up to `restart_delay_max`.
     pub restart_delay: Duration,
     /// How long notify/forking/oneshot units may take to become ready.
     pub start_timeout: Duration,
-    pub wants: Vec<String>,
-    pub requires: Vec<String>,
-    pub after: Vec<String>,
-    pub before: Vec<String>,
+    pub wants: ThinVec<String>,
+    pub requires: ThinVec<String>,
+    pub after: ThinVec<String>,
+    pub before: ThinVec<String>,
     /// Targets that pull this unit in (in the file, plus `NAME.wants/` links).
-    pub wanted_by: Vec<String>,
+    pub wanted_by: ThinVec<String>,
     /// Signal number sent first on stop (default SIGTERM).
     pub stop_signal: i32,
     /// Then SIGKILL to the process group.
@@ -462,16 +466,16 @@ impl UnitDef {
             path: None,
             description: String::new(),
             kind: UnitKind::Simple,
-            exec: Vec::new(),
+            exec: ThinVec::new(),
             remain_after_exit: false,
             restart: RestartPolicy::Never,
             restart_delay: Duration::from_millis(100),
             start_timeout: Duration::from_secs(90),
-            wants: Vec::new(),
-            requires: Vec::new(),
-            after: Vec::new(),
-            before: Vec::new(),
-            wanted_by: Vec::new(),
+            wants: ThinVec::new(),
+            requires: ThinVec::new(),
+            after: ThinVec::new(),
+            before: ThinVec::new(),
+            wanted_by: ThinVec::new(),
             stop_signal: libc::SIGTERM,
             stop_timeout: Duration::from_secs(10),
             stdout: Output::Log,

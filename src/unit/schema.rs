@@ -160,7 +160,7 @@ impl DepField {
 
     /// The list in `def` this field fills, to change (the rare ones are in
     /// `Extras`: call only when there is a change to make).
-    pub fn list_mut(self, def: &mut UnitDef) -> &mut Vec<String> {
+    pub fn list_mut(self, def: &mut UnitDef) -> &mut thin_vec::ThinVec<String> {
         match self {
             DepField::Wants => &mut def.wants,
             DepField::Requires => &mut def.requires,
@@ -551,7 +551,7 @@ impl Parser<'_> {
 
     fn exec(&mut self, value: &Spanned<Node>) {
         if let Some((argv, _)) = self.command("exec", value, false) {
-            self.def.exec = argv;
+            self.def.exec = argv.into();
         }
     }
 
@@ -1472,7 +1472,7 @@ stderr = "/var/log/web.err"
         let def = parse_ok("exec = \"/bin/true\"\n");
         let mut want = UnitDef::new("u");
         want.path = Some(PathBuf::from("u.toml"));
-        want.exec = vec!["/bin/true".to_string()];
+        want.exec = thin_vec::thin_vec!["/bin/true".to_string()];
         assert_eq!(def, want);
     }
 

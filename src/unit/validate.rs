@@ -120,7 +120,7 @@ fn resolve_aliases(
                 }
             }
         }
-        def.extra_mut().aliases = kept;
+        def.extra_mut().aliases = kept.into();
     }
     if owner.is_empty() {
         return;
@@ -156,7 +156,7 @@ fn resolve_aliases(
             }
             rewritten.sort();
             rewritten.dedup();
-            *list = rewritten;
+            *list = rewritten.into();
         }
     }
 }
