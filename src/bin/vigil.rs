@@ -96,8 +96,7 @@ fn main() -> ExitCode {
         println!("{}", reexec::probe_answer());
         return ExitCode::SUCCESS;
     }
-    // SAFETY: mallopt before any thread exists.
-    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 32 * 1024) };
+    vigil::runtime::heap::tune_allocator();
     // First of all: how long the kernel took to get here.
     let boot_record = vigil::manager::BootRecord {
         kernel: vigil::runtime::timer::boottime_now(),

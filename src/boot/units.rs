@@ -106,7 +106,7 @@ pub fn getty_units(sys: &dyn Syscall, ttys: &[TtyConfig]) -> (StepReport, Vec<Un
             }
         }
     }
-    let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
+    let names: Vec<&str> = units.iter().map(|u| &*u.name).collect();
     let summary = if names.is_empty() {
         "no [[tty]] configured".to_string()
     } else {
@@ -211,7 +211,7 @@ pub fn udev_units(sys: &dyn Syscall, setting: &UdevSetting) -> (StepReport, Vec<
             step.note("udevadm not found: no coldplug; devices present at boot get no udev rules")
         }
     }
-    let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
+    let names: Vec<&str> = units.iter().map(|u| &*u.name).collect();
     let summary = format!("{prog}: {}", names.join(" "));
     (step.finish(summary), units)
 }
@@ -227,7 +227,7 @@ mod tests {
             device: "/dev/ttyS1".into(),
             ..Default::default()
         });
-        assert_eq!(u.name, "getty@ttyS1");
+        assert_eq!(&*u.name, "getty@ttyS1");
         assert_eq!(u.exec, ["/sbin/agetty", "-L", "115200", "ttyS1", "vt100"]);
         assert_eq!(u.restart, RestartPolicy::Always);
         assert_eq!(u.restart_delay, Duration::from_secs(1));
@@ -275,7 +275,7 @@ mod tests {
             .add_file("/bin/udevadm", "");
         let (r, units) = udev_units(&sys, &UdevSetting::Auto);
         assert!(r.is_ok(), "{r}");
-        let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
+        let names: Vec<&str> = units.iter().map(|u| &*u.name).collect();
         assert_eq!(names, ["udevd", "udev-trigger", "udev-coldplug"]);
         assert_eq!(units[0].kind, UnitKind::Notify);
         assert_eq!(units[0].exec, ["/lib/systemd/systemd-udevd"]);

@@ -109,7 +109,7 @@ impl Manager {
         let services: BTreeMap<Name, Box<Service>> = state
             .services
             .into_iter()
-            .map(|(name, svc)| (Name::from(name), Box::new(svc)))
+            .map(|(name, svc)| (super::shared_key(name, &svc.def), Box::new(svc)))
             .collect();
         let defs: BTreeMap<Name, std::rc::Rc<UnitDef>> = services
             .iter()

@@ -125,6 +125,16 @@ pub struct BootStep {
     pub ok: bool,
 }
 
+/// The name a map of units keys `def` by: its own, when that is `key`
+/// (always, for units from a load), so that no copy is made.
+fn shared_key(key: String, def: &UnitDef) -> Name {
+    if *def.name == *key {
+        Name::clone(&def.name)
+    } else {
+        Name::from(key)
+    }
+}
+
 impl Manager {
     /// A manager over `units` that will bring up `target` on `Event::Boot`.
     pub fn new(
@@ -133,17 +143,15 @@ impl Manager {
         settings: Settings,
         now: Now,
     ) -> Self {
+        // Keyed by each definition's own name, which the graph then shares.
+        let units: BTreeMap<Name, UnitDef> = units
+            .into_iter()
+            .map(|(key, def)| (shared_key(key, &def), def))
+            .collect();
         let graph = Graph::build(&units);
         let services = units
             .into_iter()
-            .map(|(name, def)| {
-                let name = graph
-                    .units
-                    .get(name.as_str())
-                    .cloned()
-                    .unwrap_or_else(|| Name::from(name));
-                (name, Box::new(Service::new(def, now.mono)))
-            })
+            .map(|(name, def)| (name, Box::new(Service::new(def, now.mono))))
             .collect();
         Manager {
             services,

@@ -54,7 +54,7 @@ impl Manager {
                 }
                 None => {
                     self.services.insert(
-                        Name::from(name.as_str()),
+                        super::shared_key(name.clone(), def),
                         Box::new(Service::new(def.clone(), now)),
                     );
                     added.push(name.clone());

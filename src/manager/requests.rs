@@ -111,7 +111,7 @@ impl Manager {
         self.services
             .values()
             .find(|s| s.def.extra().aliases.contains(&name))
-            .map(|s| s.def.name.clone())
+            .map(|s| s.def.name.to_string())
             .unwrap_or(name)
     }
 

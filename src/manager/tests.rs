@@ -37,7 +37,7 @@ fn target(name: &str) -> UnitDef {
 impl Sim {
     fn new(units: Vec<UnitDef>) -> Sim {
         let mut map: BTreeMap<String, UnitDef> =
-            units.into_iter().map(|u| (u.name.clone(), u)).collect();
+            units.into_iter().map(|u| (u.name.to_string(), u)).collect();
         map.entry("default".into())
             .or_insert_with(|| target("default"));
         let m = Manager::new(map, "default", machine(), now(Duration::ZERO));
@@ -1067,7 +1067,7 @@ fn a_warning_that_mentions_error_stays_a_warning() {
 /// The units of a reload: `units` plus the implicit default target.
 fn reload_of(units: Vec<UnitDef>) -> Event {
     let mut map: BTreeMap<String, UnitDef> =
-        units.into_iter().map(|u| (u.name.clone(), u)).collect();
+        units.into_iter().map(|u| (u.name.to_string(), u)).collect();
     map.entry("default".into())
         .or_insert_with(|| target("default"));
     Event::Reloaded {

@@ -97,7 +97,7 @@ impl Manager {
 
     pub(super) fn summary(&self, s: &Service) -> UnitSummary {
         UnitSummary {
-            name: s.def.name.clone(),
+            name: s.def.name.to_string(),
             kind: kind_name(s.def.kind).to_string(),
             state: s.state(),
             reason: s

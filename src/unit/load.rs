@@ -132,7 +132,7 @@ impl Batch {
     /// a broken `getty@.toml` does not take the console login away.
     fn adopt_templated(&mut self, templated: &[&UnitDef], templates: &BTreeMap<String, PathBuf>) {
         for unit in templated {
-            if let Some(p) = self.parsed.get_mut(&unit.name) {
+            if let Some(p) = self.parsed.get_mut(&*unit.name) {
                 for target in &unit.wanted_by {
                     if !p.def.wanted_by.contains(target) {
                         p.def.wanted_by.push(target.clone());
@@ -140,7 +140,7 @@ impl Batch {
                 }
                 continue;
             }
-            self.failed.remove(&unit.name);
+            self.failed.remove(&*unit.name);
             let file = super::template::split_instance(&unit.name)
                 .and_then(|(t, _)| templates.get(&t).cloned())
                 .unwrap_or_default();
@@ -155,7 +155,7 @@ impl Batch {
                 ),
             });
             self.parsed.insert(
-                unit.name.clone(),
+                unit.name.to_string(),
                 Parsed {
                     def: (*unit).clone(),
                     refs: BTreeMap::new(),
@@ -256,9 +256,9 @@ pub fn load_dir_with_instances(
         super::template::split_instance(&u.name).is_some_and(|(t, _)| templates.contains_key(&t))
     });
     for unit in generated {
-        if !batch.parsed.contains_key(&unit.name) && !batch.failed.contains(&unit.name) {
+        if !batch.parsed.contains_key(&*unit.name) && !batch.failed.contains(&*unit.name) {
             batch.parsed.insert(
-                unit.name.clone(),
+                unit.name.to_string(),
                 Parsed {
                     def: unit.clone(),
                     refs: BTreeMap::new(),
@@ -272,7 +272,7 @@ pub fn load_dir_with_instances(
     if !templates.is_empty() {
         let mut wanted: BTreeSet<String> = instances.clone();
         wanted.extend(links.iter().map(|l| l.unit.clone()));
-        wanted.extend(templated.iter().map(|u| u.name.clone()));
+        wanted.extend(templated.iter().map(|u| u.name.to_string()));
         batch.instantiate(&templates, wanted);
         batch.lint_unused_templates(&templates);
         batch.adopt_templated(&templated, &templates);

@@ -407,8 +407,9 @@ pub struct UnitDef {
     // (The lists are `ThinVec`s: one pointer, and no allocation when
     // empty, where a `Vec` takes three words; most lists of most units are
     // empty, and every unit has six.)
-    /// File stem; unique key of the unit.
-    pub name: String,
+    /// File stem; unique key of the unit. Shared (an `Rc<str>`) with
+    /// every table of the manager that names the unit.
+    pub name: crate::graph::Name,
     /// File it was loaded from (None for generated units).
     pub path: Option<PathBuf>,
     pub description: String,
@@ -460,7 +461,7 @@ impl UnitDef {
     }
 
     /// A unit with every key at its documented default; loaders and tests fill in the rest.
-    pub fn new(name: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<crate::graph::Name>) -> Self {
         UnitDef {
             name: name.into(),
             path: None,

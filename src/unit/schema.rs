@@ -693,7 +693,7 @@ impl Parser<'_> {
         let Some(items) = self.entries(&q(key), "an array of unit names", value, is_string) else {
             return;
         };
-        let own = self.def.name.clone();
+        let own = self.def.name.to_string();
         for item in items {
             let Node::String(name) = item.get_ref() else {
                 self.wrong_type(&format!("an entry of {}", q(key)), "a unit name", item);
@@ -988,7 +988,7 @@ impl Parser<'_> {
         let Some(items) = self.entries(key, "an array of unit names", value, is_string) else {
             return;
         };
-        let own = self.def.name.clone();
+        let own = self.def.name.to_string();
         for item in items {
             let Node::String(name) = item.get_ref() else {
                 self.wrong_type(&format!("an entry of {key}"), "a unit name", item);

@@ -115,7 +115,7 @@ fn resolve_aliases(
                     format!("`{}`: alias `{alias}` is not used: {why}", def.name),
                 )),
                 None => {
-                    owner.insert(alias.clone(), def.name.clone());
+                    owner.insert(alias.clone(), def.name.to_string());
                     kept.push(alias);
                 }
             }
@@ -134,7 +134,7 @@ fn resolve_aliases(
             DepField::WantedBy,
             DepField::OnFailure,
         ] {
-            let name = def.name.clone();
+            let name = def.name.to_string();
             if !field.list(def).iter().any(|d| owner.contains_key(d)) {
                 continue;
             }
@@ -222,7 +222,7 @@ fn apply_links(
 
 /// Where `unit` wrote `field = [dep]`, else just its file.
 fn loc_of(locs: &Locs, def: &UnitDef, field: DepField, dep: &str) -> Loc {
-    locs.get(&(def.name.clone(), field, dep.to_string()))
+    locs.get(&(def.name.to_string(), field, dep.to_string()))
         .cloned()
         .unwrap_or_else(|| Loc {
             file: def.path.clone().unwrap_or_default(),
