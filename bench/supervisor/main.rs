@@ -350,6 +350,17 @@ fn bench_size(opts: &Options, n: usize) -> anyhow::Result<()> {
         "RSS < 4 MiB",
         Some((s.mem_end.rss_kib < 4096, String::new())),
     );
+    row(
+        "  of which anonymous / file-backed",
+        "",
+        &format!(
+            "{} / {}",
+            mib(s.mem_end.anon_kib),
+            mib(s.mem_end.rss_kib.saturating_sub(s.mem_end.anon_kib))
+        ),
+        "",
+        None,
+    );
     row("  peak RSS (VmHWM)", "", &mib(s.mem_end.hwm_kib), "", None);
     row(
         &format!("idle {idle_secs:.0} s: context switches"),

@@ -39,6 +39,10 @@ pub fn inner_pid(pid: i32) -> Option<i32> {
 pub struct Memory {
     pub rss_kib: u64,
     pub pss_kib: u64,
+    /// What vigil allocated itself (heap, stack), apart from the page-cache
+    /// pages of its binary that the kernel maps: on some kernels those
+    /// come back in large folios, whole (docs/benchmarks.md).
+    pub anon_kib: u64,
     /// Peak RSS over the process's life (VmHWM).
     pub hwm_kib: u64,
 }
@@ -49,6 +53,7 @@ pub fn memory(pid: i32) -> Option<Memory> {
     Some(Memory {
         rss_kib: field(&text, "Rss")?,
         pss_kib: field(&text, "Pss")?,
+        anon_kib: field(&text, "Anonymous")?,
         hwm_kib: status_field(pid, "VmHWM").unwrap_or(0),
     })
 }
