@@ -165,10 +165,12 @@ static NO_NOTES: NoteFields = NoteFields {
 };
 
 /// `NoteFields` behind a box that exists only while a field is set.
-/// Reading an absent box reads the defaults; writing makes the box (even a
-/// write of `None`), and `tidy` drops it again once every field is back
-/// at its default: `Service::set_phase` calls it, so a unit that is not
-/// failed, not mid-command and says nothing holds no box.
+/// Reading an absent box reads the defaults; writing through `DerefMut`
+/// makes the box, so clearing and taking go through `existing_mut`, which
+/// never does (every start and stop clears some); `tidy` drops the box
+/// once every field is back at its default: `Service::set_phase` calls
+/// it, so a unit that is not failed, not mid-command and says nothing
+/// holds no box.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notes(Option<Box<NoteFields>>);
 
@@ -178,6 +180,12 @@ impl Notes {
         if self.0.as_deref() == Some(&NO_NOTES) {
             self.0 = None;
         }
+    }
+
+    /// The fields, to clear or take one, if the box exists (if it does
+    /// not, every field is already clear).
+    pub fn existing_mut(&mut self) -> Option<&mut NoteFields> {
+        self.0.as_deref_mut()
     }
 
     /// Whether the box exists (for the footprint test).

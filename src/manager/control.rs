@@ -51,7 +51,9 @@ impl Manager {
             return false;
         };
         let Some(cmd) = commands(&svc.def, stage).get(index) else {
-            svc.notes.control = None;
+            if let Some(notes) = svc.notes.existing_mut() {
+                notes.control = None;
+            }
             return false;
         };
         let argv = cmd.argv.clone();
@@ -123,7 +125,12 @@ impl Manager {
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
-        if let Some(pid) = svc.notes.control.take().and_then(|c| c.pid) {
+        if let Some(pid) = svc
+            .notes
+            .existing_mut()
+            .and_then(|n| n.control.take())
+            .and_then(|c| c.pid)
+        {
             self.actions.push(Action::Signal {
                 target: SignalTarget::Process(pid),
                 signal: libc::SIGKILL,
@@ -138,7 +145,7 @@ impl Manager {
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
-        let Some(c) = svc.notes.control.take() else {
+        let Some(c) = svc.notes.existing_mut().and_then(|n| n.control.take()) else {
             return;
         };
         let cmd = commands(&svc.def, c.stage).get(c.index);
@@ -287,7 +294,7 @@ impl Manager {
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
-        match svc.notes.ending.take() {
+        match svc.notes.existing_mut().and_then(|n| n.ending.take()) {
             Some(RunEnd::Stopped) | None => self.stopped(name),
             Some(RunEnd::Ended {
                 runtime,

@@ -151,7 +151,7 @@ impl Manager {
         let hinted = self
             .busy_hint
             .as_ref()
-            .and_then(|n| self.services.get(n.as_str()))
+            .and_then(|n| self.services.get(&**n))
             .is_some_and(|s| is_busy(s));
         if hinted {
             return;
@@ -159,14 +159,14 @@ impl Manager {
         // Resume where the last busy unit was: units mostly stop in the
         // order they were asked to, so this stays linear over a shutdown.
         use std::ops::Bound::{Excluded, Included, Unbounded};
-        let from = self.busy_hint.take().unwrap_or_default();
-        let from = from.as_str();
+        let from = self.busy_hint.take();
+        let from = from.as_deref().unwrap_or_default();
         self.busy_hint = self
             .services
             .range::<str, _>((Included(from), Unbounded))
             .chain(self.services.range::<str, _>((Unbounded, Excluded(from))))
             .find(|(_, s)| is_busy(s))
-            .map(|(n, _)| n.to_string());
+            .map(|(n, _)| Name::clone(n));
         if self.busy_hint.is_none() {
             self.power_off_sent = true;
             let took = format_duration(self.now.mono.saturating_sub(self.shutdown_started));

@@ -120,13 +120,7 @@ impl Manager {
         let pids = state
             .pids
             .into_iter()
-            .map(|(pid, name)| {
-                let name = match services.get_key_value(name.as_str()) {
-                    Some((key, _)) => Name::clone(key),
-                    None => Name::from(name),
-                };
-                (pid, name)
-            })
+            .map(|(pid, name)| (pid, super::name_in(&services, &name)))
             .collect();
         let mut timers = Timers::default();
         for d in state.deadlines {

@@ -56,7 +56,9 @@ impl Manager {
                 (Phase::Starting(_), _) => svc.job = Some(Job::Start),
                 (Phase::Inactive | Phase::Exited | Phase::Failed, _) => {
                     svc.job = Some(Job::Start);
-                    svc.notes.reason = None;
+                    if let Some(notes) = svc.notes.existing_mut() {
+                        notes.reason = None;
+                    }
                     self.enter(&name, Phase::Starting(StartPhase::Waiting));
                 }
             }

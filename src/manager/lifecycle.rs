@@ -61,8 +61,10 @@ impl Manager {
             self.log(Level::Info, format!("reached target {name}"));
             return;
         }
-        svc.notes.reason = None;
-        svc.notes.skipped = None;
+        if let Some(notes) = svc.notes.existing_mut() {
+            notes.reason = None;
+            notes.skipped = None;
+        }
         svc.stop_cause = None;
         svc.stop_post_due = !svc.def.extra().exec_stop_post.is_empty();
         if !svc.def.extra().exec_start_pre.is_empty() {
@@ -249,7 +251,9 @@ impl Manager {
         if svc.phase != Phase::Failed {
             return format!("{} (not failed)", svc.state().as_str());
         }
-        svc.notes.reason = None;
+        if let Some(notes) = svc.notes.existing_mut() {
+            notes.reason = None;
+        }
         self.enter(name, Phase::Inactive);
         "inactive".to_string()
     }
@@ -418,7 +422,9 @@ impl Manager {
             return;
         }
         svc.note_run_ended(runtime, false);
-        svc.notes.reason = None;
+        if let Some(notes) = svc.notes.existing_mut() {
+            notes.reason = None;
+        }
         let keep_group = kind::keeps_group_after_success(&svc.def);
         enter_phase(
             svc,

@@ -94,7 +94,7 @@ pub struct Manager {
     pids: BTreeMap<i32, Name>,
     /// The unit the last shutdown check found still busy: checked first, so
     /// that waiting for N units to stop stays linear.
-    busy_hint: Option<String>,
+    busy_hint: Option<Name>,
     /// Where the last scan of a target's pulls found a unit still starting.
     /// Units mostly finish starting in launch order, so resuming the scan
     /// there keeps waiting for a target of N units linear instead of O(N^2).
@@ -133,6 +133,14 @@ fn shared_key(key: String, def: &UnitDef) -> Name {
     } else {
         Name::from(key)
     }
+}
+
+/// `name` as `services` keys it, or a new copy for a unit it lacks.
+fn name_in(services: &BTreeMap<Name, Box<Service>>, name: &str) -> Name {
+    services
+        .get_key_value(name)
+        .map(|(key, _)| Name::clone(key))
+        .unwrap_or_else(|| Name::from(name))
 }
 
 impl Manager {
@@ -184,10 +192,7 @@ impl Manager {
     /// The unit's name as the manager keeps it (shared with its graph),
     /// for a table that refers to the unit: no copy of the name per entry.
     fn shared_name(&self, name: &str) -> Name {
-        self.services
-            .get_key_value(name)
-            .map(|(key, _)| Name::clone(key))
-            .unwrap_or_else(|| Name::from(name))
+        name_in(&self.services, name)
     }
 
     /// Feed one event; returns what the shell must do, in order.

@@ -254,13 +254,15 @@ impl LogCapture {
     /// Returns why each pipe that could not be made was not (that stream
     /// then goes to vigil's own output this time; the next start tries
     /// again).
-    pub fn prepare(&mut self, unit: &Name, def: &UnitDef) -> Vec<String> {
+    pub fn prepare(&mut self, def: &UnitDef) -> Vec<String> {
         let wants_out = def.stdout == Output::Log;
         let wants_err = def.stderr == Output::Log;
         if !wants_out && !wants_err {
             return Vec::new();
         }
         let limits = self.limits_of(def);
+        // The definition's name is the manager's own shared one.
+        let unit = &def.name;
         let slot = match self.by_unit.get(&**unit) {
             Some(slot) => *slot,
             None => {

@@ -679,7 +679,7 @@ impl Shell<'_> {
                         condition: condition.to_string(),
                     });
                 }
-                for why in self.capture.prepare(&unit, &def) {
+                for why in self.capture.prepare(&def) {
                     self.log.warn(&why);
                 }
                 self.watch_new_pipes();
@@ -722,10 +722,7 @@ impl Shell<'_> {
                         .environment
                         .insert("MAINPID".to_string(), pid.to_string());
                 }
-                for why in self
-                    .capture
-                    .prepare(&crate::graph::Name::from(unit.as_str()), &control)
-                {
+                for why in self.capture.prepare(&control) {
                     self.log.warn(&why);
                 }
                 self.watch_new_pipes();
