@@ -3,15 +3,72 @@
 //! toolchain, plus a fixed set of mutations of each seed (every prefix
 //! length, and byte flips from a seeded generator), so CI exercises the
 //! same entry points as `fuzz/run.sh`. Each input must neither panic nor
-//! take unbounded time.
+//! take unbounded time or memory.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A single input may take this long at most (a bound, not a benchmark:
 /// the parsers take microseconds; a quadratic or endless one does not).
 const PER_INPUT: Duration = Duration::from_secs(2);
+
+/// The most a single input may make its parser hold at once, beyond what
+/// was held before it. The seeds are at most 1.5 KiB and the most any
+/// input of the corpus makes a parser hold is about 31 KB; a parser that
+/// holds a megabyte for one (a diagnostic repeated per entry, a list grown
+/// quadratically) has the kind of bug issue 8's loading point was.
+const PER_INPUT_BYTES: usize = 1 << 20;
+
+/// The system allocator, counting the bytes held and the most held since
+/// the last `reset_peak`.
+struct Counting;
+
+static HELD: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn held(more: usize) {
+    let now = HELD.fetch_add(more, Ordering::Relaxed) + more;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+/// Start a new peak from what is held now; returns that.
+fn reset_peak() -> usize {
+    let now = HELD.load(Ordering::Relaxed);
+    PEAK.store(now, Ordering::Relaxed);
+    now
+}
+
+// SAFETY: every call is passed to System unchanged; the counters are only
+// arithmetic on the sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc(layout);
+        if !p.is_null() {
+            held(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout);
+        HELD.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = System.realloc(ptr, layout, new_size);
+        if !p.is_null() {
+            HELD.fetch_sub(layout.size(), Ordering::Relaxed);
+            held(new_size);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -65,9 +122,11 @@ fn every_parser_survives_its_corpus_and_its_mutations() {
         for seed in seeds {
             let data = std::fs::read(&seed).unwrap();
             for input in std::iter::once(data.clone()).chain(mutations(&data)) {
+                let before = reset_peak();
                 let start = Instant::now();
                 let result = catch_unwind(AssertUnwindSafe(|| parse(&input)));
                 let took = start.elapsed();
+                let most = PEAK.load(Ordering::Relaxed).saturating_sub(before);
                 assert!(
                     result.is_ok(),
                     "{target} panicked on a variant of {}: {:?}",
@@ -77,6 +136,11 @@ fn every_parser_survives_its_corpus_and_its_mutations() {
                 assert!(
                     took < PER_INPUT,
                     "{target} took {took:?} on a variant of {}",
+                    seed.display()
+                );
+                assert!(
+                    most < PER_INPUT_BYTES,
+                    "{target} held {most} bytes at once on a variant of {}",
                     seed.display()
                 );
                 inputs += 1;
